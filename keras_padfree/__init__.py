@@ -1,0 +1,9 @@
+"""keras_padfree: lightweight image classifiers with padding-free downsampling, in Keras 3."""
+
+__version__ = "0.1.0"
+
+from keras_padfree import layers  # noqa: E402
+from keras_padfree import profiling  # noqa: E402
+from keras_padfree import applications  # noqa: E402
+
+__all__ = ["applications", "layers", "profiling", "__version__"]

@@ -1,0 +1,13 @@
+"""The keras_padfree model zoo: keras.applications-style builders and a registry.
+
+>>> from keras_padfree import applications
+>>> model = applications.create_model("bsconv_resnet20_cifar_pf")
+>>> applications.list_models("*resnet20*")
+"""
+
+from keras_padfree.applications._registry import create_model
+from keras_padfree.applications._registry import get_model_info
+from keras_padfree.applications._registry import list_models
+from keras_padfree.applications._registry import reference_rows
+
+# Family modules: importing each registers its models. One line per family file.

@@ -1,0 +1,18 @@
+"""Keras layers of keras_padfree: one public layer per file, keras.ops only, all backends."""
+
+from keras_padfree.layers.bsconv import BSConvS, BSConvU
+from keras_padfree.layers.hybrid_stem import HybridStem
+from keras_padfree.layers.max_pool_shortcut import MaxPoolShortcut
+from keras_padfree.layers.orthonormal_regularizer import OrthonormalRegularizer
+from keras_padfree.layers.padding_free_dw_conv import PaddingFreeDWConv
+from keras_padfree.layers.squeeze_excite import SqueezeExcite
+
+__all__ = [
+    "BSConvS",
+    "BSConvU",
+    "HybridStem",
+    "MaxPoolShortcut",
+    "OrthonormalRegularizer",
+    "PaddingFreeDWConv",
+    "SqueezeExcite",
+]

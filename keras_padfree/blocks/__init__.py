@@ -1,0 +1,1 @@
+"""Functional building blocks shared inside each model family."""

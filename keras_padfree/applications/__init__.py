@@ -11,3 +11,9 @@ from keras_padfree.applications._registry import list_models
 from keras_padfree.applications._registry import reference_rows
 
 # Family modules: importing each registers its models. One line per family file.
+from keras_padfree.applications.bsconv_mobilenetv3 import (  # noqa: F401
+    BSConvMobileNetV3Large, BSConvMobileNetV3LargePF)
+from keras_padfree.applications.bsconv_resnet import (  # noqa: F401
+    BSConvCifarResNet, BSConvCifarWRN, CifarResNet20, CifarResNet20PF, CifarResNet110BSConvU,
+    CifarResNet110BSConvUPF, CifarWRN40_3, CifarWRN40_3PF, CifarWRN40_8BSConvU,
+    CifarWRN40_8BSConvUPF)

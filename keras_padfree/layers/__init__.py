@@ -1,5 +1,6 @@
 """Keras layers of keras_padfree: one public layer per file, keras.ops only, all backends."""
 
+from keras_padfree.layers.attention_downsampling import AttentionDownsampling
 from keras_padfree.layers.bsconv import BSConvS, BSConvU
 from keras_padfree.layers.hybrid_stem import HybridStem
 from keras_padfree.layers.max_pool_shortcut import MaxPoolShortcut
@@ -8,6 +9,7 @@ from keras_padfree.layers.padding_free_dw_conv import PaddingFreeDWConv
 from keras_padfree.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
+    "AttentionDownsampling",
     "BSConvS",
     "BSConvU",
     "HybridStem",

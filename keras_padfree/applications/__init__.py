@@ -17,3 +17,5 @@ from keras_padfree.applications.bsconv_resnet import (  # noqa: F401
     BSConvCifarResNet, BSConvCifarWRN, CifarResNet20, CifarResNet20PF, CifarResNet110BSConvU,
     CifarResNet110BSConvUPF, CifarWRN40_3, CifarWRN40_3PF, CifarWRN40_8BSConvU,
     CifarWRN40_8BSConvUPF)
+from keras_padfree.applications.pydmobilenet import (  # noqa: F401
+    PydBaselineMobileNet, PydBaselineResNet, PydMobileNet, PydMobileNetPF)

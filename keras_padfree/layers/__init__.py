@@ -6,6 +6,7 @@ from keras_padfree.layers.hybrid_stem import HybridStem
 from keras_padfree.layers.max_pool_shortcut import MaxPoolShortcut
 from keras_padfree.layers.orthonormal_regularizer import OrthonormalRegularizer
 from keras_padfree.layers.padding_free_dw_conv import PaddingFreeDWConv
+from keras_padfree.layers.pyramid_dw_conv import PyramidDWConv
 from keras_padfree.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "MaxPoolShortcut",
     "OrthonormalRegularizer",
     "PaddingFreeDWConv",
+    "PyramidDWConv",
     "SqueezeExcite",
 ]

@@ -19,3 +19,5 @@ from keras_padfree.applications.bsconv_resnet import (  # noqa: F401
     CifarWRN40_8BSConvUPF)
 from keras_padfree.applications.pydmobilenet import (  # noqa: F401
     PydBaselineMobileNet, PydBaselineResNet, PydMobileNet, PydMobileNetPF)
+from keras_padfree.applications.parc_mobilenetv2 import ParCMobileNetV2, ParCMobileNetV2PF  # noqa: F401,E501
+from keras_padfree.applications.shufflenetv2 import ShuffleNetV2, ShuffleNetV2PF  # noqa: F401

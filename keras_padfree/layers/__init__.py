@@ -2,10 +2,12 @@
 
 from keras_padfree.layers.attention_downsampling import AttentionDownsampling
 from keras_padfree.layers.bsconv import BSConvS, BSConvU
+from keras_padfree.layers.channel_shuffle import ChannelShuffle, ChannelSplit
 from keras_padfree.layers.hybrid_stem import HybridStem
 from keras_padfree.layers.max_pool_shortcut import MaxPoolShortcut
 from keras_padfree.layers.orthonormal_regularizer import OrthonormalRegularizer
 from keras_padfree.layers.padding_free_dw_conv import PaddingFreeDWConv
+from keras_padfree.layers.parc_conv import ParCConv
 from keras_padfree.layers.pyramid_dw_conv import PyramidDWConv
 from keras_padfree.layers.squeeze_excite import SqueezeExcite
 
@@ -13,10 +15,13 @@ __all__ = [
     "AttentionDownsampling",
     "BSConvS",
     "BSConvU",
+    "ChannelShuffle",
+    "ChannelSplit",
     "HybridStem",
     "MaxPoolShortcut",
     "OrthonormalRegularizer",
     "PaddingFreeDWConv",
+    "ParCConv",
     "PyramidDWConv",
     "SqueezeExcite",
 ]

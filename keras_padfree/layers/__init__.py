@@ -3,6 +3,7 @@
 from keras_padfree.layers.attention_downsampling import AttentionDownsampling
 from keras_padfree.layers.bsconv import BSConvS, BSConvU
 from keras_padfree.layers.channel_shuffle import ChannelShuffle, ChannelSplit
+from keras_padfree.layers.ghost_module import GhostModule
 from keras_padfree.layers.hybrid_stem import HybridStem
 from keras_padfree.layers.max_pool_shortcut import MaxPoolShortcut
 from keras_padfree.layers.orthonormal_regularizer import OrthonormalRegularizer
@@ -17,6 +18,7 @@ __all__ = [
     "BSConvU",
     "ChannelShuffle",
     "ChannelSplit",
+    "GhostModule",
     "HybridStem",
     "MaxPoolShortcut",
     "OrthonormalRegularizer",

@@ -22,4 +22,6 @@ from keras_padfree.applications.pydmobilenet import (  # noqa: F401
 from keras_padfree.applications.parc_mobilenetv2 import ParCMobileNetV2, ParCMobileNetV2PF  # noqa: F401,E501
 from keras_padfree.applications.shufflenetv2 import ShuffleNetV2, ShuffleNetV2PF  # noqa: F401
 from keras_padfree.applications.mobilenetv3 import MobileNetV3Large, MobileNetV3LargePF  # noqa: F401,E501
+from keras_padfree.applications.cheap_mobilenet import (  # noqa: F401
+    CheapMobileNetV2, CheapMobileNetV3)
 from keras_padfree.applications.ghostnet import GhostNet, GhostNetPF  # noqa: F401

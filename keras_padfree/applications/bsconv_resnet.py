@@ -235,8 +235,8 @@ def _variant(fn, doc, **arch):
 
     builder.__doc__ = f"""{doc}
 
-Calls ``{fn.__name__}({", ".join(f"{k}={v!r}" for k, v in arch.items())})``; see its docstring for
-every reproduced reference quirk.
+Calls ``{fn.__name__}({", ".join(f"{k}={v!r}" for k, v in arch.items())})``;
+its docstring lists every reproduced reference quirk.
 
 Args:
 {_COMMON_ARGS}

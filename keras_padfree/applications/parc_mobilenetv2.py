@@ -1,4 +1,4 @@
-"""ParC-MobileNetV2 of the padding-free paper: original, padding-free, ablations, attention downsampling.
+"""ParC-MobileNetV2 of the padding-free paper: orig, PF, ablations, attention downsampling.
 
 Paper: "Lightweight Deep Neural Network Model With Padding-free Downsampling" (second CIFAR-100
 table, ablation, EfficientFormerV2-downsampling comparison, VegFru-292). Reference code:
@@ -110,8 +110,8 @@ def _min_size(cfg, *, padding_free, effv2):
     raise ValueError("No input size survives the downsampling chain.")  # unreachable
 
 
-def _parc_mobilenetv2(*, stem, downsampling, include_top, weights, input_tensor, input_shape, pooling, classes,
-                      classifier_activation, name, config, dropout):
+def _parc_mobilenetv2(*, stem, downsampling, include_top, weights, input_tensor, input_shape,
+                      pooling, classes, classifier_activation, name, config, dropout):
     _common.validate_args(include_top=include_top, weights=weights, input_tensor=input_tensor,
                           input_shape=input_shape, pooling=pooling, classes=classes,
                           classifier_activation=classifier_activation)
@@ -122,7 +122,9 @@ def _parc_mobilenetv2(*, stem, downsampling, include_top, weights, input_tensor,
                          f"Received: downsampling={downsampling!r}.")
     if (isinstance(dropout, bool) or not isinstance(dropout, (int, float))
             or not 0 <= dropout < 1):
-        raise ValueError(f"Argument `dropout` must be a number in [0, 1). Received: dropout={dropout!r}.")
+        raise ValueError(
+            f"Argument `dropout` must be a number in [0, 1). Received: dropout={dropout!r}."
+        )
     config = _resolve_config(config, input_tensor, input_shape)
     if downsampling == "attention" and config != "cifar":
         raise ValueError(
@@ -229,30 +231,32 @@ Args:
     classifier_activation: activation of the "predictions" output (None for logits).
     name: model name.{variant_arg}
     config: "auto", "cifar" or "imagenet".
-    dropout: dropout rate before the classifier (0.2).
+    dropout: dropout rate before the classifier (0.2, as the reference).
 
 Returns:
     A functional `keras.Model`.
 """
 
 _ORIG_DOWNSAMPLING = (
-    "Stride-2 depthwise convs (blocks 4, 7, 14, and block 2 at 224) are zero-padded symmetrically "
-    "(padding 1; explicit ``ZeroPadding2D`` + valid conv, not Keras' asymmetric stride-2 \"same\"). "
-    "With the padding-free variants they use padding 0 plus a 3x3/stride-2/unpadded max-pool of the "
-    "block's depthwise input added after ReLU6 (:class:`PaddingFreeDWConv`): maps 32 -> 15 -> 7 -> "
-    "3 on CIFAR, 112 -> 55 -> 27 -> 13 -> 6 at 224. With ``variant=\"effv2_downsampling\"`` "
-    "(CIFAR only) the three stride-2 blocks are replaced wholesale by EfficientFormerV2 "
+    "``downsampling=\"standard\"``: the stride-2 depthwise convs (blocks 4, 7, 14, and block 2 "
+    "at 224) are zero-padded symmetrically (padding 1; explicit ``ZeroPadding2D`` + valid conv, "
+    "not Keras' asymmetric stride-2 \"same\"). ``\"padding_free\"``: padding 0 plus a "
+    "3x3/stride-2/unpadded max-pool of the depthwise conv's input added after BN and ReLU6 "
+    "(:class:`PaddingFreeDWConv`, ``shortcut_position=\"after_activation\"``): maps 32 -> 15 -> 7 "
+    "-> 3 on CIFAR, 112 -> 55 -> 27 -> 13 -> 6 at 224. ``\"attention\"`` (CIFAR only): the three "
+    "stride-2 blocks are replaced wholesale by EfficientFormerV2 "
     "embeddings (:class:`AttentionDownsampling`, dense 3x3/2 conv with bias + BN, no activation; "
     "block 4 conv-only, blocks 7 and 14 with 4-D attention whose resolution follows the input); "
     "the ParC kernels then stay 8/8/4 at 32x32."
 )
 
+
 def ParCMobileNetV2(include_top=True, weights=None, input_tensor=None, input_shape=None,
                     pooling=None, classes=1000, classifier_activation="softmax", name=None,
                     stem="standard", downsampling="standard", config="auto", dropout=DROPOUT):
     return _parc_mobilenetv2(
-        stem=stem, downsampling=downsampling, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
+        stem=stem, downsampling=downsampling, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, config=config, dropout=dropout,
     )
 
@@ -261,33 +265,34 @@ def ParCMobileNetV2PF(include_top=True, weights=None, input_tensor=None, input_s
                       pooling=None, classes=1000, classifier_activation="softmax", name=None,
                       config="auto", dropout=DROPOUT):
     return _parc_mobilenetv2(
-        stem="hybrid", downsampling="padding_free", include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
+        stem="hybrid", downsampling="padding_free", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, config=config, dropout=dropout,
     )
 
 
 ParCMobileNetV2.__doc__ = _DOC.format(
     title=" (original, or an ablation / attention-downsampling variant)",
-    reference="``ParC_MobileNetV2`` of ``parc_mobilenet_v2.py`` (CIFAR and VegFru folders) for "
-              "``variant=\"orig\"``; the ablations the paper reports without shipping files "
-              "(``\"stem_only\"``: the original network with the hybrid stem; "
-              "``\"downsampling_only\"``: the padding-free network with the original stem, whose "
-              "ParC kernels are the reduced 7/7/3, since they follow the maps); ``\"pf\"`` (same as "
-              ":func:`ParCMobileNetV2PF`); and ``\"effv2_downsampling\"`` "
-              "(``CIFAR-100_comparing_with_self_attention_down_sampling``).",
-    stem="3x3 conv 3 -> 32 (stride 1 CIFAR, 2 at 224, padding 1), BN, ReLU6; with "
-         "``variant=\"stem_only\"`` or ``\"pf\"`` the :class:`HybridStem` (ReLU6, default BN, "
-         "+2,464 parameters). The reference's orig file ships an unused ``StemBlock`` class; it is "
-         "not reproduced.",
+    reference="``ParC_MobileNetV2`` of ``parc_mobilenet_v2.py`` (CIFAR and VegFru folders) with "
+              "the defaults ``stem=\"standard\", downsampling=\"standard\"``. The paper's other "
+              "rows are ``stem``/``downsampling`` combinations: \"pf\" = (\"hybrid\", "
+              "\"padding_free\"), same as :func:`ParCMobileNetV2PF`; the ablations the paper "
+              "reports without shipping files, \"stem_only\" = (\"hybrid\", \"standard\") and "
+              "\"downsampling_only\" = (\"standard\", \"padding_free\"), whose ParC kernels are "
+              "the reduced 7/7/3 since they follow the maps (the reference's commented-out orig "
+              "stem in the ours file); and \"effv2_downsampling\" = (\"standard\", \"attention\") "
+              "from ``CIFAR-100_comparing_with_self_attention_down_sampling``.",
+    stem="``stem=\"standard\"``: 3x3 conv 3 -> 32 (stride 1 CIFAR, 2 at 224, padding 1), BN, "
+         "ReLU6. ``stem=\"hybrid\"``: the :class:`HybridStem` (ReLU6, BN eps 1e-5 / PyTorch "
+         "momentum 0.1; its branches keep stride 1; +2,464 parameters). The reference's orig "
+         "file ships an unused ``StemBlock`` class; it is not reproduced.",
     downsampling=_ORIG_DOWNSAMPLING,
-    pe_extra=" (and, for \"effv2_downsampling\", the attention bias tables)",
+    pe_extra=" (and, with ``downsampling=\"attention\"``, the attention bias tables)",
     min_text="the smallest input whose every feature map keeps at least one pixel (two into an "
-             "attention block): 1 pixel for \"orig\"/\"stem_only\" (padded chain), 15 for the "
-             "padding-free CIFAR variants, 61 for the padding-free 224 variants, 5 for "
-             "\"effv2_downsampling\"",
-    variant_arg="\n    variant: \"orig\", \"pf\", \"stem_only\", \"downsampling_only\" or "
-                "\"effv2_downsampling\" (see above).",
+             "attention block): 1 pixel with ``downsampling=\"standard\"`` (padded chain), 15 "
+             "(CIFAR) / 61 (224) with ``\"padding_free\"``, 5 with ``\"attention\"``",
+    variant_arg="\n    stem: \"standard\" (3x3 conv) or \"hybrid\" (the paper's hybrid stem)."
+                "\n    downsampling: \"standard\", \"padding_free\" or \"attention\" (see above).",
 )
 ParCMobileNetV2PF.__doc__ = _DOC.format(
     title=" with padding-free downsampling and the hybrid stem (the paper's \"ours\")",

@@ -1,4 +1,4 @@
-"""ShuffleNetV2 1.0x of the padding-free paper: original, padding-free, ablations, attention downsampling.
+"""ShuffleNetV2 1.0x of the padding-free paper: orig, PF, ablations, attention downsampling.
 
 Paper: "Lightweight Deep Neural Network Model With Padding-free Downsampling" (second CIFAR-100
 table, ablation, EfficientFormerV2-downsampling comparison, VegFru-292). Reference code:
@@ -243,9 +243,9 @@ ShuffleNetV2.__doc__ = _DOC.format(
               "downsampling=\"standard\"``. The paper's other rows are ``stem``/``downsampling`` "
               "combinations: \"pf\" = (\"hybrid\", \"padding_free\"), same as "
               ":func:`ShuffleNetV2PF`; the ablations the paper reports without shipping files, "
-              "\"stem_only\" = (\"hybrid\", \"standard\") and \"downsampling_only\" = (\"standard\", "
-              "\"padding_free\"); and \"effv2_downsampling\" = (\"standard\", \"attention\") from "
-              "``CIFAR-100_comparing_with_self_attention_down_sampling``.",
+              "\"stem_only\" = (\"hybrid\", \"standard\") and \"downsampling_only\" = "
+              "(\"standard\", \"padding_free\"); and \"effv2_downsampling\" = (\"standard\", "
+              "\"attention\") from ``CIFAR-100_comparing_with_self_attention_down_sampling``.",
     stem="``stem=\"standard\"``: conv1 = 3x3 conv 3 -> 24 (stride 1 CIFAR, 2 at 224; padding 1), "
          "BN, ReLU, then a 3x3 max-pool with padding 1 (stride 1 CIFAR, 2 at 224). "
          "``stem=\"hybrid\"``: " + _HYBRID_STEM,
@@ -258,7 +258,7 @@ ShuffleNetV2.__doc__ = _DOC.format(
                  "conv-only, stage 4 with 4-D attention whose resolution follows the input.",
     min_text="the smallest input whose every feature map keeps at least one pixel (two into the "
              "attention block): 1 pixel for the padded variants, 15 (CIFAR) / 57 (224) with "
-             "``downsampling=\"padding_free\"``, 3 with ``\"attention\"``",
+             "``downsampling=\"padding_free\"``, 5 with ``\"attention\"``",
     variant_args="\n    stem: \"standard\" (conv1 + max-pool) or \"hybrid\" (the paper's hybrid "
                  "stem).\n    downsampling: \"standard\", \"padding_free\" or \"attention\" (see "
                  "above).",

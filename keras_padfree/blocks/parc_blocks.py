@@ -18,7 +18,8 @@ def conv_initializer():
 
     Keras' fan-out of that shape is ``kh * kw * O``, PyTorch's too.
     """
-    return keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+    return keras.initializers.VarianceScaling(2.0, mode="fan_out",
+                                              distribution="untruncated_normal")
 
 
 def depthwise_initializer():

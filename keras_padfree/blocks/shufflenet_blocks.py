@@ -2,8 +2,8 @@
 
 Every function takes a tensor and returns a tensor; layer names are ``f"{name}_..."``.
 Initialisers are PyTorch's defaults (the reference sets none): every conv and the classifier
-weight uniform in ``+-1/sqrt(fan_in)`` with PyTorch's fan-in (``kh * kw * in / groups``), BN gamma 1,
-beta 0.
+weight uniform in ``+-1/sqrt(fan_in)`` with PyTorch's fan-in (``kh * kw * in / groups``), BN
+gamma 1, beta 0.
 """
 
 import keras
@@ -45,7 +45,7 @@ def depthwise_initializer():
 
 
 def batch_norm(name):
-    """BN with PyTorch's defaults (eps 1e-5, momentum 0.1 = Keras 0.9), everywhere in ShuffleNetV2."""
+    """BN with PyTorch's defaults (eps 1e-5, momentum 0.1 = Keras 0.9), as everywhere here."""
     return _utils.batch_norm(1e-5, 0.9, name=name)
 
 

@@ -1,4 +1,4 @@
-"""ParCConv: the position-aware circular convolution of ParC-Net (ParC-MobileNetV2's global conv)."""
+"""ParCConv: ParC-Net's position-aware circular convolution (ParC-MobileNetV2's global conv)."""
 
 import math
 
@@ -102,8 +102,8 @@ class ParCConv(keras.layers.Layer):
             axis_name = "height" if self.direction == "vertical" else "width"
             raise ValueError(
                 f"Layer {self.name!r} (ParCConv) sizes its global kernel from the input's "
-                f"{axis_name}, so that {axis_name} and the channels must be static. Build the model "
-                f"with a full input shape, e.g. input_shape=(224, 224, 3). "
+                f"{axis_name}, so that {axis_name} and the channels must be static. Build the "
+                f"model with a full input shape, e.g. input_shape=(224, 224, 3). "
                 f"Received: input_shape={tuple(input_shape)}."
             )
         k = int(size)

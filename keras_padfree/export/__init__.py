@@ -1,0 +1,41 @@
+"""Deployment: LiteRT (TFLite) export for Android and ONNX export, each with a parity check.
+
+>>> from keras_padfree import applications, export
+>>> model = applications.create_model("ghostnet_pf_cifar")
+>>> result = export.export_tflite(model, "ghostnet_pf.tflite")            # float32
+>>> result = export.export_tflite(model, "ghostnet_pf_int8.tflite", quantization="int8",
+...                               representative_data=calibration_images)
+>>> result = export.export_onnx(model, "ghostnet_pf.onnx")
+
+Each export writes ``<name>.json`` (input size/layout/dtype/normalisation/quantisation, for apps)
+and ``<name>.labels.txt`` next to the model file, and raises :class:`ParityError` (writing nothing)
+when the converted file does not reproduce the Keras model. See ``docs/android.md``.
+"""
+
+from keras_padfree.export.metadata import load_metadata
+from keras_padfree.export.metadata import preprocess_pixels
+from keras_padfree.export.metadata import sidecar_paths
+from keras_padfree.export.onnx import export_onnx
+from keras_padfree.export.tflite import FLOAT16_TOLERANCE
+from keras_padfree.export.tflite import FLOAT32_TOLERANCE
+from keras_padfree.export.tflite import MIN_TOP1_AGREEMENT
+from keras_padfree.export.tflite import ExportResult
+from keras_padfree.export.tflite import ParityError
+from keras_padfree.export.tflite import export_tflite
+from keras_padfree.export.tflite import litert_interpreter
+from keras_padfree.export.tflite import run_litert
+
+__all__ = [
+    "ExportResult",
+    "FLOAT16_TOLERANCE",
+    "FLOAT32_TOLERANCE",
+    "MIN_TOP1_AGREEMENT",
+    "ParityError",
+    "export_onnx",
+    "export_tflite",
+    "litert_interpreter",
+    "load_metadata",
+    "preprocess_pixels",
+    "run_litert",
+    "sidecar_paths",
+]

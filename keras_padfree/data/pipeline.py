@@ -89,12 +89,13 @@ def _tfds_source(spec, split, data_dir):
             f"training).\n{spec.how_to_get}") from e
     except ValueError as e:
         raise ValueError(f"Dataset {spec.name!r} has no split {split!r}: {e}") from e
-    n = None
-    try:
-        n = int(builder.info.splits[split].num_examples)
-    except Exception:  # noqa: BLE001 -- fall back to counting
-        n = None
-    if not n or n <= 0:
+    n = int(ds.cardinality())
+    if n < 0:
+        try:
+            n = int(builder.info.splits[split].num_examples)
+        except Exception:  # noqa: BLE001 -- fall back to counting
+            n = -1
+    if n <= 0:
         n = _count(ds)
     ds = ds.map(lambda x, y: (x, tf.cast(y, tf.int64)))
     return ds, n, spec.classes, spec.image_size, None, ()

@@ -121,31 +121,31 @@ def train(cfg):
     Args:
         cfg: a :class:`TrainConfig`.
     """
+    t_start = time.time()
+    _validate(cfg)
+    get_dataset_spec(cfg.dataset)
+    dist.set_cpu_devices(cfg.cpu_devices)  # before TensorFlow initialises its devices
+    # The data first: a dataset that is not prepared fails before the model zoo is imported.
+    train_src = pipeline.load_source(cfg.dataset, "train", data_dir=cfg.data_dir,
+                                     val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                     on_corrupt=cfg.on_corrupt)
+    eval_src = pipeline.load_source(cfg.dataset, "eval", data_dir=cfg.data_dir,
+                                    val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                    on_corrupt=cfg.on_corrupt)
     from keras_padfree.applications import create_model
     from keras_padfree.applications import get_model_info
 
-    t_start = time.time()
-    _validate(cfg)
     info = get_model_info(cfg.model)
-    spec = get_dataset_spec(cfg.dataset)
     recipe = get_recipe(cfg.recipe or default_recipe_for(info, cfg.dataset))
     epochs = cfg.epochs or recipe.epochs
     batch_size = cfg.batch_size or recipe.batch_size
     size = cfg.image_size or info.input_shape[0]
     prep = recipe.preprocessing
 
-    dist.set_cpu_devices(cfg.cpu_devices)
     keras.utils.set_random_seed(cfg.seed)
     dist.set_precision(cfg.mixed_precision)
     scope, replicas, even = dist.setup_distribution(cfg.distribute, cfg.tpu)
 
-    data_dir = cfg.data_dir
-    train_src = pipeline.load_source(cfg.dataset, "train", data_dir=data_dir,
-                                     val_fraction=cfg.val_fraction, seed=cfg.seed,
-                                     on_corrupt=cfg.on_corrupt)
-    eval_src = pipeline.load_source(cfg.dataset, "eval", data_dir=data_dir,
-                                    val_fraction=cfg.val_fraction, seed=cfg.seed,
-                                    on_corrupt=cfg.on_corrupt)
     classes = train_src.classes
     if even and batch_size % replicas:
         raise ValueError(f"Argument `batch_size` must be a multiple of the {replicas} replicas. "
@@ -194,6 +194,8 @@ def train(cfg):
 
     eval_ds = pipeline.eval_dataset(eval_src, prep, size=size, classes=classes,
                                     batch_size=batch_size, cache=cache, drop_remainder=even)
+    eval_steps = cfg.eval_steps or pipeline.steps_per_epoch(eval_src.num_examples, batch_size,
+                                                            drop_remainder=even)
     backup = TrainingBackup(backup_dir, cfg.backup_freq, spe)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
@@ -227,7 +229,7 @@ def train(cfg):
             cache=cache, run_epochs=epochs)
         backup.set_position(first, skip_steps)
         history = model.fit(stream, epochs=last, initial_epoch=first, steps_per_epoch=steps,
-                            validation_data=eval_ds, validation_steps=cfg.eval_steps,
+                            validation_data=eval_ds, validation_steps=eval_steps,
                             shuffle=False, callbacks=callbacks, verbose=verbose)
         if model.stop_training or any(
                 not math.isfinite(v) for v in history.history.get("loss", [0.0])):
@@ -236,7 +238,7 @@ def train(cfg):
 
     final_path = os.path.join(cfg.output_dir, "final.keras")
     model.save(final_path)
-    result = evaluate_model(model, eval_ds, steps=cfg.eval_steps)
+    result = evaluate_model(model, eval_ds, steps=eval_steps)
     iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     result.update({
         "model": cfg.model, "dataset": cfg.dataset, "split": eval_src.split,

@@ -1,0 +1,71 @@
+"""A tiny CNN registered under "tiny_test_cnn" for fast training tests (tests only).
+
+``python tests/training/tiny_model.py ARGS`` runs ``training/fit.py``'s ``main(ARGS)`` with the
+tiny model registered, so subprocess tests (kill/resume, distribution) stay fast.
+"""
+
+import os
+import sys
+
+TINY = "tiny_test_cnn"
+
+
+def tiny_cnn(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+             classes=10, classifier_activation="softmax", name=None):
+    import keras
+
+    from keras_padfree.layers import PaddingFreeDWConv
+
+    inputs = keras.Input(shape=input_shape or (32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    x = PaddingFreeDWConv(name="pf_dw")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dense(classes, name="predictions")(x)
+    x = keras.layers.Activation(classifier_activation, name="predictions_act")(x)
+    return keras.Model(inputs, x, name=name or TINY)
+
+
+def register():
+    from keras_padfree.applications import _registry
+
+    if TINY not in _registry._REGISTRY:  # noqa: SLF001 -- test-only model
+        _registry._ensure_loaded()  # noqa: SLF001
+        _registry.register_model(
+            TINY, tiny_cnn, family="test", variant="pf", input_shape=(32, 32, 3), classes=10,
+            dataset="digits", description="tiny test CNN")
+    return TINY
+
+
+def load_fit():
+    import importlib.util
+
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    spec = importlib.util.spec_from_file_location("fit_cli", os.path.join(root, "training",
+                                                                          "fit.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _slow_batches(seconds):
+    """Makes every training batch last at least ``seconds`` (for the kill/resume test)."""
+    import time
+
+    from keras_padfree.training import callbacks
+
+    original = callbacks.TrainingBackup.on_train_batch_end
+
+    def slow(self, batch, logs=None):
+        time.sleep(seconds)
+        return original(self, batch, logs)
+
+    callbacks.TrainingBackup.on_train_batch_end = slow
+
+
+if __name__ == "__main__":
+    if os.environ.get("TINY_SLOW_BATCH"):
+        _slow_batches(float(os.environ["TINY_SLOW_BATCH"]))
+    register()
+    load_fit().main(sys.argv[1:])

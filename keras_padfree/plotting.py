@@ -104,10 +104,16 @@ def feature_map_chain(model, min_size=2):
 
     Read off a built Keras model (its input included), so the chain is what the model computes, not a
     formula: e.g. ``[32, 16, 8, 4]`` for a CIFAR GhostNet and ``[32, 15, 7, 3]`` for its padding-free
-    version. Sizes below ``min_size`` (the 1x1 maps of squeeze-excite and global pooling) are left out.
+    version. The outputs of explicit padding layers (``ZeroPadding2D``, the zero border a padded
+    convolution reads) and sizes below ``min_size`` (the 1x1 maps of squeeze-excite and global
+    pooling) are left out.
     """
+    import keras
+
     sizes = set()
     for layer in model.layers:
+        if isinstance(layer, keras.layers.ZeroPadding2D):
+            continue
         outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
         for out in outputs:
             shape = tuple(out.shape)
@@ -116,7 +122,7 @@ def feature_map_chain(model, min_size=2):
     return sorted(sizes, reverse=True)
 
 
-def plot_feature_map_chains(chains, *, title=None, ax=None):
+def plot_feature_map_chains(chains, *, title=None, ax=None, grid_max=32):
     """Draws downsampling chains as rows of squares whose sides are proportional to the map sizes.
 
     Args:
@@ -124,6 +130,7 @@ def plot_feature_map_chains(chains, *, title=None, ax=None):
             ("padding-free", [32, 15, 7, 3])]``. Rows with the same first size share a scale.
         title: axes title.
         ax: a matplotlib Axes to draw into (default: a new figure).
+        grid_max: rows whose input side is at most this are drawn with one grid cell per pixel.
 
     Returns:
         The matplotlib Figure.
@@ -139,12 +146,12 @@ def plot_feature_map_chains(chains, *, title=None, ax=None):
     from matplotlib.patches import Rectangle
 
     if ax is None:
-        fig, ax = plt.subplots(figsize=(8.0, 0.95 * len(chains) + 0.6))
+        fig, ax = plt.subplots(figsize=(9.0, 1.25 * len(chains) + 0.6))
     else:
         fig = ax.figure
-    row_height = 1.0
-    unit = 0.8 * row_height  # the largest map of a row is drawn 0.8 rows high
-    gap = 0.45
+    row_height = 1.6
+    unit = 0.85 * row_height  # the largest map of a row is drawn 0.85 rows high
+    gap = 0.5
     max_width = 0.0
     for row, (label, sizes) in enumerate(chains):
         y0 = -row * (row_height + 0.25)
@@ -158,6 +165,12 @@ def plot_feature_map_chains(chains, *, title=None, ax=None):
             yc = y0 + (unit - side) / 2
             ax.add_patch(Rectangle((x, yc), side, side, facecolor=color, alpha=0.25 + 0.5 * i
                                    / max(1, len(sizes) - 1), edgecolor=color, linewidth=1.0))
+            if sizes[0] <= grid_max:  # one cell per pixel, so 16 vs. 15 is visible
+                for k in range(1, s):
+                    ax.plot([x + k * scale, x + k * scale], [yc, yc + side], color="white",
+                            linewidth=0.35)
+                    ax.plot([x, x + side], [yc + k * scale, yc + k * scale], color="white",
+                            linewidth=0.35)
             ax.text(x + side / 2, y0 - 0.08, f"{s}", ha="center", va="top", fontsize=8)
             nxt = x + side + gap
             if i + 1 < len(sizes):
@@ -166,7 +179,7 @@ def plot_feature_map_chains(chains, *, title=None, ax=None):
                                              mutation_scale=8, color="#444444", linewidth=0.8))
             x = nxt
         max_width = max(max_width, x)
-    ax.set_xlim(-2.3, max_width)
+    ax.set_xlim(-2.6, max_width)
     ax.set_ylim(-(len(chains) - 1) * (row_height + 0.25) - 0.35, unit + 0.1)
     ax.set_aspect("equal")
     ax.axis("off")

@@ -181,7 +181,8 @@ def CheapMobileNetV3(config="cheap", *, cifar_strides=None, dropout_rate=None, i
         include_top: whether to include the head and the "predictions" Dense.
         weights: None or a ``.weights.h5`` / ``.keras`` file (no trained weights were published).
         input_tensor: optional ``keras.Input``.
-        input_shape: (H, W, 3); default (32, 32, 3) for CIFAR strides, else (224, 224, 3).
+        input_shape: (H, W, 3); default (32, 32, 3) (CIFAR strides) unless ``cifar_strides=False``
+            or the config has no CIFAR mode ("ol", "cv3k"): then (224, 224, 3).
         pooling: None, "avg" or "max" when ``include_top=False``.
         classes: number of classes (100 for CIFAR-100, 1000 for ImageNet).
         classifier_activation: activation of "predictions" (None for logits).
@@ -201,7 +202,7 @@ def CheapMobileNetV3(config="cheap", *, cifar_strides=None, dropout_rate=None, i
             f"Argument `dropout_rate` must be in [0, 1) or None. Received: dropout_rate={dropout_rate!r}."
         )
     name = name or f"cheap_mobilenetv3_{config}"
-    default_size = 32 if cifar_strides else 224
+    default_size = 32 if (cifar_strides is not False and spec.cifar_mode) else 224
     inputs, x = _common.model_inputs(input_tensor, input_shape, default_size=default_size,
                                      min_size=1, model_name=name)
     cifar = _resolve_cifar(cifar_strides, x, "auto" if spec.cifar_mode else False)

@@ -208,7 +208,8 @@ Architecture (reference behaviour that changes what was measured is reproduced):
   input height and width must therefore be static.
 * {downsampling}
 * Head: 1x1 conv 320 -> 1280, BN, ReLU6; global average pool; Dropout(0.2); Dense "predictions".
-  The pool is a functional call in the reference (:class:`SpatialMean`: no FLOPs under
+  The pool is a functional call in the reference (no pooling module in its module tree; the
+  paper's totals have no pooling term), reproduced by :class:`SpatialMean` (no FLOPs under
   thop 0.0.31).
 * Configurations: ``config="cifar"`` (stem stride 1 and the (t6, c24) stage's first block stride 1:
   network stride 8) and ``"imagenet"`` (stride 32; VegFru-292 at 224x224). ``"auto"`` picks "cifar"

@@ -19,9 +19,10 @@ class SpatialMean(keras.layers.GlobalAveragePooling2D):
     """Global average pooling that the reference computed with a functional call.
 
     Numerically :class:`keras.layers.GlobalAveragePooling2D`. ShuffleNetV2 pools with
-    ``x.mean([2, 3])`` and ParC-MobileNetV2 with ``F.adaptive_avg_pool2d``: no module, so the
-    paper's counter (thop 0.0.31, which charges ``(area + 1)`` per output of an
-    ``nn.AdaptiveAvgPool2d`` module) charges nothing. This layer reports itself as a functional op
+    ``x.mean([2, 3])``, and ParC-MobileNetV2's reference pools functionally too (its module tree
+    has no pooling module, and the paper's totals contain no pooling term): the paper's counter
+    (thop 0.0.31, which charges ``(area + 1)`` per output of an ``nn.AdaptiveAvgPool2d`` module)
+    charges nothing. This layer reports itself as a functional op
     so that :mod:`keras_padfree.profiling` reproduces that.
     """
 

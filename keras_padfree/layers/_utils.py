@@ -6,6 +6,7 @@ Everything here is backend-agnostic (``keras.ops`` only).
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 # Activations by the names the reference code uses. Keras 3 defines
@@ -122,7 +123,20 @@ def max_pool(x, pool_size, strides, padding):
     if strides == 1 and 2 * padding == pool_size - 1:
         return ops.max_pool(x, pool_size, strides, padding="same")
     lowest = float(-3.0e38) if keras.backend.standardize_dtype(x.dtype) == "float32" else -65504.0
-    x = symmetric_pad(x, padding, value=lowest)
+    h, w = x.shape[1], x.shape[2]
+    if h is not None and w is not None:
+        # Zero padding plus a constant border mask of `lowest` (interior cells get + 0.0, which
+        # leaves them unchanged): the same values as padding with `lowest`, but as PAD + ADD,
+        # which LiteRT's XNNPACK delegate runs, where a PADV2 with a non-zero value would split
+        # the delegated graph and run on the reference kernels.
+        mask = np.zeros((1, h + 2 * padding, w + 2 * padding, 1), dtype="float32")
+        mask[:, :padding] = lowest
+        mask[:, -padding:] = lowest
+        mask[:, :, :padding] = lowest
+        mask[:, :, -padding:] = lowest
+        x = symmetric_pad(x, padding) + ops.cast(mask, x.dtype)
+    else:
+        x = symmetric_pad(x, padding, value=lowest)
     return ops.max_pool(x, pool_size, strides, padding="valid")
 
 

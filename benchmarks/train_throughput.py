@@ -12,7 +12,7 @@ with what the fastest model consumes.
 
 Every number is the median over ``--repeats`` timed repeats of ``--steps`` steps after warm-up.
 
-    python benchmarks/train_throughput.py                 # writes benchmarks/results/train_throughput.{md,json}
+    python benchmarks/train_throughput.py      # -> benchmarks/results/train_throughput.{md,json}
     python benchmarks/train_throughput.py --backends tensorflow --steps 3 --repeats 2
 """
 
@@ -103,6 +103,7 @@ def worker(args):
         except Exception as e:  # noqa: BLE001 -- one failing model must not hide the others
             rows.append({"model": name, "error": f"{type(e).__name__}: {e}"[:300]})
         print(backend, rows[-1], flush=True)
+        _dump(args.worker_out, backend, rows)
     if backend == "tensorflow":
         for flag in (False, True):
             try:
@@ -114,12 +115,22 @@ def worker(args):
                 rows.append({"model": "bsconv_resnet20_cifar_pf", "jit_compile": flag,
                              "xla_check": True, "error": f"{type(e).__name__}: {e}"[:300]})
             print(backend, rows[-1], flush=True)
+            _dump(args.worker_out, backend, rows)
         row = _time_train(PEER, 224, 16, max(2, args.steps // 2), args.repeats, "auto")
         row["dogs_size_peer"] = True
         rows.append(row)
         print(backend, row, flush=True)
-    with open(args.worker_out, "w") as f:
-        json.dump({"backend": backend, "keras": keras.__version__, "rows": rows}, f, indent=1)
+    _dump(args.worker_out, backend, rows, done=True)
+
+
+def _dump(path, backend, rows, done=False):
+    """Writes the rows measured so far (a backend that runs out of time keeps them)."""
+    import keras
+
+    with open(path + ".tmp", "w") as f:
+        json.dump({"backend": backend, "keras": keras.__version__, "rows": rows,
+                   "complete": done}, f, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 def pipeline_throughput(repeats):
@@ -196,11 +207,14 @@ def write_report(results, path_md, path_json, args, wall):
         "",
     ]
     for backend in results["backends"]:
+        lines += [f"## {backend}", ""]
+        if results["backends"][backend].get("error"):
+            lines += [f"Note: {results['backends'][backend]['error']}; the rows marked n/a were "
+                      "not reached.", ""]
         rows = {r["model"]: r for r in results["backends"][backend]["rows"]
                 if not r.get("xla_check") and not r.get("dogs_size_peer")}
         peer = rows.get(PEER, {}).get("images_per_s")
-        lines += [f"## {backend}", "",
-                  "| model | orig img/s | PF img/s | PF / orig | orig / peer | PF / peer |",
+        lines += ["| model | orig img/s | PF img/s | PF / orig | orig / peer | PF / peer |",
                   "|---|---:|---:|---:|---:|---:|"]
         if peer:
             lines.append(f"| {PEER} (peer) | {_fmt(peer)} | | | 1.00 | |")
@@ -253,6 +267,12 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out-dir", default=RESULTS)
+    p.add_argument("--backend-timeout", type=int, default=240,
+                   help="seconds per backend; the models measured by then are reported")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other backends' rows of an existing train_throughput.json")
+    p.add_argument("--skip-pipeline", action="store_true",
+                   help="with --merge: keep the stored input-pipeline numbers")
     p.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker_out:
@@ -271,17 +291,35 @@ def main(argv=None):
         cmd = [sys.executable, os.path.abspath(__file__), "--worker-out", out,
                "--batch-size", str(args.batch_size), "--steps", str(args.steps),
                "--repeats", str(args.repeats)]
-        proc = subprocess.run(cmd, env=env)
-        if proc.returncode == 0 and os.path.exists(out):
+        proc = subprocess.Popen(cmd, env=env)
+        try:
+            code = proc.wait(timeout=args.backend_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = f"stopped after the {args.backend_timeout} s budget"
+        if os.path.exists(out):
             with open(out) as f:
                 data = json.load(f)
+            if code != 0:
+                data["error"] = f"incomplete: {code}"
             results["backends"][backend] = data
             results["keras"] = data["keras"]
             os.remove(out)
         else:
-            results["backends"][backend] = {"rows": [], "error": f"exit {proc.returncode}"}
+            results["backends"][backend] = {"rows": [], "error": f"no result: {code}"}
+    previous_path = os.path.join(args.out_dir, "train_throughput.json")
+    previous = {}
+    if args.merge and os.path.exists(previous_path):
+        with open(previous_path) as f:
+            previous = json.load(f)
+        for backend, data in previous.get("backends", {}).items():
+            results["backends"].setdefault(backend, data)
+        results.setdefault("keras", previous.get("keras"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    results["pipeline"] = pipeline_throughput(args.repeats)
+    if args.skip_pipeline and previous.get("pipeline"):
+        results["pipeline"] = previous["pipeline"]
+    else:
+        results["pipeline"] = pipeline_throughput(args.repeats)
     wall = time.time() - t0
     results["wall_s"] = round(wall, 1)
     write_report(results, os.path.join(args.out_dir, "train_throughput.md"),

@@ -100,7 +100,7 @@ def list_datasets():
 
 
 def get_dataset_spec(name):
-    """The :class:`DatasetSpec` called ``name``; unknown names raise a ValueError listing the others."""
+    """The :class:`DatasetSpec` called ``name``; an unknown name raises a ValueError listing all."""
     if not isinstance(name, str) or name not in _SPECS:
         raise ValueError(
             f"Unknown dataset: {name!r}. Allowed values: {', '.join(list_datasets())}.")

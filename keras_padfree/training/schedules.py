@@ -50,7 +50,8 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError("Argument `steps_per_epoch` must be a positive int. "
                              f"Received: steps_per_epoch={steps_per_epoch!r}.")
         if not isinstance(epochs, int) or epochs <= 0:
-            raise ValueError(f"Argument `epochs` must be a positive int. Received: epochs={epochs!r}.")
+            raise ValueError(
+                f"Argument `epochs` must be a positive int. Received: epochs={epochs!r}.")
         if list(milestones) != sorted(milestones):
             raise ValueError(f"Argument `milestones` must be increasing. Received: {milestones!r}.")
         self.base_lr = float(base_lr)

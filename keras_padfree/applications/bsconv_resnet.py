@@ -12,11 +12,11 @@ paper's rows: ResNet-20, ResNet-110 BSConv-U, WRN-40-3 and WRN-40-8 BSConv-U, ea
 padding-free version.
 """
 
+import keras
+
 from keras_padfree.applications import _common
 from keras_padfree.applications._registry import register_model
 from keras_padfree.blocks import bsconv_blocks as blocks
-
-import keras
 
 __all__ = [
     "BSConvCifarResNet",

@@ -158,7 +158,8 @@ def MobileNetV3Large(include_top=True, weights=None, input_tensor=None, input_sh
     _utils.check_choice(downsampling, "downsampling", DOWNSAMPLINGS)
     variant = {v: k for k, v in VARIANTS.items()}.get(
         (stem, downsampling), f"{stem}_stem_{downsampling}")
-    if not isinstance(dropout_rate, (int, float)) or not 0.0 <= dropout_rate < 1.0:
+    if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, (int, float)) or not (
+            0.0 <= dropout_rate < 1.0):
         raise ValueError(
             f"Argument `dropout_rate` must be a number in [0, 1). Received: dropout_rate="
             f"{dropout_rate!r}."

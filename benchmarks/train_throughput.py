@@ -273,6 +273,10 @@ def main(argv=None):
                    help="keep the other backends' rows of an existing train_throughput.json")
     p.add_argument("--skip-pipeline", action="store_true",
                    help="with --merge: keep the stored input-pipeline numbers")
+    p.add_argument("--parallel", action="store_true",
+                   help="run the backends' subprocesses (and the pipeline timing) at the same "
+                        "time: faster, but they share the cores, so only the ratios within a "
+                        "backend compare")
     p.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker_out:
@@ -284,18 +288,27 @@ def main(argv=None):
                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                "cpus": len(os.sched_getaffinity(0)), "batch": args.batch_size,
                "steps": args.steps, "repeats": args.repeats, "backends": {}}
-    for backend in args.backends.split(","):
+    def launch(backend):
         out = os.path.join(args.out_dir, f".worker_{backend}.json")
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
                "PYTHONPATH": ROOT}
         cmd = [sys.executable, os.path.abspath(__file__), "--worker-out", out,
                "--batch-size", str(args.batch_size), "--steps", str(args.steps),
                "--repeats", str(args.repeats)]
-        proc = subprocess.Popen(cmd, env=env)
+        return subprocess.Popen(cmd, env=env), out, time.time()
+
+    backends = args.backends.split(",")
+    running = {b: launch(b) for b in backends} if args.parallel else {}
+    if args.parallel and not args.skip_pipeline:
+        results["pipeline"] = pipeline_throughput(args.repeats)
+    for backend in backends:
+        proc, out, started = running.get(backend) or launch(backend)
         try:
-            code = proc.wait(timeout=args.backend_timeout)
+            left = max(1.0, args.backend_timeout - (time.time() - started))
+            code = proc.wait(timeout=left)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
             code = f"stopped after the {args.backend_timeout} s budget"
         if os.path.exists(out):
             with open(out) as f:
@@ -318,7 +331,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.skip_pipeline and previous.get("pipeline"):
         results["pipeline"] = previous["pipeline"]
-    else:
+    elif "pipeline" not in results:
         results["pipeline"] = pipeline_throughput(args.repeats)
     wall = time.time() - t0
     results["wall_s"] = round(wall, 1)

@@ -96,7 +96,8 @@ def main(argv=None):
         written.append(latency_figure(os.path.join(args.out, "latency.png"), args.latency_json))
     for path in written:
         if path:
-            print(f"wrote {os.path.relpath(path, os.getcwd())} ({os.path.getsize(path) // 1024} KB)")
+            size_kb = os.path.getsize(path) // 1024
+            print(f"wrote {os.path.relpath(path, os.getcwd())} ({size_kb} KB)")
     return 0
 
 

@@ -3,8 +3,8 @@
 The README's figures (``docs/make_figures.py``) and the notebooks use these functions:
 
 * :func:`plot_feature_map_chains`: the feature-map sizes along the downsampling chain of the
-  original network (32 -> 16 -> 8 -> 4) and the padding-free one (32 -> 15 -> 7 -> 3), read off built
-  models with :func:`feature_map_chain` or computed with :func:`downsampling_chain`.
+  original network (32 -> 16 -> 8 -> 4) and the padding-free one (32 -> 15 -> 7 -> 3), read off
+  built models with :func:`feature_map_chain` or computed with :func:`downsampling_chain`.
 * :func:`plot_flops_accuracy`: the papers' top-1 accuracy against FLOPs, one panel per table and
   dataset, with an arrow from each original model to its padding-free version
   (:func:`flops_accuracy_points` collects the points from the registry's reference metadata).
@@ -62,15 +62,17 @@ def _loaded_modules():
 
 def _check_positive_int(value, argname):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Argument `{argname}` must be a positive int. Received: {argname}={value!r}.")
+        raise ValueError(
+            f"Argument `{argname}` must be a positive int. Received: {argname}={value!r}.")
 
 
 def downsampling_chain(size, steps, *, padding_free, kernel_size=3):
     """Spatial sizes of a ``size``-pixel input through ``steps`` stride-2 convolutions.
 
     The original networks pad a k x k stride-2 convolution by ``(k - 1) // 2`` (1 for 3x3), which
-    gives ``ceil(n / 2)``; padding-free downsampling pads by ``(k - 3) // 2`` (0 for 3x3), which gives
-    ``floor((n - 3) / 2) + 1``. The max-pool shortcut (3x3, stride 2, no padding) has the same size.
+    gives ``ceil(n / 2)``; padding-free downsampling pads by ``(k - 3) // 2`` (0 for 3x3), which
+    gives ``floor((n - 3) / 2) + 1``. The max-pool shortcut (3x3, stride 2, no padding) has the
+    same size.
 
     Args:
         size: input side in pixels.
@@ -102,11 +104,11 @@ def downsampling_chain(size, steps, *, padding_free, kernel_size=3):
 def feature_map_chain(model, min_size=2):
     """The distinct spatial sizes of a model's 4-D layer outputs, largest first.
 
-    Read off a built Keras model (its input included), so the chain is what the model computes, not a
-    formula: e.g. ``[32, 16, 8, 4]`` for a CIFAR GhostNet and ``[32, 15, 7, 3]`` for its padding-free
-    version. The outputs of explicit padding layers (``ZeroPadding2D``, the zero border a padded
-    convolution reads) and sizes below ``min_size`` (the 1x1 maps of squeeze-excite and global
-    pooling) are left out.
+    Read off a built Keras model (its input included), so the chain is what the model computes, not
+    a formula: e.g. ``[32, 16, 8, 4]`` for a CIFAR GhostNet and ``[32, 15, 7, 3]`` for its
+    padding-free version. The outputs of explicit padding layers (``ZeroPadding2D``, the zero
+    border a padded convolution reads) and sizes below ``min_size`` (the 1x1 maps of squeeze-excite
+    and global pooling) are left out.
     """
     import keras
 
@@ -261,8 +263,8 @@ def plot_flops_accuracy(points=None, *, ncols=None, annotate=True):
     panels = [(k, v) for k, v in points.items()
               if any("orig" in m and "pf" in m for m in v.values())]
     if not panels:
-        raise ValueError("No registered model pair (orig and pf) with the paper's accuracy was found;"
-                         " cannot draw the FLOPs-accuracy figure.")
+        raise ValueError("No registered model pair (orig and pf) with the paper's accuracy was "
+                         "found; cannot draw the FLOPs-accuracy figure.")
     order = {"set1": 0, "set2": 1}
     panels.sort(key=lambda kv: (order.get(kv[0][0], 2), kv[0][2], kv[0][3]))
     plt = _pyplot()

@@ -29,7 +29,7 @@ CELL_TIMEOUT_S = int(os.environ.get("KERAS_PADFREE_NOTEBOOK_CELL_TIMEOUT", "1800
 
 @pytest.fixture(scope="module")
 def kernel_name(tmp_path_factory):
-    """A kernel spec that runs ``sys.executable -m ipykernel_launcher`` on the TensorFlow backend."""
+    """A kernel spec running ``sys.executable -m ipykernel_launcher`` on the TensorFlow backend."""
     jupyter_dir = tmp_path_factory.mktemp("jupyter")
     spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True)

@@ -186,16 +186,15 @@ def _build(block_type, depth, width_multiplier, *, config, padding_free, include
                           classes=classes)
 
 
-_ARGS_DOC = """
-    Args:
+_ARGS_DOC = """Args:
         depth: 9 * n + 2 (n blocks per stage): 29 or 56 in the paper.
         width_multiplier: bottleneck width relative to the stage width (``mid = int(C * m)``).
-        {extra}config: "cifar" (stem 32, widths 32/64/128, GAP -> Dense) or "imagenet32" (stem 64,
+{extra}        config: "cifar" (stem 32, widths 32/64/128, GAP -> Dense) or "imagenet32" (stem 64,
             widths 64/128/256, head BN -> ReLU -> 1x1 conv to 1280 with bias -> GAP -> Dense).
         include_preprocessing: include the authors' input normalisation (inputs in [0, 255]);
             False takes images already normalised (see :func:`preprocess_input`).
         include_top: whether to include the GAP + "predictions" Dense classifier.
-        weights: None, a ``.weights.h5`` / ``.keras`` file, or {params_doc}
+        weights: None, or a ``.weights.h5`` / ``.keras`` file{params_doc}
         input_tensor: optional ``keras.Input`` to build on.
         input_shape: (H, W, 3); default (32, 32, 3).
         pooling: None, "avg" or "max" when ``include_top=False``.
@@ -204,12 +203,10 @@ _ARGS_DOC = """
         name: model name.
 
     Returns:
-        A functional ``keras.Model``.
-"""
+        A functional ``keras.Model``."""
 
-_PARAMS_DOC = ("an MXNet ``.params`` file released by the authors for this architecture "
-               "(the file's tensor names and shapes must match; the number of classes must equal "
-               "``classes``).")
+_PARAMS_DOC = (", or an MXNet ``.params`` file the authors\n            released for this "
+               "architecture (tensor names and shapes must match, and ``classes`` the file's).")
 
 
 def PydMobileNet(depth=29, width_multiplier=0.25, combine="concat", *, config="cifar",
@@ -262,7 +259,9 @@ def PydMobileNetPF(depth=29, width_multiplier=0.25, combine="concat", *, config=
       padding-free size: 32 -> 15 -> 7 (ImageNet32 likewise).
 
     Parameters: the row's count -6 (input BN) + the hybrid stem's extra depthwise 3x3, 1x1 fuse
-    and BNs; MACs fall because the stages run at 15x15 and 7x7 instead of 16x16 and 8x8.
+    and BNs (+2 528 at CIFAR widths). MACs: the stages get cheaper (15x15 and 7x7 instead of 16x16
+    and 8x8), but the stem's 1x1 fuse at full resolution costs more at these small widths, so the
+    totals rise (PydMobileNet-29-0.25 Add at 32x32: 10.75 M -> 12.18 M MACs).
     No MXNet weights exist for it.
     {args}
     """
@@ -315,9 +314,9 @@ def PydBaselineResNet(depth=29, width_multiplier=0.5, *, config="cifar",
 for _fn, _extra in ((PydMobileNet, '        combine: "add" (the release\'s "plus") or "concat".\n'),
                     (PydMobileNetPF, '        combine: "add" or "concat".\n'),
                     (PydBaselineMobileNet, ""), (PydBaselineResNet, "")):
-    _params = _PARAMS_DOC if _fn is not PydMobileNetPF else "(no MXNet weights exist for PF)."
+    _params = _PARAMS_DOC if _fn is not PydMobileNetPF else " (no MXNet weights exist for PF)."
     _fn.__doc__ = _fn.__doc__.replace(
-        "{args}", _ARGS_DOC.format(extra=_extra, params_doc=_params).strip("\n"))
+        "{args}", _ARGS_DOC.format(extra=_extra, params_doc=_params))
 
 
 def _check_combine(combine):

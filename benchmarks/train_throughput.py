@@ -199,8 +199,17 @@ def write_report(results, path_md, path_json, args, wall):
         "generated data; optimizer CoupledSGD (bsconv_set1 recipe: coupled L2, momentum 0.9). "
         f"Median of {args.repeats} repeats of {args.steps} `train_on_batch` steps after 2 warm-up "
         "steps; one subprocess per backend. JIT: `jit_compile='auto'` (TensorFlow on CPU: XLA "
-        f"off; JAX: always jitted; PyTorch: eager). Whole run: {wall:.0f} s.",
+        f"off; JAX: always jitted; PyTorch: eager). Whole run: {wall:.0f} s"
+        + (" with the backends and the pipeline timing run at the same time (--parallel)."
+           if results.get("parallel") else "."),
         "",
+    ]
+    if results.get("load_avg") is not None:
+        lines += [f"Load average (1 min) when the run started: {results['load_avg']:.1f} on "
+                  f"{results['cpus']} cores.", ""]
+    if results.get("note"):
+        lines += [f"**Note.** {results['note']}", ""]
+    lines += [
         "Ratio = PF / orig for the model pairs, model / peer for the peer column "
         "(peer = `keras.applications.MobileNetV3Large(weights=None)` at the same input, "
         "same process).",
@@ -277,17 +286,33 @@ def main(argv=None):
                    help="run the backends' subprocesses (and the pipeline timing) at the same "
                         "time: faster, but they share the cores, so only the ratios within a "
                         "backend compare")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite train_throughput.md from the stored train_throughput.json")
+    p.add_argument("--note", default=None, help="a remark printed at the top of the report")
     p.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker_out:
         worker(args)
+        return
+    if args.report_only:
+        path = os.path.join(args.out_dir, "train_throughput.json")
+        with open(path) as f:
+            results = json.load(f)
+        if args.note:
+            results["note"] = args.note
+        for key in ("batch", "steps", "repeats"):
+            setattr(args, {"batch": "batch_size"}.get(key, key), results[key])
+        write_report(results, os.path.join(args.out_dir, "train_throughput.md"), path, args,
+                     results.get("wall_s", 0.0))
+        print(open(os.path.join(args.out_dir, "train_throughput.md")).read())
         return
     t0 = time.time()
     os.makedirs(args.out_dir, exist_ok=True)
     results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                "cpus": len(os.sched_getaffinity(0)), "batch": args.batch_size,
-               "steps": args.steps, "repeats": args.repeats, "backends": {}}
+               "steps": args.steps, "repeats": args.repeats, "backends": {},
+               "parallel": args.parallel, "load_avg": os.getloadavg()[0], "note": args.note}
     def launch(backend):
         out = os.path.join(args.out_dir, f".worker_{backend}.json")
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",

@@ -58,7 +58,9 @@ def build_parser():
     p.add_argument("--no-keras-reference", action="store_true",
                    help="skip keras.applications.MobileNetV3Large")
     p.add_argument("--output-dir", default=RESULTS_DIR)
-    p.add_argument("--keep-tflite", default=None, help="directory to keep the .tflite files in")
+    p.add_argument("--keep-tflite", default=None,
+                   help="directory to keep the .tflite files in; files already there are reused "
+                        "instead of converting again (delete them after changing the models)")
     return p
 
 
@@ -74,12 +76,13 @@ def graph_ops(content):
 
     it = litert_interpreter(model_content=content)
     hist = {}
-    for op in it._get_ops_details():  # noqa: SLF001 - LiteRT's documented op listing
+    for op in it._get_ops_details():  # noqa: SLF001 - LiteRT's op listing
         name = op["op_name"]
-        if name == "DELEGATE":
-            continue
         hist[name] = hist.get(name, 0) + 1
-    return dict(sorted(hist.items()))
+    # After XNNPACK is applied, each delegated partition shows up as one DELEGATE node: 1 means
+    # the whole graph runs in XNNPACK; more means some op fell back to the reference kernels.
+    partitions = hist.pop("DELEGATE", 0)
+    return dict(sorted(hist.items())), partitions
 
 
 def time_interleaved(contents, threads, rounds, runs_per_round, warmup):
@@ -138,10 +141,16 @@ def main(argv=None):
             for key, name in (("orig", orig), ("pf", pf)):
                 model = applications.create_model(name)
                 t0 = time.time()
-                content = convert(model, size)
+                cached = (os.path.join(args.keep_tflite, f"{name}.tflite") if args.keep_tflite
+                          else None)
+                if cached and os.path.isfile(cached):
+                    with open(cached, "rb") as f:
+                        content = f.read()
+                else:
+                    content = convert(model, size)
                 entry[f"{key}_flops"] = int(profiling.count_flops(model, "thop_0.0.31"))
                 entry[f"{key}_params"] = int(profiling.count_params(model, "thop_0.0.31"))
-                entry[f"{key}_ops"] = graph_ops(content)
+                entry[f"{key}_ops"], entry[f"{key}_xnnpack_partitions"] = graph_ops(content)
                 entry[f"{key}_tflite_bytes"] = len(content)
                 entry[f"_{key}_content"] = content
                 if args.keep_tflite:
@@ -261,7 +270,8 @@ def markdown(result):
     for e in result["pairs"]:
         for key in ("orig", "pf"):
             ops = ", ".join(f"{k} {v}" for k, v in e[f"{key}_ops"].items())
-            lines.append(f"- `{e[key]}`: {ops}")
+            lines.append(f"- `{e[key]}` ({e[f'{key}_xnnpack_partitions']} XNNPACK partition(s)): "
+                         f"{ops}")
     lines += ["", f"Total run time {result['elapsed_s']:.0f} s.", ""]
     return "\n".join(lines)
 

@@ -6,7 +6,6 @@ Everything here is backend-agnostic (``keras.ops`` only).
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
 # Activations by the names the reference code uses. Keras 3 defines
@@ -122,22 +121,24 @@ def max_pool(x, pool_size, strides, padding):
         return ops.max_pool(x, pool_size, strides, padding="valid")
     if strides == 1 and 2 * padding == pool_size - 1:
         return ops.max_pool(x, pool_size, strides, padding="same")
-    lowest = float(-3.0e38) if keras.backend.standardize_dtype(x.dtype) == "float32" else -65504.0
-    h, w = x.shape[1], x.shape[2]
-    if h is not None and w is not None:
-        # Zero padding plus a constant border mask of `lowest` (interior cells get + 0.0, which
-        # leaves them unchanged): the same values as padding with `lowest`, but as PAD + ADD,
-        # which LiteRT's XNNPACK delegate runs, where a PADV2 with a non-zero value would split
-        # the delegated graph and run on the reference kernels.
-        mask = np.zeros((1, h + 2 * padding, w + 2 * padding, 1), dtype="float32")
-        mask[:, :padding] = lowest
-        mask[:, -padding:] = lowest
-        mask[:, :, :padding] = lowest
-        mask[:, :, -padding:] = lowest
-        x = symmetric_pad(x, padding) + ops.cast(mask, x.dtype)
+    if 2 * padding < pool_size:
+        # Every window then holds at least one real cell next to its padded ones, so padding by
+        # repeating the edge rows/columns gives the same maximum as PyTorch's -inf padding. It is
+        # expressed as slices + concatenations, which LiteRT's XNNPACK delegate runs and int8
+        # quantisation keeps exact (a PADV2 with -inf splits the delegated graph; a -inf constant
+        # would wreck the int8 scale).
+        x = _edge_pad(x, padding)
     else:
+        lowest = float(-3.0e38) if keras.backend.standardize_dtype(x.dtype) == "float32" \
+            else -65504.0
         x = symmetric_pad(x, padding, value=lowest)
     return ops.max_pool(x, pool_size, strides, padding="valid")
+
+
+def _edge_pad(x, padding):
+    """Pads H and W of an NHWC tensor by repeating the border rows/columns ``padding`` times."""
+    x = ops.concatenate([x[:, :1]] * padding + [x] + [x[:, -1:]] * padding, axis=1)
+    return ops.concatenate([x[:, :, :1]] * padding + [x] + [x[:, :, -1:]] * padding, axis=2)
 
 
 def uniform_limit_initializer(fan_in, gain=math.sqrt(6.0)):

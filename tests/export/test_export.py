@@ -1,0 +1,303 @@
+"""LiteRT / ONNX export: parity with Keras, quantisation, the app sidecars, the reload path, the CLI."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from tests.export.conftest import realistic
+from tests.export.conftest import sharpen_classifier
+from tests.export.conftest import tiny_model
+
+keras = pytest.importorskip("keras")
+BACKEND = keras.backend.backend()
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+def _registry():
+    from keras_padfree import applications
+
+    return applications
+
+
+def _representative_names():
+    """One model per registered family: the one with the fewest parameters at its test input."""
+    apps = _registry()
+    best = {}
+    for name in apps.list_models():
+        info = apps.get_model_info(name)
+        size = info.test_input_shape[0] * info.test_input_shape[1]
+        rows = [r.params for r in info.references] or [10**12]
+        key = (size, min(rows), name)
+        if info.family not in best or key < best[info.family][0]:
+            best[info.family] = (key, name)
+    return sorted(name for _, name in best.values())
+
+
+def _build(name, classes=5):
+    info = _registry().get_model_info(name)
+    model = _registry().create_model(name, input_shape=info.test_input_shape, classes=classes)
+    return realistic(model)
+
+
+# --- float32 parity ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", _representative_names())
+def test_representative_float32_parity(name, tmp_out):
+    from keras_padfree import export
+
+    model = _build(name)
+    res = export.export_tflite(model, tmp_out / f"{name}.tflite", model_name=name)
+    assert res.parity["max_abs_diff"] <= 1e-4
+    assert res.parity["criterion"] == "max_abs_diff" and res.parity["tolerance"] == 1e-4
+    assert os.path.getsize(res.path) > 0
+    interp = export.litert_interpreter(model_path=res.path)
+    assert list(interp.get_input_details()[0]["shape"]) == [1, *model.input_shape[1:]]
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("name", _registry().list_models())
+def test_every_model_float32_parity(name, tmp_out):
+    from keras_padfree import export
+
+    info = _registry().get_model_info(name)
+    model = realistic(_registry().create_model(name))
+    res = export.export_tflite(model, tmp_out / f"{name}.tflite", model_name=name)
+    assert res.parity["max_abs_diff"] <= 1e-4
+    meta = json.loads(open(res.metadata_path).read())
+    assert meta["input"]["shape"] == [1, *info.input_shape]
+    assert meta["num_classes"] == info.classes
+
+
+# --- quantisation -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("quantization", ["float16", "dynamic", "int8"])
+def test_quantized_tiny(quantization, tmp_out):
+    from keras_padfree import export
+    from keras_padfree.export import _prepare
+    from keras_padfree.export import metadata as md
+
+    model = sharpen_classifier(realistic(tiny_model()))
+    norm = md.resolve_normalization("auto", model)
+    calib = _prepare.synthetic_images((32, 32, 3), 64, norm, seed=7)
+    res = export.export_tflite(model, tmp_out / f"q_{quantization}.tflite",
+                               quantization=quantization,
+                               representative_data=calib if quantization == "int8" else None,
+                               num_samples=16, dataset="cifar100")
+    meta = json.loads(open(res.metadata_path).read())
+    assert meta["quantization"]["type"] == quantization
+    if quantization == "float16":
+        assert res.parity["max_abs_diff"] <= export.FLOAT16_TOLERANCE
+    else:
+        assert res.parity["top1_agreement"] >= export.MIN_TOP1_AGREEMENT[quantization]
+    # The file really holds quantised tensors (the 32x64 "mix" kernel at least).
+    dtypes = {np.dtype(t["dtype"]).name
+              for t in export.litert_interpreter(model_path=res.path).get_tensor_details()}
+    assert ("float16" if quantization == "float16" else "int8") in dtypes
+
+
+def test_int8_io_has_quantization_params(tmp_out):
+    from keras_padfree import export
+    from keras_padfree.export import _prepare
+    from keras_padfree.export import metadata as md
+
+    model = sharpen_classifier(realistic(tiny_model()))
+    calib = _prepare.synthetic_images((32, 32, 3), 64, md.resolve_normalization("auto", model))
+    res = export.export_tflite(model, tmp_out / "io.tflite", quantization="int8",
+                               representative_data=calib, int8_io=True, num_samples=16)
+    meta = json.loads(open(res.metadata_path).read())
+    assert meta["input"]["dtype"] == "int8" and meta["output"]["dtype"] == "int8"
+    q = meta["input"]["quantization"]
+    assert q["scale"] > 0 and -128 <= q["zero_point"] <= 127
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("name", ["ghostnet_pf_cifar", "shufflenetv2_pf_cifar"])
+@pytest.mark.parametrize("quantization", ["float16", "dynamic", "int8"])
+def test_quantized_zoo(name, quantization, tmp_out):
+    from keras_padfree import export
+    from keras_padfree.export import _prepare
+    from keras_padfree.export import metadata as md
+
+    if name not in _registry().list_models():
+        pytest.skip(f"{name} is not registered")
+    model = sharpen_classifier(realistic(_registry().create_model(name, classes=10)))
+    norm = md.resolve_normalization("auto", model, model_name=name)
+    calib = _prepare.synthetic_images(tuple(model.input_shape[1:]), 100, norm, seed=3)
+    res = export.export_tflite(model, tmp_out / f"{name}_{quantization}.tflite",
+                               quantization=quantization, representative_data=calib,
+                               num_samples=32, model_name=name)
+    assert res.parity["criterion"] in ("max_abs_diff", "top1_agreement")
+
+
+# --- reload path (any backend), mixed precision ------------------------------------------------
+
+@pytest.mark.all_backends
+def test_export_from_current_backend(tmp_out):
+    """Under JAX/PyTorch the model is saved to .keras and converted by a TensorFlow subprocess;
+    the parity reference is computed in the model's own backend."""
+    from keras_padfree import export
+
+    model = realistic(tiny_model(classes=7))
+    res = export.export_tflite(model, tmp_out / "tiny.tflite")
+    assert res.parity["reference_backend"] == BACKEND
+    assert res.parity["max_abs_diff"] <= 1e-4
+    assert json.loads(open(res.metadata_path).read())["num_classes"] == 7
+
+
+def test_mixed_precision_model_is_converted_from_float32_copy(tmp_out):
+    from keras_padfree import export
+    from keras_padfree.export import _prepare
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = tiny_model()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.get_layer("down1").compute_dtype == "float16"
+    copy = _prepare.float32_copy(model)
+    assert copy is not model
+    assert all(layer.compute_dtype == "float32" for layer in copy._flatten_layers())
+    for a, b in zip(model.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(np.asarray(a, "float32"), b)
+    res = export.export_tflite(model, tmp_out / "mixed.tflite")
+    assert res.parity["max_abs_diff"] <= 1e-4
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+def test_parity_failure_raises_and_writes_nothing(tmp_out):
+    from keras_padfree import export
+
+    model = realistic(tiny_model())
+    path = tmp_out / "fail.tflite"
+    # float16 weights cannot reproduce float32 outputs to 1e-9.
+    with pytest.raises(export.ParityError, match="differs from Keras"):
+        export.export_tflite(model, path, quantization="float16", tolerance=1e-9)
+    assert not os.listdir(tmp_out)
+
+
+def test_bad_arguments(tmp_out):
+    from keras_padfree import export
+
+    model = tiny_model()
+    with pytest.raises(ValueError, match="quantization"):
+        export.export_tflite(model, tmp_out / "a.tflite", quantization="int4")
+    with pytest.raises(ValueError, match="path"):
+        export.export_tflite(model, tmp_out / "a.lite")
+    with pytest.raises(ValueError, match="representative_data"):
+        export.export_tflite(model, tmp_out / "a.tflite", quantization="int8")
+    with pytest.raises(ValueError, match="int8_io"):
+        export.export_tflite(model, tmp_out / "a.tflite", int8_io=True)
+    with pytest.raises(ValueError, match="model"):
+        export.export_tflite(str(tmp_out / "missing.keras"), tmp_out / "a.tflite")
+    with pytest.raises(ValueError, match="normalization"):
+        export.export_tflite(model, tmp_out / "a.tflite", normalization="imagenet")
+    with pytest.raises(ValueError, match="labels"):
+        export.export_tflite(model, tmp_out / "a.tflite", labels=["a", "b"])
+    assert not os.listdir(tmp_out)
+
+
+# --- sidecars ----------------------------------------------------------------------------------
+
+def test_sidecar_json_and_labels(tmp_out):
+    from keras_padfree import export
+    from keras_padfree.export import metadata as md
+
+    model = realistic(tiny_model(classes=100))
+    res = export.export_tflite(model, tmp_out / "m.tflite", dataset="cifar100")
+    assert res.metadata_path == str(tmp_out / "m.json")
+    assert res.labels_path == str(tmp_out / "m.labels.txt")
+    meta = json.loads(open(res.metadata_path).read())
+    assert meta["model_file"] == "m.tflite" and meta["labels_file"] == "m.labels.txt"
+    inp = meta["input"]
+    assert inp["shape"] == [1, 32, 32, 3] and inp["layout"] == "NHWC"
+    assert inp["dtype"] == "float32" and inp["color_order"] == "RGB"
+    norm = inp["normalization"]
+    assert norm["type"] == "mean_std"
+    assert norm["mean"] == list(md.CIFAR100_MEAN) and norm["std"] == list(md.CIFAR100_STD)
+    assert norm["pixel_scale"] == 1 / 255
+    lo, hi = norm["value_range"]
+    assert lo == pytest.approx(min(-m / s for m, s in zip(md.CIFAR100_MEAN, md.CIFAR100_STD)))
+    assert hi == pytest.approx(max((1 - m) / s for m, s in zip(md.CIFAR100_MEAN, md.CIFAR100_STD)))
+    assert meta["output"]["shape"] == [1, 100]
+    assert meta["output"]["meaning"].startswith("class probabilities")
+    assert meta["quantization"]["type"] == "none"
+    labels = open(res.labels_path).read().splitlines()
+    assert labels == list(md.CIFAR100_LABELS) and labels[0] == "apple" and len(labels) == 100
+    # What an app does with the JSON gives the model's input.
+    pixels = np.full((32, 32, 3), 255.0)
+    x = export.preprocess_pixels(pixels, meta)
+    np.testing.assert_allclose(x[0, 0], [(1 - m) / s for m, s in zip(md.CIFAR100_MEAN,
+                                                                     md.CIFAR100_STD)], rtol=1e-6)
+
+
+def test_sidecar_custom_labels_internal_normalization_logits(tmp_out):
+    from keras_padfree import export
+
+    model = realistic(tiny_model(classes=3))
+    logits = keras.Model(model.input, model.get_layer("predictions").output, name="logits")
+    res = export.export_tflite(logits, tmp_out / "l.tflite", labels=["cat", "dog", "bird"],
+                               normalization="internal")
+    meta = json.loads(open(res.metadata_path).read())
+    assert meta["input"]["normalization"]["type"] == "internal"
+    assert meta["input"]["normalization"]["value_range"] == [0.0, 1.0]
+    assert meta["output"]["meaning"].startswith("class logits")
+    assert res.parity["compared"] == "probabilities"
+    assert open(res.labels_path).read() == "cat\ndog\nbird\n"
+
+
+# --- ONNX --------------------------------------------------------------------------------------
+
+def test_onnx_export_parity(tmp_out):
+    try:
+        import onnxruntime  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"ONNX dependencies not installed ({e}): pip install onnx onnxruntime "
+                    "tf2onnx")
+    from keras_padfree import export
+
+    model = realistic(tiny_model())
+    res = export.export_onnx(model, tmp_out / "m.onnx")
+    assert res.parity["max_abs_diff"] <= 1e-4
+    import onnxruntime
+
+    sess = onnxruntime.InferenceSession(res.path, providers=["CPUExecutionProvider"])
+    x = np.zeros((3, 32, 32, 3), "float32")  # dynamic batch axis
+    out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(out, np.asarray(model(x, training=False)), atol=1e-5)
+    meta = json.loads(open(res.metadata_path).read())
+    assert meta["format"] == "onnx" and meta["input"]["layout"] == "NHWC"
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+def test_cli_float32_and_int8_from_calibration_dir(tmp_out):
+    sys.path.insert(0, os.path.join(ROOT, "training"))
+    import export_tflite as cli
+    import tensorflow as tf
+
+    model = sharpen_classifier(realistic(tiny_model()))
+    model_path = str(tmp_out / "m.keras")
+    model.save(model_path)
+    images = tmp_out / "images" / "sub"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        img = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+        tf.io.write_file(str(images / f"{i}.png"), tf.io.encode_png(img))
+    res = cli.main(["--model-path", model_path, "--output", str(tmp_out / "o.tflite")])
+    assert res.parity["max_abs_diff"] <= 1e-4
+    res = cli.main(["--model-path", model_path, "--output", str(tmp_out / "o8.tflite"),
+                    "--quantization", "int8", "--calibration-dir", str(tmp_out / "images"),
+                    "--num-calibration", "12", "--mean", "0.5", "--std", "0.25"])
+    meta = json.loads(open(res.metadata_path).read())
+    assert meta["quantization"]["calibration_samples"] == 12
+    assert meta["input"]["normalization"]["mean"] == [0.5, 0.5, 0.5]
+    with pytest.raises(ValueError, match="calibration"):
+        cli.main(["--model-path", model_path, "--output", str(tmp_out / "x.tflite"),
+                  "--quantization", "int8"])

@@ -15,7 +15,7 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # torch==2.13.0 (pinned in pyproject) is a CPU build; install it first so nothing pulls a CUDA one.
     "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[tensorflow,litert,jax,torch,dev]"
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[tensorflow,litert,onnx,jax,torch,dev]"
     echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

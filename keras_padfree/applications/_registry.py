@@ -119,7 +119,8 @@ def register_model(name, builder, *, family, variant, input_shape, classes, data
 
     Args:
         reference: ``(model, variant)`` or ``(model, variant, table_prefix)`` key of the rows in
-            ``reference_counts.json`` this model reproduces, or None.
+            ``reference_counts.json`` this model reproduces, a list of such keys (when the
+            reference code has several names for one network), or None.
         test_input_shape: input the registry-wide tests use (default ``input_shape``).
         deviations: ``{"params" | "flops" | "params_all_weights": (delta, "reason")}`` for a count
             that deliberately differs from the reference (documented in the builder's docstring).
@@ -129,9 +130,12 @@ def register_model(name, builder, *, family, variant, input_shape, classes, data
         raise ValueError(f"Model name {name!r} is registered twice.")
     rows = ()
     if reference is not None:
-        rows = reference_rows(*reference)
-        if not rows:
-            raise ValueError(f"Model {name!r}: no reference row matches {reference!r}.")
+        keys = [reference] if isinstance(reference[0], str) else list(reference)
+        for key in keys:
+            matched = reference_rows(*key)
+            if not matched:
+                raise ValueError(f"Model {name!r}: no reference row matches {key!r}.")
+            rows += matched
     _REGISTRY[name] = ModelInfo(
         name=name, builder=builder, kwargs=dict(kwargs), family=family, variant=variant,
         input_shape=tuple(input_shape), classes=classes, dataset=dataset, description=description,

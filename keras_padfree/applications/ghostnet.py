@@ -276,7 +276,7 @@ for _variant, _suffix in (("orig", ""), ("pf", "_pf")):
         f"ghostnet{_suffix}", GhostNet, family="ghostnet", variant=_variant,
         input_shape=(224, 224, 3), classes=292, dataset="VegFru-292",
         description=_DESCRIPTIONS[_variant] + " (224x224, ImageNet configuration)",
-        reference=("ghostnet", _variant, "VegFru"), source=SOURCE, test_input_shape=(64, 64, 3),
+        reference=("ghostnet", _variant, "VegFru"), source=SOURCE, test_input_shape=(96, 96, 3),
         deviations=_deviations(_variant), config="imagenet",
         **dict(zip(("stem", "downsampling"), VARIANTS[_variant])),
     )

@@ -255,7 +255,7 @@ for _variant, _suffix in (("orig", ""), ("pf", "_pf")):
         variant=_variant, input_shape=(224, 224, 3), classes=292, dataset="VegFru-292",
         description=_DESCRIPTIONS[_variant] + " (224x224, ImageNet configuration)",
         reference=("mobilenetv3_large", _variant, "VegFru"), source=SOURCE,
-        test_input_shape=(64, 64, 3), config="imagenet",
+        test_input_shape=(96, 96, 3), config="imagenet",
         **dict(zip(("stem", "downsampling"), VARIANTS[_variant])),
     )
 

@@ -348,7 +348,7 @@ def _register():
             description=f"ParC-MobileNetV2, {_WHAT[variant]}, "
                         + ("CIFAR-100 32x32." if cifar else "VegFru-292 224x224."),
             reference=(ref, "effv2_downsampling" if variant == "effv2_downsampling" else variant),
-            source=SOURCE, test_input_shape=(32, 32, 3) if cifar else (64, 64, 3), **kwargs,
+            source=SOURCE, test_input_shape=(32, 32, 3) if cifar else (96, 96, 3), **kwargs,
         )
 
 

@@ -308,7 +308,7 @@ def _register():
             description=f"ShuffleNetV2 1.0x, {_WHAT[variant]}, "
                         + ("CIFAR-100 32x32." if cifar else "VegFru-292 224x224."),
             reference=(ref, variant), source=SOURCE,
-            test_input_shape=(32, 32, 3) if cifar else (64, 64, 3), **kwargs,
+            test_input_shape=(32, 32, 3) if cifar else (96, 96, 3), **kwargs,
         )
 
 

@@ -439,7 +439,7 @@ def plot_latency(result, *, threads=None):
     ax.set_title("Does the FLOPs saving reach the clock?", fontsize=9)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, loc="upper left")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     machine = result.get("machine", {})
     bits = [f"measured {result['date_utc']} UTC" if result.get("date_utc") else "",
             f"{machine['cpu_count']} CPU cores" if machine.get("cpu_count") else "",

@@ -72,23 +72,30 @@ class HybridStem(keras.layers.Layer):
         act = lambda name: _utils.activation_layer(self.activation, layer_name=name)  # noqa: E731
         pre = self.ordering == "pre"
 
-        # stem_1: the first 3x3 conv (padding 1, symmetric).
+        # stem_1: the first 3x3 conv (padding 1, symmetric). At stride 1 Keras' "same" padding is
+        # that same symmetric padding and leaves no separate PAD op in exported graphs; at stride 2
+        # the input is padded explicitly (Keras' "same" would pad bottom/right only).
+        self._conv1_pad = 1 if strides == 2 else 0
+        self._dw_pad = 1 if branch_strides == 2 else 0
         if self.first_conv == "standard":
             self.conv1 = keras.layers.Conv2D(
-                filters, 3, strides=strides, padding="valid", use_bias=False,
+                filters, 3, strides=strides, padding="valid" if strides == 2 else "same",
+                use_bias=False,
                 kernel_initializer=self.kernel_initializer, name="conv1",
             )
         else:
             from keras_padfree.layers.bsconv import BSConvU
 
-            self.conv1 = BSConvU(filters, 3, strides=strides, padding=1, name="conv1")
+            self.conv1 = BSConvU(filters, 3, strides=strides, padding=1 if strides == 2 else "same",
+                                 name="conv1")
         self.bn1 = None if pre else bn("bn1")
         self.act1 = None if pre else act("act1")
         # stem_1_1: depthwise 3x3 branch.
         self.dw_bn_pre = bn("dw_bn") if pre else None
         self.dw_act_pre = act("dw_act") if pre else None
         self.depthwise = keras.layers.DepthwiseConv2D(
-            3, strides=branch_strides, padding="valid", use_bias=False,
+            3, strides=branch_strides, padding="valid" if branch_strides == 2 else "same",
+            use_bias=False,
             depthwise_initializer=self.depthwise_initializer, name="depthwise",
         )
         self.dw_bn = None if pre else bn("dw_bn")
@@ -113,19 +120,21 @@ class HybridStem(keras.layers.Layer):
         cat = branch[:3] + (2 * f,)
         return a, branch, cat
 
-    def _padded(self, shape):
+    def _padded(self, shape, pad):
         b, h, w, c = shape
-        return (b, None if h is None else h + 2, None if w is None else w + 2, c)
+        grow = lambda s: None if s is None else s + 2 * pad  # noqa: E731
+        return (b, grow(h), grow(w), c)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         a, branch, cat = self._shapes(input_shape)
-        first_in = self._padded(input_shape) if self.first_conv == "standard" else input_shape
+        first_in = (self._padded(input_shape, self._conv1_pad) if self.first_conv == "standard"
+                    else input_shape)
         self.conv1.build(first_in)
         for layer in (self.bn1, self.act1, self.dw_bn_pre, self.dw_act_pre):
             if layer is not None:
                 layer.build(a)
-        self.depthwise.build(self._padded(a))
+        self.depthwise.build(self._padded(a, self._dw_pad))
         for layer in (self.dw_bn, self.dw_act, self.fuse_bn_pre, self.fuse_act_pre):
             if layer is not None:
                 layer.build(branch if layer in (self.dw_bn, self.dw_act) else cat)
@@ -137,7 +146,7 @@ class HybridStem(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         if self.first_conv == "standard":
-            a = self.conv1(_utils.symmetric_pad(inputs, 1))
+            a = self.conv1(_utils.symmetric_pad(inputs, self._conv1_pad))
         else:
             a = self.conv1(inputs)
         if self.bn1 is not None:
@@ -145,7 +154,7 @@ class HybridStem(keras.layers.Layer):
         b1 = a
         if self.dw_bn_pre is not None:
             b1 = self.dw_act_pre(self.dw_bn_pre(b1, training=training))
-        b1 = self.depthwise(_utils.symmetric_pad(b1, 1))
+        b1 = self.depthwise(_utils.symmetric_pad(b1, self._dw_pad))
         if self.dw_bn is not None:
             b1 = self.dw_act(self.dw_bn(b1, training=training))
         b2 = _utils.max_pool(a, 3, self.branch_strides, 1)
@@ -165,12 +174,13 @@ class HybridStem(keras.layers.Layer):
     def profile_ops(self, input_shape):
         input_shape = tuple(input_shape)
         a, branch, cat = self._shapes(input_shape)
-        first_in = self._padded(input_shape) if self.first_conv == "standard" else input_shape
+        first_in = (self._padded(input_shape, self._conv1_pad) if self.first_conv == "standard"
+                    else input_shape)
         ops_ = profiling.layer_ops(self.conv1, first_in)
         for layer in (self.bn1, self.act1, self.dw_bn_pre, self.dw_act_pre):
             if layer is not None:
                 ops_ += profiling.layer_ops(layer, a)
-        ops_ += profiling.layer_ops(self.depthwise, self._padded(a))
+        ops_ += profiling.layer_ops(self.depthwise, self._padded(a, self._dw_pad))
         for layer in (self.dw_bn, self.dw_act):
             if layer is not None:
                 ops_ += profiling.layer_ops(layer, branch)

@@ -42,8 +42,31 @@ def test_counts_equal_reference(name, row_index):
         assert all_weights == _expected(info, row, "params_all_weights")
 
 
-@pytest.mark.all_backends
-@pytest.mark.parametrize("name", MODELS)
+# Every model runs this test with --run-large on every backend. Without it (every CI run): every
+# first-set model, every second-set CIFAR variant and every 224 PF model on TensorFlow, and one
+# padding-free model per family (plus an attention model) on every backend, to keep the suite fast.
+EVERY_BACKEND = {
+    "bsconv_mobilenetv3_large_bsconvs_cifar_pf", "bsconv_resnet20_cifar_pf",
+    "bsconv_resnet110_bsconvu_cifar_pf", "bsconv_wrn40_8_bsconvu_cifar_pf",
+    "mobilenetv3_large_pf_cifar", "ghostnet_pf_cifar", "parc_mobilenetv2_pf_cifar",
+    "shufflenetv2_pf_cifar", "ghostnet_effv2_ds_cifar", "pydmobilenet29_025_concat_pf_cifar",
+    "cheap_mobilenetv3_se8_cifar",
+}
+TENSORFLOW_DEFAULT = {"bsconv_mobilenetv3", "bsconv_resnet", "bsconv_wrn", "mobilenetv3_large",
+                      "ghostnet", "parc_mobilenetv2", "shufflenetv2"}
+
+
+def _round_trip_param(name):
+    info = applications.get_model_info(name)
+    if name in EVERY_BACKEND:
+        return pytest.param(name, marks=pytest.mark.all_backends)
+    if info.family in TENSORFLOW_DEFAULT and (
+            info.family.startswith("bsconv") or info.variant == "pf" or "_cifar" in name):
+        return pytest.param(name)
+    return pytest.param(name, marks=[pytest.mark.large, pytest.mark.all_backends])
+
+
+@pytest.mark.parametrize("name", [_round_trip_param(n) for n in MODELS])
 def test_builds_trains_and_round_trips(name, tmp_path):
     # Eager train step and direct calls: the same numerics as the compiled paths at a fraction of
     # the tracing cost per model (training/fit.py's tests cover the compiled train step).

@@ -37,7 +37,7 @@ def reproduce(pattern="*", table=None):
             convention = profiling.normalize_convention(row.flops_convention)
             params = profiling.count_params(model, convention)
             flops = profiling.count_flops(model, convention)
-            all_weights = sum(_size(w.shape) for w in model.trainable_weights)
+            all_weights = sum(profiling._prod(w.shape) for w in model.trainable_weights)
             dev = info.deviations
             yield {
                 "model": name,
@@ -65,13 +65,6 @@ def reproduce(pattern="*", table=None):
             }
             del model
             keras.backend.clear_session()
-
-
-def _size(shape):
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 def _fmt_m(value):

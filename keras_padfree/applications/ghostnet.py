@@ -10,6 +10,7 @@ import keras
 
 from keras_padfree.applications import _common
 from keras_padfree.applications._registry import register_model
+from keras_padfree.applications._variants import DOWNSAMPLINGS, STEMS, VARIANTS  # noqa: F401
 from keras_padfree.blocks import ghostnet_blocks as blocks
 from keras_padfree.layers import _utils
 from keras_padfree.layers.hybrid_stem import HybridStem
@@ -18,16 +19,6 @@ __all__ = ["GhostNet", "GhostNetPF"]
 
 SOURCE = "https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem"
 
-# variant -> (stem, downsampling)
-VARIANTS = {
-    "orig": ("standard", "standard"),
-    "pf": ("hybrid", "padding_free"),
-    "stem_only": ("hybrid", "standard"),
-    "downsampling_only": ("standard", "padding_free"),
-    "effv2_downsampling": ("standard", "attention"),
-}
-STEMS = ("standard", "hybrid")
-DOWNSAMPLINGS = ("standard", "padding_free", "attention")
 CONFIGS = ("cifar", "imagenet")
 CIFAR_MAX_SIZE = 127  # inputs up to this side use the CIFAR strides when `config=None`
 

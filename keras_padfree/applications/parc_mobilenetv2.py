@@ -13,6 +13,7 @@ import keras
 
 from keras_padfree.applications import _common
 from keras_padfree.applications._registry import register_model
+from keras_padfree.applications._variants import DESCRIPTIONS, DOWNSAMPLINGS, STEMS, VARIANTS  # noqa: F401
 from keras_padfree.blocks import parc_blocks as blocks
 from keras_padfree.blocks.shufflenet_blocks import SpatialMean
 from keras_padfree.layers.attention_downsampling import AttentionDownsampling
@@ -43,16 +44,6 @@ DROPOUT = 0.2
 CONFIGS = {
     "cifar": {"stem_strides": 1, "stage_strides": (1, 1, 2, 2, 1, 2, 1), "default_size": 32},
     "imagenet": {"stem_strides": 2, "stage_strides": (1, 2, 2, 2, 1, 2, 1), "default_size": 224},
-}
-STEMS = ("standard", "hybrid")
-DOWNSAMPLINGS = ("standard", "padding_free", "attention")
-# The paper's variants as (stem, downsampling).
-VARIANTS = {
-    "orig": ("standard", "standard"),
-    "pf": ("hybrid", "padding_free"),
-    "stem_only": ("hybrid", "standard"),
-    "downsampling_only": ("standard", "padding_free"),
-    "effv2_downsampling": ("standard", "attention"),
 }
 # EfficientFormerV2-downsampling variant: the stride-2 blocks (CIFAR: blocks 4, 7, 14), in order,
 # become these embeddings (False: conv-only, True: with attention).
@@ -326,13 +317,6 @@ _REGISTRATIONS = (
     ("parc_mobilenetv2_effv2_ds_cifar", ParCMobileNetV2, "effv2_downsampling", "cifar",
      "cifar_parc_mobilenetv2"),
 )
-_WHAT = {
-    "orig": "original",
-    "pf": "padding-free downsampling + hybrid stem",
-    "stem_only": "ablation: hybrid stem only",
-    "downsampling_only": "ablation: padding-free downsampling only",
-    "effv2_downsampling": "EfficientFormerV2 attention downsampling",
-}
 
 
 def _register():
@@ -345,7 +329,7 @@ def _register():
             reg_name, builder, family="parc_mobilenetv2", variant=variant,
             input_shape=(32, 32, 3) if cifar else (224, 224, 3), classes=100 if cifar else 292,
             dataset="CIFAR-100" if cifar else "VegFru-292",
-            description=f"ParC-MobileNetV2, {_WHAT[variant]}, "
+            description=f"ParC-MobileNetV2, {DESCRIPTIONS[variant]}, "
                         + ("CIFAR-100 32x32." if cifar else "VegFru-292 224x224."),
             reference=(ref, "effv2_downsampling" if variant == "effv2_downsampling" else variant),
             source=SOURCE, test_input_shape=(32, 32, 3) if cifar else (96, 96, 3), **kwargs,

@@ -14,6 +14,7 @@ import keras
 
 from keras_padfree.applications import _common
 from keras_padfree.applications._registry import register_model
+from keras_padfree.applications._variants import DESCRIPTIONS, DOWNSAMPLINGS, STEMS, VARIANTS  # noqa: F401
 from keras_padfree.blocks import shufflenet_blocks as blocks
 from keras_padfree.layers.attention_downsampling import AttentionDownsampling
 from keras_padfree.layers.hybrid_stem import HybridStem
@@ -31,16 +32,6 @@ LAST_CHANNELS = 1024
 CONFIGS = {
     "cifar": {"conv1_strides": 1, "pool_strides": 1, "default_size": 32},
     "imagenet": {"conv1_strides": 2, "pool_strides": 2, "default_size": 224},
-}
-STEMS = ("standard", "hybrid")
-DOWNSAMPLINGS = ("standard", "padding_free", "attention")
-# The paper's variants as (stem, downsampling).
-VARIANTS = {
-    "orig": ("standard", "standard"),
-    "pf": ("hybrid", "padding_free"),
-    "stem_only": ("hybrid", "standard"),
-    "downsampling_only": ("standard", "padding_free"),
-    "effv2_downsampling": ("standard", "attention"),
 }
 # EfficientFormerV2-downsampling variant: each stage's first unit becomes an embedding;
 # stage2 and stage3 conv-only, stage4 with attention.
@@ -286,13 +277,6 @@ _REGISTRATIONS = (
     ("shufflenetv2_effv2_ds_cifar", ShuffleNetV2, "effv2_downsampling", "cifar",
      "cifar_shufflenetv2"),
 )
-_WHAT = {
-    "orig": "original",
-    "pf": "padding-free downsampling + hybrid stem",
-    "stem_only": "ablation: hybrid stem only",
-    "downsampling_only": "ablation: padding-free downsampling only",
-    "effv2_downsampling": "EfficientFormerV2 attention downsampling",
-}
 
 
 def _register():
@@ -305,7 +289,7 @@ def _register():
             reg_name, builder, family="shufflenetv2", variant=variant,
             input_shape=(32, 32, 3) if cifar else (224, 224, 3), classes=100 if cifar else 292,
             dataset="CIFAR-100" if cifar else "VegFru-292",
-            description=f"ShuffleNetV2 1.0x, {_WHAT[variant]}, "
+            description=f"ShuffleNetV2 1.0x, {DESCRIPTIONS[variant]}, "
                         + ("CIFAR-100 32x32." if cifar else "VegFru-292 224x224."),
             reference=(ref, variant), source=SOURCE,
             test_input_shape=(32, 32, 3) if cifar else (96, 96, 3), **kwargs,

@@ -246,7 +246,7 @@ def train(cfg):
         "batch_size": batch_size, "steps_per_epoch": spe, "optimizer_steps": iterations,
         "image_size": size, "classes": classes, "backend": keras.backend.backend(),
         "distribute": cfg.distribute, "replicas": replicas, "precision": cfg.mixed_precision,
-        "seed": cfg.seed, "terminated_early": stopped,
+        "jit_compile": bool(model.jit_compile), "seed": cfg.seed, "terminated_early": stopped,
         "wall_time_s": round(time.time() - t_start, 1),
         "skipped_corrupt_files": list(train_src.skipped) + list(eval_src.skipped),
     })

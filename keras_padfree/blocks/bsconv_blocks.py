@@ -44,15 +44,6 @@ def activation(x, name, act):
     return x if layer is None else layer(x)
 
 
-def _pad_or_same(x, kernel_size, strides, padding, name):
-    """Symmetric PyTorch padding: "same" where it is identical (stride 1), else ZeroPadding2D."""
-    if strides == 1 and 2 * padding == kernel_size - 1:
-        return x, "same"
-    if padding:
-        x = keras.layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
-    return x, "valid"
-
-
 def conv(x, filters, kernel_size, *, strides=1, padding=None, bsconv_u=False, regularizer=None,
          name):
     """A full (groups=1) conv without bias, or its BSConv-U replacement.
@@ -68,7 +59,7 @@ def conv(x, filters, kernel_size, *, strides=1, padding=None, bsconv_u=False, re
     if bsconv_u and kernel_size in (3, 5):
         pad = "same" if strides == 1 and 2 * padding == kernel_size - 1 else padding
         return BSConvU(filters, kernel_size, strides=strides, padding=pad, name=name)(x)
-    x, keras_padding = _pad_or_same(x, kernel_size, strides, padding, name)
+    x, keras_padding = _utils.pad_for_conv(x, kernel_size, strides, padding, name)
     return keras.layers.Conv2D(
         filters, kernel_size, strides=strides, padding=keras_padding, use_bias=False,
         kernel_initializer="he_uniform", kernel_regularizer=regularizer, name=name,
@@ -79,7 +70,7 @@ def depthwise_conv(x, kernel_size, *, strides=1, padding=None, name):
     """Depthwise conv without bias, kaiming-uniform with PyTorch's fan-in ``k * k``."""
     if padding is None:
         padding = (kernel_size - 1) // 2
-    x, keras_padding = _pad_or_same(x, kernel_size, strides, padding, name)
+    x, keras_padding = _utils.pad_for_conv(x, kernel_size, strides, padding, name)
     return keras.layers.DepthwiseConv2D(
         kernel_size, strides=strides, padding=keras_padding, use_bias=False,
         depthwise_initializer=_utils.uniform_limit_initializer(kernel_size * kernel_size),

@@ -33,24 +33,14 @@ def act(x, activation, name):
 
 def conv(x, filters, kernel_size, name, strides=1, groups=1, use_bias=False):
     """A conv with PyTorch's symmetric padding ``(k - 1) // 2`` (explicit for stride 2)."""
-    pad = (kernel_size - 1) // 2
-    if strides == 2 and pad:
-        x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-        padding = "valid"
-    else:
-        padding = "same"
+    x, padding = _utils.pad_for_conv(x, kernel_size, strides, (kernel_size - 1) // 2, name)
     return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                                groups=groups, use_bias=use_bias,
                                kernel_initializer=CONV_INITIALIZER, name=name)(x)
 
 
 def depthwise(x, kernel_size, name, strides=1):
-    pad = (kernel_size - 1) // 2
-    if strides == 2 and pad:
-        x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-        padding = "valid"
-    else:
-        padding = "same"
+    x, padding = _utils.pad_for_conv(x, kernel_size, strides, (kernel_size - 1) // 2, name)
     return keras.layers.DepthwiseConv2D(kernel_size, strides=strides, padding=padding,
                                         use_bias=False, depthwise_initializer=CONV_INITIALIZER,
                                         name=name)(x)

@@ -51,20 +51,17 @@ def squeeze_channels(channels, se_ratio):
 
 
 def _depthwise(x, kernel_size, strides, padding, name):
-    if padding:
-        x = keras.layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
+    x, keras_padding = _utils.pad_for_conv(x, kernel_size, strides, padding, name)
     return keras.layers.DepthwiseConv2D(
-        kernel_size, strides=strides, padding="valid", use_bias=False,
+        kernel_size, strides=strides, padding=keras_padding, use_bias=False,
         depthwise_initializer=_utils.uniform_limit_initializer(kernel_size * kernel_size),
         name=f"{name}_conv")(x)
 
 
 def conv_bn_act(x, filters, kernel_size, strides, activation, *, name):
     """``act(BN(conv(x)))``, no bias, symmetric padding ``kernel_size // 2``."""
-    pad = kernel_size // 2
-    if pad:
-        x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="valid", use_bias=False,
+    x, padding = _utils.pad_for_conv(x, kernel_size, strides, kernel_size // 2, name)
+    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
                             kernel_initializer=conv_initializer(), name=f"{name}_conv")(x)
     x = batch_norm(f"{name}_bn")(x)
     act = _utils.activation_layer(activation, f"{name}_act")

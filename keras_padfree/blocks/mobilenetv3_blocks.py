@@ -67,12 +67,7 @@ def squeeze_channels(expanded):
 
 def conv_bn_act(x, filters, kernel_size, strides, activation, *, name):
     """``act(BN(conv(x)))``, no bias, PyTorch's symmetric padding ``(k - 1) // 2``."""
-    pad = (kernel_size - 1) // 2
-    if pad and strides > 1:
-        x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-        padding = "valid"
-    else:
-        padding = "same" if pad else "valid"
+    x, padding = _utils.pad_for_conv(x, kernel_size, strides, (kernel_size - 1) // 2, name)
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
                             kernel_initializer=conv_initializer(), name=f"{name}_conv")(x)
     x = batch_norm(f"{name}_bn")(x)
@@ -95,12 +90,7 @@ def depthwise_bn_act(x, kernel_size, strides, activation, *, padding_free, name)
             bn_momentum=BN_MOMENTUM, depthwise_initializer=depthwise_initializer(),
             name=f"{name}_pf",
         )(x)
-    pad = (kernel_size - 1) // 2
-    if strides > 1:
-        x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-        padding = "valid"
-    else:
-        padding = "same"
+    x, padding = _utils.pad_for_conv(x, kernel_size, strides, (kernel_size - 1) // 2, name)
     x = keras.layers.DepthwiseConv2D(kernel_size, strides=strides, padding=padding,
                                      use_bias=False, depthwise_initializer=depthwise_initializer(),
                                      name=f"{name}_conv")(x)

@@ -42,12 +42,7 @@ def relu6(name):
 
 def conv_bn_relu6(x, filters, kernel_size=1, strides=1, *, name):
     """``ReLU6(BN(conv(x)))`` with PyTorch's symmetric padding ``(k - 1) // 2`` and no bias."""
-    pad = (kernel_size - 1) // 2
-    if pad and strides > 1:
-        x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-        padding = "valid"
-    else:
-        padding = "same" if pad else "valid"
+    x, padding = _utils.pad_for_conv(x, kernel_size, strides, (kernel_size - 1) // 2, name)
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
                             kernel_initializer=conv_initializer(), name=f"{name}_conv")(x)
     x = batch_norm(f"{name}_bn")(x)
@@ -66,10 +61,9 @@ def depthwise_bn_relu6(x, strides, *, padding_free, name):
             3, activation="relu6", shortcut_position="after_activation", bn_epsilon=1e-5,
             bn_momentum=0.9, depthwise_initializer=depthwise_initializer(), name=f"{name}_pf",
         )(x)
-    if strides == 2:
-        x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+    x, padding = _utils.pad_for_conv(x, 3, strides, 1, name)
     x = keras.layers.DepthwiseConv2D(
-        3, strides=strides, padding="same" if strides == 1 else "valid", use_bias=False,
+        3, strides=strides, padding=padding, use_bias=False,
         depthwise_initializer=depthwise_initializer(), name=f"{name}_dw",
     )(x)
     x = batch_norm(f"{name}_bn")(x)

@@ -75,9 +75,7 @@ def residual_block(x, *, block_type, filters, mid, strides, prefix, padding_free
                 "Padding-free downsampling is defined for the PydMobileNet blocks only. "
                 f"Received: block_type={block_type!r}, padding_free=True."
             )
-        if strides == 2:
-            h = keras.layers.ZeroPadding2D(1, name=f"{spatial}_pad")(h)
-        padding = "valid" if strides == 2 else "same"
+        h, padding = _utils.pad_for_conv(h, 3, strides, 1, spatial)
         if block_type == "mobilenet":
             h = keras.layers.DepthwiseConv2D(3, strides=strides, padding=padding, use_bias=False,
                                              depthwise_initializer=KERNEL_INITIALIZER,

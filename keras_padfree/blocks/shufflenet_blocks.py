@@ -52,12 +52,7 @@ def batch_norm(name):
 
 def conv_bn_relu(x, filters, kernel_size=1, strides=1, *, name):
     """``ReLU(BN(conv(x)))``, no bias, PyTorch's symmetric padding ``(k - 1) // 2``."""
-    pad = (kernel_size - 1) // 2
-    if pad and strides > 1:
-        x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-        padding = "valid"
-    else:
-        padding = "same" if pad else "valid"
+    x, padding = _utils.pad_for_conv(x, kernel_size, strides, (kernel_size - 1) // 2, name)
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
                             kernel_initializer=conv_initializer(), name=name)(x)
     x = batch_norm(f"{name}_bn")(x)

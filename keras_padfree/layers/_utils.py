@@ -104,6 +104,34 @@ def conv_output_size(size, kernel_size, stride, padding):
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
+def same_is_symmetric(size, kernel_size, stride, padding):
+    """Whether Keras' "same" padding of a ``size``-long axis equals PyTorch's symmetric ``padding``.
+
+    "same" pads ``max((ceil(size / s) - 1) * s + k - size, 0)`` in total, the smaller half first.
+    That is ``padding`` on both sides for stride 1 with ``2p == k - 1``, and for stride 2 with
+    ``2p == k - 1`` on an odd ``size`` (on an even one it pads the far side only).
+    """
+    if size is None or 2 * padding != kernel_size - 1:
+        return False
+    out = -(-size // stride)
+    return max((out - 1) * stride + kernel_size - size, 0) == 2 * padding
+
+
+def pad_for_conv(x, kernel_size, strides, padding, name):
+    """PyTorch's symmetric zero ``padding`` for a following convolution of a functional model.
+
+    Returns ``(x, keras_padding)``: ``(x, "same")`` where Keras' "same" pads identically on both
+    spatial axes (no separate PAD op in exported graphs), else ``(ZeroPadding2D(padding)(x),
+    "valid")``. Keras' "same" is never used where it would pad asymmetrically (stride 2 on an even
+    input), the classic Keras-vs-PyTorch mismatch.
+    """
+    if padding == 0:
+        return x, "valid"
+    if all(same_is_symmetric(size, kernel_size, strides, padding) for size in x.shape[1:3]):
+        return x, "same"
+    return keras.layers.ZeroPadding2D(padding, name=f"{name}_pad")(x), "valid"
+
+
 def symmetric_pad(x, padding, value=0.0):
     """Pads the two spatial axes of an NHWC tensor by ``padding`` on every side."""
     if padding == 0:

@@ -233,3 +233,27 @@ def test_layer_round_trips_through_keras_file(make, tmp_path):
     config = model.layers[1].get_config()
     clone = type(model.layers[1]).from_config(config)
     assert clone.get_config() == config
+
+
+# -- PyTorch's symmetric conv padding in functional models -----------------------------------------
+
+
+@pytest.mark.parametrize("size", [6, 7, 15, 16, 32])
+@pytest.mark.parametrize("kernel_size,strides,padding", [(3, 1, 1), (3, 2, 1), (5, 2, 2),
+                                                          (5, 2, 1), (1, 2, 0), (3, 2, 0)])
+def test_pad_for_conv_is_pytorch_padding(size, kernel_size, strides, padding):
+    x = _input((1, size, size, 3), seed=size)
+    inp = keras.Input((size, size, 3))
+    h, mode = _utils.pad_for_conv(inp, kernel_size, strides, padding, name="c")
+    conv = keras.layers.Conv2D(2, kernel_size, strides=strides, padding=mode, use_bias=False,
+                               name="c_conv")
+    model = keras.Model(inp, conv(h))
+    kernel = keras.ops.convert_to_numpy(conv.kernel)
+    expected = ref.conv2d(x.astype(np.float64), kernel.astype(np.float64), stride=strides,
+                          padding=padding)
+    np.testing.assert_allclose(_np(model(x)), expected, rtol=1e-5, atol=1e-5)
+    # "same" exactly where it is PyTorch's padding: stride 1, or stride 2 on an odd input.
+    uses_same = padding > 0 and 2 * padding == kernel_size - 1 and (strides == 1 or size % 2)
+    assert mode == ("same" if uses_same else "valid")
+    assert any(isinstance(l, keras.layers.ZeroPadding2D) for l in model.layers) == (
+        padding > 0 and not uses_same)

@@ -77,6 +77,19 @@ def internal_normalization():
     }
 
 
+def raw_pixel_normalization():
+    """A normalisation record for models that take raw pixels in [0, 255] (an in-model Rescaling,
+    e.g. PydMobileNet with ``include_preprocessing=True``)."""
+    return {
+        "type": "internal",
+        "description": "x = pixel (0-255); the model rescales and normalises internally",
+        "pixel_scale": 1.0,
+        "mean": [0.0, 0.0, 0.0],
+        "std": [1.0, 1.0, 1.0],
+        "value_range": [0.0, 255.0],
+    }
+
+
 def _data_module_normalization(model_name, dataset):
     """The training pipeline's normalisation, when ``keras_padfree.data`` describes it."""
     try:
@@ -99,22 +112,30 @@ def _data_module_normalization(model_name, dataset):
     return None
 
 
-def _first_layer_normalises(model):
-    """True when the image input feeds straight into a BatchNormalization (the BSConv ``data_bn``)."""
+def _input_layer_normalization(model):
+    """The record of a model that normalises its own input, else None.
+
+    The image input feeding straight into a ``Rescaling`` means raw pixels in [0, 255]; into a
+    BatchNormalization (the BSConv ``data_bn``) or a Normalization, pixels / 255 in [0, 1].
+    """
     import keras
 
     try:
         inp = model.inputs[0]
     except (AttributeError, IndexError):
-        return False
+        return None
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         for node in getattr(layer, "_inbound_nodes", []):
             if any(t is inp for t in node.input_tensors):
-                return isinstance(layer, (keras.layers.BatchNormalization,
-                                          keras.layers.Normalization, keras.layers.Rescaling))
-    return False
+                if isinstance(layer, keras.layers.Rescaling):
+                    return raw_pixel_normalization()
+                if isinstance(layer, (keras.layers.BatchNormalization,
+                                      keras.layers.Normalization)):
+                    return internal_normalization()
+                return None
+    return None
 
 
 def resolve_normalization(normalization, model, model_name=None, dataset=None):
@@ -150,8 +171,9 @@ def resolve_normalization(normalization, model, model_name=None, dataset=None):
     rec = _data_module_normalization(model_name, dataset)
     if rec is not None:
         return rec
-    if _first_layer_normalises(model):
-        return internal_normalization()
+    rec = _input_layer_normalization(model)
+    if rec is not None:
+        return rec
     ds = (dataset or "").lower().replace("-", "").replace("_", "")
     if ds.startswith("cifar"):
         return mean_std_normalization(CIFAR100_MEAN, CIFAR100_STD)

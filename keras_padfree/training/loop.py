@@ -18,6 +18,7 @@ JSON next to the model. Output folder layout::
 
 import csv
 import importlib.util
+import inspect
 import dataclasses
 import json
 import math
@@ -86,6 +87,18 @@ def _validate(cfg):
 def _metrics(classes):
     return [keras.metrics.CategoricalAccuracy(name="top1"),
             keras.metrics.TopKCategoricalAccuracy(k=min(5, classes), name="top5")]
+
+
+def pipeline_model_kwargs(info):
+    """Builder arguments for a model fed by the training pipeline.
+
+    The pipeline normalises images with the recipe's mean/std, so a model that can normalise its own
+    input (PydMobileNet's ``include_preprocessing``) is built without that, or it would normalise
+    twice.
+    """
+    if "include_preprocessing" in inspect.signature(info.builder).parameters:
+        return {"include_preprocessing": False}
+    return {}
 
 
 def _jit(flag):
@@ -163,7 +176,8 @@ def train(cfg):
     best_path = os.path.join(cfg.output_dir, "best.keras")
 
     with scope:
-        model = create_model(cfg.model, input_shape=(size, size, 3), classes=classes)
+        model = create_model(cfg.model, input_shape=(size, size, 3), classes=classes,
+                             **pipeline_model_kwargs(info))
         if cfg.mixed_precision != "float32":
             model = _float32_output(model)
         optimizer = recipe.make_optimizer(spe, epochs=epochs, learning_rate=cfg.learning_rate)

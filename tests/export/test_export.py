@@ -45,20 +45,7 @@ def _build(name, classes=5):
 
 # --- float32 parity ---------------------------------------------------------------------------
 
-# Known defect, kept visible rather than tolerated: the PF PydMobileNet's LiteRT float32 output differs
-# from Keras by ~2.2e-4 in probability (over the 1e-4 bound) on calibrated random weights; not yet
-# traced (candidates: its in-model [0, 255] normalisation and the pre-activation hybrid stem).
-_KNOWN_PARITY_GAPS = {"pydmobilenet29_025_concat_pf_cifar"}
-
-
-def _parity_param(name):
-    if name in _KNOWN_PARITY_GAPS:
-        return pytest.param(name, marks=pytest.mark.xfail(
-            reason="LiteRT float32 differs by ~2.2e-4 > 1e-4; open defect", strict=False))
-    return pytest.param(name)
-
-
-@pytest.mark.parametrize("name", [_parity_param(n) for n in _representative_names()])
+@pytest.mark.parametrize("name", _representative_names())
 def test_representative_float32_parity(name, tmp_out):
     from keras_padfree import export
 
@@ -265,6 +252,22 @@ def test_sidecar_custom_labels_internal_normalization_logits(tmp_out):
     assert meta["output"]["meaning"].startswith("class logits")
     assert res.parity["compared"] == "probabilities"
     assert open(res.labels_path).read() == "cat\ndog\nbird\n"
+
+
+def test_in_model_rescaling_means_raw_pixels():
+    """PydMobileNet with include_preprocessing=True rescales [0, 255] pixels itself: the sidecar
+    must not tell an app to divide by 255 first (nor the parity check feed [0, 1] images)."""
+    from keras_padfree.export import metadata as md
+
+    name = "pydmobilenet29_025_concat_pf_cifar"
+    with_prep = _registry().create_model(name)
+    norm = md.resolve_normalization("auto", with_prep, model_name=name)
+    assert norm["pixel_scale"] == 1.0 and norm["value_range"] == [0.0, 255.0]
+    pixels = np.arange(12, dtype="float32").reshape(2, 2, 3) * 20.0
+    meta = {"input": {"normalization": norm}}
+    np.testing.assert_array_equal(md.preprocess_pixels(pixels, meta), pixels)
+    without = _registry().create_model(name, include_preprocessing=False)
+    assert md.resolve_normalization("auto", without, model_name=name)["pixel_scale"] == 1 / 255
 
 
 # --- ONNX --------------------------------------------------------------------------------------

@@ -207,3 +207,18 @@ def test_default_run_learns_the_digits(tmp_path):
     final = _final(out)
     assert final["model"] == "bsconv_resnet20_cifar_pf" and final["dataset"] == "digits"
     assert final["top1"] > 0.9
+
+
+def test_pipeline_models_do_not_normalise_twice():
+    # The pipeline normalises with the recipe's mean/std; PydMobileNet's in-model normalisation
+    # (Rescaling 1/255 + Normalization, for raw [0, 255] pixels) must then be left out.
+    from keras_padfree import applications
+    from keras_padfree.training.loop import pipeline_model_kwargs
+
+    info = applications.get_model_info("pydmobilenet29_025_concat_pf_cifar")
+    kwargs = pipeline_model_kwargs(info)
+    assert kwargs == {"include_preprocessing": False}
+    model = applications.create_model(info.name, **kwargs)
+    assert not any(isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization))
+                   for layer in model.layers)
+    assert pipeline_model_kwargs(applications.get_model_info("ghostnet_pf_cifar")) == {}

@@ -64,10 +64,41 @@ def build_parser():
     return p
 
 
+STEM_PREFIXES = ("stem", "conv1", "maxpool")  # layer names of a zoo model's stem (every family)
+
+
+def stem_model(model):
+    """The model up to the end of its stem (orig: first conv [+ max-pool]; PF: the HybridStem)."""
+    import keras
+
+    last = None
+    for layer in model.layers[1:]:
+        if not layer.name.startswith(STEM_PREFIXES):
+            break
+        last = layer
+    if last is None:
+        raise ValueError(f"{model.name}: no stem layer (names starting with {STEM_PREFIXES})")
+    return keras.Model(model.input, last.output, name=f"{model.name}_stem")
+
+
 def convert(model, size):
     from keras_padfree.export._convert import convert_tflite
 
     return convert_tflite(model, input_shape=(size, size, 3))
+
+
+def _converted(model, size, name, keep_dir):
+    """The float32 .tflite bytes of ``model``; reused from / saved to ``keep_dir`` when given."""
+    cached = os.path.join(keep_dir, f"{name}.tflite") if keep_dir else None
+    if cached and os.path.isfile(cached):
+        with open(cached, "rb") as f:
+            return f.read()
+    content = convert(model, size)
+    if cached:
+        os.makedirs(keep_dir, exist_ok=True)
+        with open(cached, "wb") as f:
+            f.write(content)
+    return content
 
 
 def graph_ops(content):
@@ -140,24 +171,18 @@ def main(argv=None):
             entry = {"family": label, "size": size, "orig": orig, "pf": pf}
             for key, name in (("orig", orig), ("pf", pf)):
                 model = applications.create_model(name)
+                stem = stem_model(model)
                 t0 = time.time()
-                cached = (os.path.join(args.keep_tflite, f"{name}.tflite") if args.keep_tflite
-                          else None)
-                if cached and os.path.isfile(cached):
-                    with open(cached, "rb") as f:
-                        content = f.read()
-                else:
-                    content = convert(model, size)
+                content = _converted(model, size, name, args.keep_tflite)
                 entry[f"{key}_flops"] = int(profiling.count_flops(model, "thop_0.0.31"))
                 entry[f"{key}_params"] = int(profiling.count_params(model, "thop_0.0.31"))
                 entry[f"{key}_ops"], entry[f"{key}_xnnpack_partitions"] = graph_ops(content)
                 entry[f"{key}_tflite_bytes"] = len(content)
                 entry[f"_{key}_content"] = content
-                if args.keep_tflite:
-                    os.makedirs(args.keep_tflite, exist_ok=True)
-                    with open(os.path.join(args.keep_tflite, f"{name}.tflite"), "wb") as f:
-                        f.write(content)
-                print(f"converted {name} ({time.time() - t0:.1f}s)", flush=True)
+                entry[f"{key}_stem_flops"] = int(profiling.count_flops(stem, "thop_0.0.31"))
+                entry[f"_{key}_stem_content"] = _converted(stem, size, f"{name}_stem",
+                                                           args.keep_tflite)
+                print(f"converted {name} and its stem ({time.time() - t0:.1f}s)", flush=True)
                 keras.backend.clear_session()
             entries.append(entry)
 
@@ -173,9 +198,14 @@ def main(argv=None):
 
     for n_threads in threads:
         for entry in entries:
-            (t_orig, t_pf), (n_orig, _) = time_interleaved(
-                [entry["_orig_content"], entry["_pf_content"]], n_threads, args.rounds,
+            # With 1 thread the stems run in the same interleaved rounds: the stem/body split.
+            keys = ["orig", "pf"] + (["orig_stem", "pf_stem"] if n_threads == 1 else [])
+            medians, (n_orig, *_) = time_interleaved(
+                [entry[f"_{k}_content"] for k in keys], n_threads, args.rounds,
                 args.runs_per_round, args.warmup)
+            t_orig, t_pf = medians[:2]
+            if n_threads == 1:
+                entry["orig_stem_ms_t1"], entry["pf_stem_ms_t1"] = medians[2:]
             entry[f"orig_ms_t{n_threads}"] = t_orig
             entry[f"pf_ms_t{n_threads}"] = t_pf
             entry[f"latency_ratio_t{n_threads}"] = t_pf / t_orig
@@ -192,6 +222,10 @@ def main(argv=None):
         entry["flops_ratio"] = entry["pf_flops"] / entry["orig_flops"]
         if 1 in threads:
             entry["goal_met_t1"] = entry["latency_ratio_t1"] <= entry["flops_ratio"] + 0.05
+            body = {k: (entry[f"{k}_ms_t1"] - entry[f"{k}_stem_ms_t1"],
+                        entry[f"{k}_flops"] - entry[f"{k}_stem_flops"]) for k in ("orig", "pf")}
+            entry["body_latency_ratio_t1"] = body["pf"][0] / body["orig"][0]
+            entry["body_flops_ratio"] = body["pf"][1] / body["orig"][1]
         for key in [k for k in entry if k.startswith("_")]:
             del entry[key]
     if reference is not None:
@@ -266,7 +300,25 @@ def markdown(result):
                   + ", ".join(f"{ref[f'ms_t{t}']:.3f} ms ({t} thread{'s' if t > 1 else ''})"
                               for t in threads) + "."]
     lines += ["", "Goal (reported, not asserted): latency PF/orig <= FLOPs PF/orig + 0.05 with 1 "
-              "thread.", "", "## Graph ops (TFLite builtin ops before delegation)", ""]
+              "thread.", ""]
+    if 1 in threads:
+        lines += [
+            "## Stem and body (1 thread)", "",
+            "The stem (orig: first conv, plus the max-pool in ShuffleNetV2; PF: the HybridStem) "
+            "is timed on its own in the same interleaved rounds; body = whole model minus stem.",
+            "",
+            "| family | input | orig stem ms | PF stem ms | stem MFLOPs orig / PF | "
+            "body FLOPs PF/orig | body latency PF/orig |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for e in result["pairs"]:
+            lines.append(
+                f"| {e['family']} | {e['size']}x{e['size']} | {e['orig_stem_ms_t1']:.3f} | "
+                f"{e['pf_stem_ms_t1']:.3f} | {e['orig_stem_flops'] / 1e6:.2f} / "
+                f"{e['pf_stem_flops'] / 1e6:.2f} | {e['body_flops_ratio']:.3f} | "
+                f"{e['body_latency_ratio_t1']:.3f} |")
+        lines.append("")
+    lines += ["## Graph ops (TFLite builtin ops before delegation)", ""]
     for e in result["pairs"]:
         for key in ("orig", "pf"):
             ops = ", ".join(f"{k} {v}" for k, v in e[f"{key}_ops"].items())

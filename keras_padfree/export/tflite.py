@@ -69,6 +69,13 @@ def run_litert(interpreter, x):
 
 
 def _check_parity(quantization, ref, got, activation, tolerance, min_top1_agreement, name):
+    bad = np.flatnonzero(~np.isfinite(ref.reshape(len(ref), -1)).all(axis=1))
+    if bad.size:
+        raise ParityError(
+            f"The Keras model {name!r} itself gives non-finite outputs (NaN or inf) for "
+            f"{bad.size} of {len(ref)} parity samples (indices {bad.tolist()}), so no conversion "
+            "can be checked against it: its weights or BatchNormalization statistics are "
+            "degenerate (an untrained model whose activations overflow?). No file was written.")
     p_ref = _prepare.as_probabilities(ref, activation)
     p_got = _prepare.as_probabilities(got, activation)
     max_abs = float(np.max(np.abs(p_ref - p_got)))

@@ -64,6 +64,7 @@ def test_every_model_float32_parity(name, tmp_out):
     from keras_padfree import export
 
     info = _registry().get_model_info(name)
+    keras.utils.set_random_seed(0)  # a failure must reproduce: the same weights on every run
     model = realistic(_registry().create_model(name))
     res = export.export_tflite(model, tmp_out / f"{name}.tflite", model_name=name)
     assert res.parity["max_abs_diff"] <= 1e-4
@@ -127,6 +128,7 @@ def test_quantized_zoo(name, quantization, tmp_out):
 
     if name not in _registry().list_models():
         pytest.skip(f"{name} is not registered")
+    keras.utils.set_random_seed(0)
     model = sharpen_classifier(realistic(_registry().create_model(name, classes=10)))
     norm = md.resolve_normalization("auto", model, model_name=name)
     calib = _prepare.synthetic_images(tuple(model.input_shape[1:]), 100, norm, seed=3)
@@ -182,6 +184,16 @@ def test_parity_failure_raises_and_writes_nothing(tmp_out):
     with pytest.raises(export.ParityError, match="differs from Keras"):
         export.export_tflite(model, path, quantization="float16", tolerance=1e-9)
     assert not os.listdir(tmp_out)
+
+
+def test_non_finite_keras_output_is_reported_as_such():
+    from keras_padfree import export
+    from keras_padfree.export import tflite
+
+    ref = np.full((3, 4), 0.25, "float32")
+    ref[1, 2] = np.nan
+    with pytest.raises(export.ParityError, match=r"itself gives non-finite .*indices \[1\]"):
+        tflite._check_parity(None, ref, ref.copy(), "softmax", None, None, "m")
 
 
 def test_bad_arguments(tmp_out):

@@ -65,28 +65,21 @@ def mean_std_normalization(mean, std):
     }
 
 
-def internal_normalization():
-    """A normalisation record for models that take pixels in [0, 1] and normalise internally."""
+def internal_normalization(raw_pixels=False):
+    """A normalisation record for models that normalise internally.
+
+    They take pixels / 255 in [0, 1] (a learnable input BN), or with ``raw_pixels`` the pixels
+    themselves in [0, 255] (an in-model Rescaling, e.g. PydMobileNet's ``include_preprocessing``).
+    """
     return {
         "type": "internal",
-        "description": "x = pixel / 255; the model normalises internally (learnable input BN)",
-        "pixel_scale": 1.0 / 255.0,
+        "description": ("x = pixel (0-255); the model rescales and normalises internally"
+                        if raw_pixels else
+                        "x = pixel / 255; the model normalises internally (learnable input BN)"),
+        "pixel_scale": 1.0 if raw_pixels else 1.0 / 255.0,
         "mean": [0.0, 0.0, 0.0],
         "std": [1.0, 1.0, 1.0],
-        "value_range": [0.0, 1.0],
-    }
-
-
-def raw_pixel_normalization():
-    """A normalisation record for models that take raw pixels in [0, 255] (an in-model Rescaling,
-    e.g. PydMobileNet with ``include_preprocessing=True``)."""
-    return {
-        "type": "internal",
-        "description": "x = pixel (0-255); the model rescales and normalises internally",
-        "pixel_scale": 1.0,
-        "mean": [0.0, 0.0, 0.0],
-        "std": [1.0, 1.0, 1.0],
-        "value_range": [0.0, 255.0],
+        "value_range": [0.0, 255.0 if raw_pixels else 1.0],
     }
 
 
@@ -130,7 +123,7 @@ def _input_layer_normalization(model):
         for node in getattr(layer, "_inbound_nodes", []):
             if any(t is inp for t in node.input_tensors):
                 if isinstance(layer, keras.layers.Rescaling):
-                    return raw_pixel_normalization()
+                    return internal_normalization(raw_pixels=True)
                 if isinstance(layer, (keras.layers.BatchNormalization,
                                       keras.layers.Normalization)):
                     return internal_normalization()

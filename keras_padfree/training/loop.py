@@ -17,9 +17,9 @@ JSON next to the model. Output folder layout::
 """
 
 import csv
+import dataclasses
 import importlib.util
 import inspect
-import dataclasses
 import json
 import math
 import os

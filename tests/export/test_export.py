@@ -7,9 +7,12 @@ import sys
 import numpy as np
 import pytest
 
+from tests.export.conftest import calibrate_batchnorm
 from tests.export.conftest import realistic
+from tests.export.conftest import sample_images
 from tests.export.conftest import sharpen_classifier
 from tests.export.conftest import tiny_model
+from tests.export.conftest import trained_on_digits
 
 keras = pytest.importorskip("keras")
 BACKEND = keras.backend.backend()
@@ -65,8 +68,14 @@ def test_every_model_float32_parity(name, tmp_out):
 
     info = _registry().get_model_info(name)
     keras.utils.set_random_seed(0)  # a failure must reproduce: the same weights on every run
-    model = realistic(_registry().create_model(name))
-    res = export.export_tflite(model, tmp_out / f"{name}.tflite", model_name=name)
+    model = _registry().create_model(name)
+    # BN statistics of the very images the parity check feeds: with random weights and statistics
+    # from other images, the quadratic SE of cheap_mobilenetv3_imagenet overflowed to NaN in Keras
+    # itself on one of them (a trained model's statistics keep its activations bounded).
+    x = sample_images(model, 8, seed=0)
+    calibrate_batchnorm(model, x)
+    res = export.export_tflite(model, tmp_out / f"{name}.tflite", sample_inputs=x, model_name=name)
+    assert res.parity["sample_source"] == "sample_inputs"
     assert res.parity["max_abs_diff"] <= 1e-4
     meta = json.loads(open(res.metadata_path).read())
     assert meta["input"]["shape"] == [1, *info.input_shape]
@@ -120,22 +129,28 @@ def test_int8_io_has_quantization_params(tmp_out):
 
 @pytest.mark.large
 @pytest.mark.parametrize("name", ["ghostnet_pf_cifar", "shufflenetv2_pf_cifar"])
-@pytest.mark.parametrize("quantization", ["float16", "dynamic", "int8"])
-def test_quantized_zoo(name, quantization, tmp_out):
+def test_quantized_zoo(name, tmp_out):
+    """float16, dynamic and int8 on two families, trained (3 epochs on the bundled digits): the
+    export's own parity criteria on 128 held-out images, int8 calibrated on training images."""
     from keras_padfree import export
-    from keras_padfree.export import _prepare
-    from keras_padfree.export import metadata as md
 
-    if name not in _registry().list_models():
-        pytest.skip(f"{name} is not registered")
-    keras.utils.set_random_seed(0)
-    model = sharpen_classifier(realistic(_registry().create_model(name, classes=10)))
-    norm = md.resolve_normalization("auto", model, model_name=name)
-    calib = _prepare.synthetic_images(tuple(model.input_shape[1:]), 100, norm, seed=3)
-    res = export.export_tflite(model, tmp_out / f"{name}_{quantization}.tflite",
-                               quantization=quantization, representative_data=calib,
-                               num_samples=32, model_name=name)
-    assert res.parity["criterion"] in ("max_abs_diff", "top1_agreement")
+    model, train_images, test_images = trained_on_digits(name)
+    results = {}
+    for quantization in ("float16", "dynamic", "int8"):
+        try:
+            res = export.export_tflite(model, tmp_out / f"{name}_{quantization}.tflite",
+                                       quantization=quantization,
+                                       representative_data=train_images[:200],
+                                       num_calibration=200, sample_inputs=test_images[:128],
+                                       model_name=name)
+            results[quantization] = res.parity
+        except export.ParityError as e:
+            results[quantization] = f"FAILED: {e}"
+    print(name, json.dumps(results, indent=1))  # the measured parity, shown by `pytest -rP`
+    assert all(isinstance(r, dict) for r in results.values()), results
+    assert results["float16"]["max_abs_diff"] <= export.FLOAT16_TOLERANCE
+    assert results["dynamic"]["top1_agreement"] >= export.MIN_TOP1_AGREEMENT["dynamic"]
+    assert results["int8"]["top1_agreement"] >= export.MIN_TOP1_AGREEMENT["int8"]
 
 
 # --- reload path (any backend), mixed precision ------------------------------------------------

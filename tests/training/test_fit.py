@@ -23,7 +23,8 @@ BACKEND = keras.backend.backend()
 @pytest.fixture(scope="module")
 def fit():
     tiny_model.register()
-    return tiny_model.load_fit()
+    yield tiny_model.load_fit()
+    tiny_model.unregister()
 
 
 def _log_epochs(out):

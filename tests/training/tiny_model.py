@@ -38,6 +38,13 @@ def register():
     return TINY
 
 
+def unregister():
+    """Removes the tiny model again, so registry-wide tests in the same process never see it."""
+    from keras_padfree.applications import _registry
+
+    _registry._REGISTRY.pop(TINY, None)  # noqa: SLF001
+
+
 def load_fit():
     import importlib.util
 

@@ -35,6 +35,9 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+    # The heavy tests first (stable sort): pytest-xdist hands out the tail of the list on demand, a
+    # few tests at a time, so no worker is left running a long test alone at the end of the run.
+    items.sort(key=lambda item: "heavy" not in item.keywords)
 
 
 @pytest.fixture(autouse=True)

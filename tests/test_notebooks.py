@@ -71,6 +71,7 @@ def test_notebook_is_stored_without_outputs(name):
         assert cell.get("execution_count") is None, f"{name}: code cell {i} has an execution count"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name, cwd", [("quickstart.ipynb", NOTEBOOK_DIR),
                                        ("paper_tables.ipynb", ROOT)])
 def test_notebook_runs(name, cwd, kernel_name):

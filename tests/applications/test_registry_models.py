@@ -12,6 +12,7 @@ import pytest
 import keras
 
 from keras_padfree import applications, profiling
+from tests import helpers
 
 MODELS = applications.list_models()
 ROWS = [
@@ -43,16 +44,24 @@ def test_counts_equal_reference(name, row_index):
 
 
 # Every model runs this test with --run-large on every backend. Without it (every CI run): one
-# padding-free model per family (plus an attention model) on every backend, and on TensorFlow also
-# the first registered model of every (family, variant) kind: orig and PF of each family, and the
-# second set's stem-only, downsampling-only and attention variants.
+# model per family on every backend (its padding-free variant where it has one), and on TensorFlow
+# also the first registered model of every (family, variant) kind: orig and PF of each family, and
+# the second set's stem-only, downsampling-only and attention variants. The layers that only other
+# kinds use have their own every-backend tests (attention downsampling: build, one training step,
+# serialisation; BSConv-U: also in bsconv_wrn40_8_bsconvu_cifar_pf).
 EVERY_BACKEND = {
     "bsconv_mobilenetv3_large_bsconvs_cifar_pf", "bsconv_resnet20_cifar_pf",
-    "bsconv_resnet110_bsconvu_cifar_pf", "bsconv_wrn40_8_bsconvu_cifar_pf",
-    "mobilenetv3_large_pf_cifar", "ghostnet_pf_cifar", "parc_mobilenetv2_pf_cifar",
-    "shufflenetv2_pf_cifar", "ghostnet_effv2_ds_cifar", "pydmobilenet29_025_concat_pf_cifar",
+    "bsconv_wrn40_8_bsconvu_cifar_pf", "mobilenetv3_large_pf_cifar", "ghostnet_pf_cifar",
+    "parc_mobilenetv2_pf_cifar", "shufflenetv2_pf_cifar", "pydmobilenet29_025_concat_pf_cifar",
     "cheap_mobilenetv3_se8_cifar",
 }
+
+
+def test_every_family_runs_on_every_backend():
+    assert EVERY_BACKEND <= set(MODELS)
+    families = {applications.get_model_info(name).family for name in MODELS}
+    assert sorted(applications.get_model_info(name).family for name in EVERY_BACKEND) == sorted(
+        families)
 
 
 def _first_of_each_kind():
@@ -75,17 +84,8 @@ def _round_trip_param(name):
 
 
 # One train step and two forward passes per model, each run the backend's cheapest way: eagerly on
-# TensorFlow and PyTorch (no graph tracing), compiled on JAX, whose eager mode compiles every
-# primitive separately (4-5x slower here). fit.py's tests cover the other path on each backend.
-EAGER = keras.backend.backend() != "jax"
-
-
-def _forward(model, x):
-    if EAGER:
-        return keras.ops.convert_to_numpy(model(x, training=False))
-    return model.predict(x, batch_size=len(x), verbose=0)
-
-
+# TensorFlow and PyTorch (no graph tracing), compiled on JAX (see tests.helpers). fit.py's tests
+# cover the other path on each backend.
 @pytest.mark.parametrize("name", [_round_trip_param(n) for n in MODELS])
 def test_builds_trains_and_round_trips(name, tmp_path):
     info = applications.get_model_info(name)
@@ -95,15 +95,15 @@ def test_builds_trains_and_round_trips(name, tmp_path):
     x = rng.rand(2, *shape).astype("float32")
     y = np.array([1, 3])
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy",
-                  run_eagerly=EAGER)
+                  run_eagerly=helpers.EAGER)
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
-    before = _forward(model, x)
+    before = helpers.forward(model, x)
     assert before.shape == (2, 5)
     assert np.isfinite(before).all()
     np.testing.assert_allclose(before.sum(axis=-1), 1.0, rtol=1e-4)
     path = os.path.join(tmp_path, f"{name}.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
-    after = _forward(restored, x)
+    after = helpers.forward(restored, x)
     np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)

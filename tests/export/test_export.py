@@ -48,6 +48,7 @@ def _build(name, classes=5):
 
 # --- float32 parity ---------------------------------------------------------------------------
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", _representative_names())
 def test_representative_float32_parity(name, tmp_out):
     from keras_padfree import export

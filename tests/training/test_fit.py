@@ -115,6 +115,7 @@ def test_fit_on_an_image_folder_with_a_corrupt_file(fit, tmp_path):
     assert np.isfinite(result["loss"])
 
 
+@pytest.mark.heavy
 def test_killed_run_resumes_without_repeating_or_losing_a_step(fit, tmp_path):
     out = str(tmp_path / "run")
     args = [sys.executable, TINY_SCRIPT, "--model", tiny_model.TINY, "--epochs", "3",
@@ -159,6 +160,7 @@ def test_killed_run_resumes_without_repeating_or_losing_a_step(fit, tmp_path):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.heavy
 def test_mirrored_on_two_logical_cpus(tmp_path):
     out = str(tmp_path / "run")
     proc = subprocess.run(
@@ -172,6 +174,7 @@ def test_mirrored_on_two_logical_cpus(tmp_path):
     assert np.isfinite(final["loss"]) and final["optimizer_steps"] == 3
 
 
+@pytest.mark.heavy
 def test_jax_data_parallel_on_two_host_devices(tmp_path):
     pytest.importorskip("jax")
     out = str(tmp_path / "run")

@@ -77,7 +77,10 @@ def stem_model(model):
             break
         last = layer
     if last is None:
-        raise ValueError(f"{model.name}: no stem layer (names starting with {STEM_PREFIXES})")
+        raise ValueError(
+            f"Argument `model` must start with stem layers (names starting with one of "
+            f"{STEM_PREFIXES}). Received: model {model.name!r}, whose first layer after the input "
+            f"is {model.layers[1].name!r}.")
     return keras.Model(model.input, last.output, name=f"{model.name}_stem")
 
 

@@ -1,5 +1,7 @@
 """Shared helpers of the export tests: a small model of the project's layers, BN calibration."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -68,9 +70,10 @@ def realistic(model, seed=0, count=16):
     return calibrate_batchnorm(model, sample_images(model, count, seed=seed + 100))
 
 
-def trained_on_digits(name, epochs=3, size=32):
-    """A registry model trained on the bundled digits with the ``digits`` recipe (as the quickstart
-    notebook does), plus preprocessed training images (int8 calibration) and test images (parity).
+def trained_on_digits(name, output_dir, size=32):
+    """A registry model trained by ``keras_padfree.training.train`` on the bundled digits (its
+    ``digits`` recipe, 3 epochs), plus preprocessed training images (int8 calibration) and test
+    images (parity). Returns ``(path of final.keras, train images, test images)``.
 
     Quantisation error depends on the weights: a random-weight BN network amplifies small weight
     perturbations layer after layer. ShuffleNetV2-PF (about 50 BN layers, no residual additions):
@@ -78,29 +81,19 @@ def trained_on_digits(name, epochs=3, size=32):
     trained with this recipe, its float16 file differs from Keras by 0.002. So quantised parity is
     checked on trained weights and real images.
     """
-    import keras
+    from keras_padfree import data, training
 
-    from keras_padfree import applications, data, training
-
-    recipe = training.get_recipe("digits")
-    prep = recipe.preprocessing
-    train_src = data.load_source("digits", "train")
-    steps = data.steps_per_epoch(train_src.num_examples, recipe.batch_size)
-    stream = data.train_stream(train_src, prep, size=size, classes=train_src.classes,
-                               batch_size=recipe.batch_size, epochs=epochs, seed=0)
-    keras.utils.set_random_seed(0)
-    model = applications.create_model(name, input_shape=(size, size, 3),
-                                      classes=train_src.classes)
-    model.compile(optimizer=recipe.make_optimizer(steps, epochs=epochs),
-                  loss=keras.losses.CategoricalCrossentropy(), jit_compile=False)
-    model.fit(stream, epochs=epochs, steps_per_epoch=steps, verbose=0)
+    training.train(training.TrainConfig(model=name, dataset="digits", image_size=size,
+                                        output_dir=str(output_dir), tensorboard=False,
+                                        verbose=0))
+    prep = training.get_recipe("digits").preprocessing
 
     def images(split):
-        ds = data.eval_dataset(data.load_source("digits", split), prep, size=size,
-                               classes=train_src.classes, batch_size=256)
+        source = data.load_source("digits", split)
+        ds = data.eval_dataset(source, prep, size=size, classes=source.classes, batch_size=256)
         return np.concatenate([x.numpy() for x, _ in ds])
 
-    return model, images("train"), images("eval")
+    return os.path.join(output_dir, "final.keras"), images("train"), images("eval")
 
 
 @pytest.fixture

@@ -135,7 +135,8 @@ def test_quantized_zoo(name, tmp_out):
     export's own parity criteria on 128 held-out images, int8 calibrated on training images."""
     from keras_padfree import export
 
-    model, train_images, test_images = trained_on_digits(name)
+    path, train_images, test_images = trained_on_digits(name, tmp_out / "run")
+    model = keras.saving.load_model(path)
     results = {}
     for quantization in ("float16", "dynamic", "int8"):
         try:

@@ -7,14 +7,20 @@
 ...                               representative_data=calibration_images)
 >>> result = export.export_onnx(model, "ghostnet_pf.onnx")
 
-Each export writes ``<name>.json`` (input size/layout/dtype/normalisation/quantisation, for apps)
-and ``<name>.labels.txt`` next to the model file, and raises :class:`ParityError` (writing nothing)
-when the converted file does not reproduce the Keras model. See ``docs/android.md``.
+Each export writes ``<name>.json`` (the sidecar: input size/layout/dtype/range, normalisation and
+where it came from, quantisation, counts, exporter version) and ``<name>.labels.txt`` next to the
+model file, all or nothing, and raises :class:`ParityError` (writing nothing) when the converted
+file does not reproduce the Keras model. The normalisation is read from the model (its Rescaling /
+Normalization layers, e.g. ``include_preprocessing=True``: the file takes raw pixels in [0, 255]); a
+model without them needs ``normalization={"mean": [...], "std": [...]}``. See ``docs/android.md``.
 """
 
+from keras_padfree.export.metadata import SIDECAR_SCHEMA
 from keras_padfree.export.metadata import load_metadata
+from keras_padfree.export.metadata import model_preprocessing
 from keras_padfree.export.metadata import preprocess_pixels
 from keras_padfree.export.metadata import sidecar_paths
+from keras_padfree.export.metadata import validate_sidecar
 from keras_padfree.export.onnx import export_onnx
 from keras_padfree.export.tflite import FLOAT16_TOLERANCE
 from keras_padfree.export.tflite import FLOAT32_TOLERANCE
@@ -31,11 +37,14 @@ __all__ = [
     "FLOAT32_TOLERANCE",
     "MIN_TOP1_AGREEMENT",
     "ParityError",
+    "SIDECAR_SCHEMA",
     "export_onnx",
     "export_tflite",
     "litert_interpreter",
     "load_metadata",
+    "model_preprocessing",
     "preprocess_pixels",
     "run_litert",
     "sidecar_paths",
+    "validate_sidecar",
 ]

@@ -5,25 +5,40 @@ import os
 import numpy as np
 
 
-def load_if_path(model):
-    """Returns ``(model, path_or_None)``: a Keras model, loading it when given a ``.keras`` path."""
+def load_if_path(model, argname="model"):
+    """Returns ``(model, path_or_None)``: a Keras model, loading it when given a ``.keras`` path.
+
+    Raises:
+        ValueError: naming ``argname`` when the path is not an existing, readable ``.keras`` file
+            or the object is not a Keras model.
+    """
+    import zipfile
+
     import keras
 
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if not path.endswith(".keras") or not os.path.isfile(path):
             raise ValueError(
-                "Argument `model` must be a Keras model or the path of an existing .keras file. "
-                f"Received: model={path!r}."
-            )
+                f"Argument `{argname}` must be a Keras model or the path of an existing .keras "
+                f"file. Received: {argname}={path!r}.")
+        if not zipfile.is_zipfile(path):
+            raise ValueError(
+                f"Argument `{argname}`: {path!r} is not a .keras file (a .keras file is a zip "
+                f"archive; this one is not: damaged, or another format). Received: "
+                f"{argname}={path!r}.")
         from keras_padfree.export._convert import load_model
 
-        return load_model(path), path
+        try:
+            return load_model(path), path
+        except Exception as e:  # noqa: BLE001 - any failure to read the file is a bad argument
+            raise ValueError(
+                f"Argument `{argname}`: {path!r} could not be loaded as a Keras model "
+                f"({type(e).__name__}: {e}). Received: {argname}={path!r}.") from e
     if not isinstance(model, keras.Model):
         raise ValueError(
-            "Argument `model` must be a keras.Model or a .keras path. "
-            f"Received: model of type {type(model).__name__}."
-        )
+            f"Argument `{argname}` must be a keras.Model or a .keras path. "
+            f"Received: {argname} of type {type(model).__name__}.")
     return model, None
 
 

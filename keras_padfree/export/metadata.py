@@ -1,23 +1,26 @@
-"""What an app needs next to an exported model: input size/layout/normalisation, labels.
+"""What an app needs next to an exported model: the sidecar JSON and the labels file.
 
-The sidecar JSON describes the model's input and output in words and numbers (no Python needed):
-the input tensor's shape, layout (NHWC), dtype, colour order, how pixels become the model's input
-(``x = (pixel / 255 - mean) / std`` or "the model normalises internally"), the output's meaning and
-the quantisation parameters of both tensors.
+The sidecar describes the model's input and output in words and numbers (no Python needed): the
+input tensor's shape, layout (NHWC), dtype, colour order and value range, how raw RGB pixels become
+the model's input (``x = (pixel * pixel_scale - mean) / std``), where that normalisation came from,
+the output's meaning, the quantisation parameters of both tensors, the model's counts and the
+exporter's version. :data:`SIDECAR_SCHEMA` is its schema (documented in ``docs/android.md``).
+
+The normalisation is read from the model, never guessed. A model that *holds its preprocessing*
+starts, right after its image input, with a chain of ``keras.layers.Rescaling`` and/or
+``keras.layers.Normalization`` layers (the builders' ``include_preprocessing=True``, and the models
+``training/fit.py`` saves) and takes raw RGB pixels in [0, 255]: its sidecar says so (source
+``"model"``) and also records, for information, the affine map the chain applies. A model without
+such a chain is exported only with an explicit mean/std (source ``"user"``).
 """
 
 import json
+import math
 import os
 
 import numpy as np
 
-SCHEMA_VERSION = 1
-
-# Per-channel statistics of the papers' pipelines (RGB order, on pixels scaled to [0, 1]).
-CIFAR100_MEAN = (0.5070751592371323, 0.48654887331495095, 0.4409178433670343)
-CIFAR100_STD = (0.2673342858792401, 0.2564384629170883, 0.27615047132568404)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+SCHEMA_VERSION = 2
 
 CIFAR10_LABELS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                   "truck")
@@ -33,166 +36,268 @@ CIFAR100_LABELS = (
     "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket", "rose", "sea", "seal",
     "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar",
     "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor",
-    "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+    "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman",
+    "worm",
 )
+DIGITS_LABELS = tuple(str(d) for d in range(10))
 
-_DATASET_LABELS = {"cifar10": CIFAR10_LABELS, "cifar100": CIFAR100_LABELS}
-
-
-def sidecar_paths(model_path):
-    """``(json_path, labels_path)`` written next to ``model_path`` (``out.tflite`` -> ``out.json``,
-    ``out.labels.txt``)."""
-    stem, _ = os.path.splitext(os.fspath(model_path))
-    return stem + ".json", stem + ".labels.txt"
+_DATASET_LABELS = {"cifar10": CIFAR10_LABELS, "cifar100": CIFAR100_LABELS,
+                   "digits": DIGITS_LABELS}
 
 
-def mean_std_normalization(mean, std):
-    """A normalisation record ``x = (pixel / 255 - mean) / std`` (per RGB channel)."""
-    mean = [float(v) for v in np.broadcast_to(np.asarray(mean, "float64"), (3,))]
-    std = [float(v) for v in np.broadcast_to(np.asarray(std, "float64"), (3,))]
-    if any(s <= 0 for s in std):
-        raise ValueError(f"Normalisation `std` must be positive. Received: std={std}.")
-    lo = [(0.0 - m) / s for m, s in zip(mean, std)]
-    hi = [(1.0 - m) / s for m, s in zip(mean, std)]
-    return {
-        "type": "mean_std",
-        "description": "x = (pixel / 255 - mean) / std, per RGB channel",
-        "pixel_scale": 1.0 / 255.0,
-        "mean": mean,
-        "std": std,
-        "value_range": [min(lo), max(hi)],
-        "value_range_per_channel": [[a, b] for a, b in zip(lo, hi)],
-    }
+# --------------------------------------------------------------------------------------------------
+# The normalisation, from the model.
 
+def model_preprocessing(model):
+    """The preprocessing a model holds, composed into one per-channel affine map, or None.
 
-def internal_normalization(raw_pixels=False):
-    """A normalisation record for models that normalise internally.
+    Follows the graph from the model's single image input through the chain of
+    ``keras.layers.Rescaling`` (``y = x * scale + offset``) and ``keras.layers.Normalization``
+    (``y = (x - mean) / sqrt(variance)``, or its ``invert``) layers that directly follow it,
+    whatever their names, and composes them into ``y = scale * x + offset`` per channel. The chain
+    ends at the first other layer, or where a tensor feeds more than one layer.
 
-    They take pixels / 255 in [0, 1] (a learnable input BN), or with ``raw_pixels`` the pixels
-    themselves in [0, 255] (an in-model Rescaling, e.g. PydMobileNet's ``include_preprocessing``).
-    """
-    return {
-        "type": "internal",
-        "description": ("x = pixel (0-255); the model rescales and normalises internally"
-                        if raw_pixels else
-                        "x = pixel / 255; the model normalises internally (learnable input BN)"),
-        "pixel_scale": 1.0 if raw_pixels else 1.0 / 255.0,
-        "mean": [0.0, 0.0, 0.0],
-        "std": [1.0, 1.0, 1.0],
-        "value_range": [0.0, 255.0 if raw_pixels else 1.0],
-    }
+    Returns:
+        None when the input is not followed by such a chain; else a dict with ``layers`` (their
+        names, in order), ``scale`` and ``offset`` (one float per channel: the map on raw pixels)
+        and the equivalent ``mean`` / ``std`` on pixels scaled to [0, 1]
+        (``y = (pixel / 255 - mean) / std``).
 
-
-def _data_module_normalization(model_name, dataset):
-    """The training pipeline's normalisation, when ``keras_padfree.data`` describes it."""
-    try:
-        from keras_padfree import data as kp_data
-    except Exception:  # noqa: BLE001 - the data package is optional here
-        return None
-    fn = getattr(kp_data, "normalization_for", None)
-    if fn is None:
-        return None
-    try:
-        spec = fn(model_name=model_name, dataset=dataset)
-    except Exception:  # noqa: BLE001 - unknown model/dataset: fall back to the table below
-        return None
-    if spec is None:
-        return None
-    if isinstance(spec, str) and spec == "internal":
-        return internal_normalization()
-    if isinstance(spec, dict) and "mean" in spec and "std" in spec:
-        return mean_std_normalization(spec["mean"], spec["std"])
-    return None
-
-
-def _input_layer_normalization(model):
-    """The record of a model that normalises its own input, else None.
-
-    The image input feeding straight into a ``Rescaling`` means raw pixels in [0, 255]; into a
-    BatchNormalization (the BSConv ``data_bn``) or a Normalization, pixels / 255 in [0, 1].
+    Raises:
+        ValueError: the chain's values are not per-channel (e.g. a Normalization over the spatial
+            axes) or make the map degenerate (a zero scale).
     """
     import keras
 
-    try:
-        inp = model.inputs[0]
-    except (AttributeError, IndexError):
+    if len(model.inputs) != 1:
         return None
+    tensor = model.inputs[0]
+    channels = tensor.shape[-1]
+    if channels is None:
+        return None
+    channels = int(channels)
+    consumers = _consumers(model)
+    scale = np.ones(channels, "float64")
+    offset = np.zeros(channels, "float64")
+    names = []
+    while True:
+        users = consumers.get(id(tensor), [])
+        if len(users) != 1:
+            break
+        layer, node = users[0]
+        if not isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization)):
+            break
+        if len(node.input_tensors) != 1 or len(node.output_tensors) != 1:
+            break
+        if isinstance(layer, keras.layers.Rescaling):
+            s = _per_channel(layer.scale, channels, layer, "scale")
+            o = _per_channel(layer.offset, channels, layer, "offset")
+            scale, offset = scale * s, offset * s + o
+        else:
+            if tuple(int(a) % 4 for a in layer.axis) != (3,):
+                raise ValueError(
+                    f"Layer {layer.name!r} (Normalization) normalises over axis={layer.axis}; only "
+                    "per-channel preprocessing (axis=-1 of an NHWC image) can be described in the "
+                    "sidecar.")
+            mean = _per_channel(keras.ops.convert_to_numpy(layer.mean), channels, layer, "mean")
+            var = _per_channel(keras.ops.convert_to_numpy(layer.variance), channels, layer,
+                               "variance")
+            denom = np.maximum(np.sqrt(var), keras.config.epsilon())
+            if layer.invert:
+                scale, offset = scale * denom, mean + offset * denom
+            else:
+                scale, offset = scale / denom, (offset - mean) / denom
+        names.append(layer.name)
+        tensor = node.output_tensors[0]
+    if not names:
+        return None
+    if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(offset)) and np.all(scale != 0)):
+        raise ValueError(
+            f"The preprocessing layers {names} of model {model.name!r} compose to a degenerate map "
+            f"(scale={scale.tolist()}, offset={offset.tolist()}).")
+    std = 1.0 / (255.0 * scale)
+    mean = -offset * std
+    return {"layers": names, "scale": scale.tolist(), "offset": offset.tolist(),
+            "mean": mean.tolist(), "std": std.tolist()}
+
+
+def _consumers(model):
+    """``{id(tensor): [(layer, node), ...]}`` for every call of a layer inside ``model``."""
+    out = {}
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
         for node in getattr(layer, "_inbound_nodes", []):
-            if any(t is inp for t in node.input_tensors):
-                if isinstance(layer, keras.layers.Rescaling):
-                    return internal_normalization(raw_pixels=True)
-                if isinstance(layer, (keras.layers.BatchNormalization,
-                                      keras.layers.Normalization)):
-                    return internal_normalization()
-                return None
-    return None
+            seen = set()
+            for t in node.input_tensors:
+                if id(t) in seen:
+                    continue
+                seen.add(id(t))
+                out.setdefault(id(t), []).append((layer, node))
+    return out
 
 
-def resolve_normalization(normalization, model, model_name=None, dataset=None):
-    """Turns the ``normalization`` argument of the exporters into a sidecar record.
+def _per_channel(value, channels, layer, what):
+    arr = np.asarray(value, "float64")
+    flat = arr.reshape(-1)
+    if flat.size == 1:
+        return np.full(channels, float(flat[0]))
+    if flat.size == channels and arr.shape[-1] == channels:
+        return flat.copy()
+    raise ValueError(
+        f"Layer {layer.name!r} ({type(layer).__name__}) has a {what} of shape {arr.shape}; only "
+        f"one value or one per channel ({channels}) can be described in the sidecar.")
+
+
+def _value_ranges(pixel_scale, mean, std):
+    lo = [(0.0 * pixel_scale - m) / s for m, s in zip(mean, std)]
+    hi = [(255.0 * pixel_scale - m) / s for m, s in zip(mean, std)]
+    return [min(lo), max(hi)], [[a, b] for a, b in zip(lo, hi)]
+
+
+def _channel_values(values, channels, argname):
+    try:
+        arr = np.asarray(values, "float64").reshape(-1)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.size not in (1, channels) or not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"Argument `normalization['{argname}']` must be one finite number or {channels} (one "
+            f"per channel). Received: {argname}={values!r}.")
+    return [float(v) for v in np.broadcast_to(arr, (channels,))]
+
+
+def model_normalization(pre, channels=3):
+    """The sidecar record of a model that holds its preprocessing (``pre`` from
+    :func:`model_preprocessing`): the app feeds raw pixels."""
+    rng, per_channel = _value_ranges(1.0, [0.0] * channels, [1.0] * channels)
+    inside = ", ".join(pre["layers"])
+    return {
+        "source": "model",
+        "type": "in_model",
+        "description": ("x = pixel: raw RGB values in [0, 255] as float32; the model rescales and "
+                        f"normalises them itself ({inside})"),
+        "pixel_scale": 1.0,
+        "mean": [0.0] * channels,
+        "std": [1.0] * channels,
+        "value_range": rng,
+        "value_range_per_channel": per_channel,
+        "model_preprocessing": {
+            "layers": list(pre["layers"]),
+            "scale": list(pre["scale"]),
+            "offset": list(pre["offset"]),
+            "mean": list(pre["mean"]),
+            "std": list(pre["std"]),
+            "description": ("inside the model, for information: y = scale * x + offset, i.e. "
+                            "(x / 255 - mean) / std"),
+        },
+    }
+
+
+def user_normalization(mean, std, channels=3):
+    """The sidecar record of a user-given normalisation ``x = (pixel / 255 - mean) / std``."""
+    mean = _channel_values(mean, channels, "mean")
+    std = _channel_values(std, channels, "std")
+    if any(s <= 0 for s in std):
+        raise ValueError(
+            f"Argument `normalization['std']` must be positive. Received: std={std}.")
+    pixel_scale = 1.0 / 255.0
+    rng, per_channel = _value_ranges(pixel_scale, mean, std)
+    return {
+        "source": "user",
+        "type": "mean_std",
+        "description": "x = (pixel / 255 - mean) / std, per RGB channel",
+        "pixel_scale": pixel_scale,
+        "mean": mean,
+        "std": std,
+        "value_range": rng,
+        "value_range_per_channel": per_channel,
+        "model_preprocessing": None,
+    }
+
+
+def resolve_normalization(normalization, model):
+    """Turns the exporters' ``normalization`` argument into the sidecar's record.
 
     Args:
-        normalization: "auto", "internal", "none" (model input is pixel / 255 as-is), or a dict
-            ``{"mean": [...], "std": [...]}`` (on pixels scaled to [0, 1]).
-        model: the Keras model (to detect an input BatchNormalization).
-        model_name: registry name, if known (to look up the training dataset).
-        dataset: training dataset name, if known ("cifar100", "cifar10", "imagenet", ...).
+        normalization: ``"auto"`` (read it from the model: the model must hold its preprocessing),
+            or ``{"mean": [...], "std": [...]}`` for a model that does not (on pixels scaled to
+            [0, 1]; one value or one per channel). ``"none"`` (alias ``"internal"``) states that
+            the model takes ``pixel / 255`` as it is (mean 0, std 1).
+        model: the Keras model.
+
+    Raises:
+        ValueError: "auto" for a model without preprocessing layers, an explicit normalisation for
+            a model that holds its own (it would be applied twice), or malformed values.
     """
+    channels = int(model.inputs[0].shape[-1] or 3)
+    pre = model_preprocessing(model)
+    if isinstance(normalization, str) and normalization in ("none", "internal"):
+        normalization = {"mean": 0.0, "std": 1.0}
     if isinstance(normalization, dict):
-        if set(normalization) - {"mean", "std"} or not {"mean", "std"} <= set(normalization):
+        if set(normalization) != {"mean", "std"}:
             raise ValueError(
                 "Argument `normalization` as a dict must have exactly the keys 'mean' and 'std'. "
-                f"Received: normalization={normalization!r}."
-            )
-        return mean_std_normalization(normalization["mean"], normalization["std"])
-    if normalization == "internal":
-        return internal_normalization()
-    if normalization == "none":
-        rec = internal_normalization()
-        rec.update(type="none", description="x = pixel / 255 (no normalisation)")
-        return rec
+                f"Received: normalization={normalization!r}.")
+        if pre is not None:
+            raise ValueError(
+                f"Argument `normalization`: the model {model.name!r} holds its preprocessing "
+                f"(layers {pre['layers']}: (pixel / 255 - mean) / std with mean="
+                f"{_short(pre['mean'])}, std={_short(pre['std'])}); it takes raw pixels in "
+                "[0, 255], so a mean/std given here would be applied twice. Leave it 'auto' "
+                f"(command line: no --mean/--std). Received: normalization={normalization!r}.")
+        return user_normalization(normalization["mean"], normalization["std"], channels)
     if normalization != "auto":
         raise ValueError(
-            "Argument `normalization` must be 'auto', 'internal', 'none' or a dict with 'mean' and "
-            f"'std'. Received: normalization={normalization!r}."
-        )
-    if model_name is not None and dataset is None:
-        dataset = _registry_dataset(model_name)
-    rec = _data_module_normalization(model_name, dataset)
-    if rec is not None:
-        return rec
-    rec = _input_layer_normalization(model)
-    if rec is not None:
-        return rec
-    ds = (dataset or "").lower().replace("-", "").replace("_", "")
-    if ds.startswith("cifar"):
-        return mean_std_normalization(CIFAR100_MEAN, CIFAR100_STD)
-    return mean_std_normalization(IMAGENET_MEAN, IMAGENET_STD)
+            "Argument `normalization` must be 'auto', 'none' or a dict with 'mean' and 'std'. "
+            f"Received: normalization={normalization!r}.")
+    if pre is None:
+        raise ValueError(
+            f"The model {model.name!r} does not hold its preprocessing (no Rescaling/"
+            "Normalization layers right after its input), so how pixels become its input is "
+            "unknown. Pass the normalisation it was trained with: normalization={'mean': [...], "
+            "'std': [...]} on pixels scaled to [0, 1] (command line: --mean and --std), or rebuild "
+            "it with include_preprocessing=True. Received: normalization='auto'.")
+    return model_normalization(pre, channels)
 
+
+def _short(values):
+    return "[" + ", ".join(f"{v:.4g}" for v in values) + "]"
+
+
+def preprocess_pixels(pixels, metadata):
+    """Applies the sidecar's normalisation to raw RGB pixels in [0, 255] (what an app does)."""
+    norm = metadata["input"]["normalization"]
+    x = np.asarray(pixels, "float32") * np.float32(norm["pixel_scale"])
+    mean = np.asarray(norm["mean"], "float32")
+    std = np.asarray(norm["std"], "float32")
+    return (x - mean) / std
+
+
+# --------------------------------------------------------------------------------------------------
+# Labels.
 
 def _registry_dataset(model_name):
     try:
         from keras_padfree.applications import get_model_info
 
         return get_model_info(model_name).dataset
-    except Exception:  # noqa: BLE001 - not a registry name
+    except (ImportError, KeyError, ValueError):  # not a registry name
         return None
 
 
 def resolve_labels(labels, classes, model_name=None, dataset=None):
-    """The class names written to the labels file (one per line, index order)."""
+    """The class names written to the labels file (one per line, index order).
+
+    Given ``labels`` win; else the dataset's names (CIFAR-10/100, digits) when the class count
+    matches; else ``class_0`` ... ``class_{N-1}``.
+    """
     if labels is not None:
         labels = [str(v) for v in labels]
         if classes is not None and len(labels) != classes:
             raise ValueError(
                 f"Argument `labels` must have one name per class ({classes}). "
-                f"Received {len(labels)} labels."
-            )
-        if any("\n" in v for v in labels):
-            raise ValueError("Argument `labels`: a label may not contain a newline.")
+                f"Received {len(labels)} labels.")
+        if any("\n" in v or "\r" in v for v in labels):
+            raise ValueError("Argument `labels`: a label may not contain a line break.")
         return labels
     if model_name is not None and dataset is None:
         dataset = _registry_dataset(model_name)
@@ -203,18 +308,253 @@ def resolve_labels(labels, classes, model_name=None, dataset=None):
     return [f"class_{i}" for i in range(classes or 0)]
 
 
-def write_sidecars(model_path, metadata, labels):
-    """Writes the JSON metadata and the labels file next to ``model_path``; returns their paths."""
+# --------------------------------------------------------------------------------------------------
+# Counts and the exporter.
+
+def model_counts(model, input_shape, classes):
+    """``{"params", "trainable_params", "macs", "classes"}`` of the exported model.
+
+    ``macs`` are the conv + dense multiply-accumulates of one image
+    (``keras_padfree.profiling.count_flops(model, "macs")``); null when the model's input shape is
+    not the exported one or the model has layers the profiler does not describe.
+    """
+    params = int(model.count_params())
+    trainable = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    macs = None
+    if tuple(model.inputs[0].shape[1:]) == tuple(input_shape):
+        from keras_padfree import profiling
+
+        try:
+            macs = int(profiling.count_flops(model, "macs"))
+        except ValueError:  # a layer the analytic profiler does not know
+            macs = None
+    return {"params": params, "trainable_params": trainable, "macs": macs, "classes": classes}
+
+
+def exporter_record():
+    """The exporter's name and the versions that produced the file."""
+    import keras
+
+    import keras_padfree
+
+    rec = {"name": "keras_padfree", "version": keras_padfree.__version__,
+           "keras": keras.__version__}
+    try:
+        import tensorflow as tf
+
+        rec["tensorflow"] = tf.__version__
+    except ImportError:  # pragma: no cover - the converters need TensorFlow
+        rec["tensorflow"] = None
+    return rec
+
+
+# --------------------------------------------------------------------------------------------------
+# The schema, writing and reading.
+
+# Types of the schema: a tuple of Python types (None allowed when NoneType is listed), a dict (a
+# nested object with exactly these keys), or a list of one element (an array of that type).
+# Keys marked optional (suffix "?") may be absent.
+_NUM = (int, float)
+_NULL = type(None)
+_NORMALIZATION = {
+    "source": (str,),
+    "type": (str,),
+    "description": (str,),
+    "pixel_scale": _NUM,
+    "mean": [_NUM],
+    "std": [_NUM],
+    "value_range": [_NUM],
+    "value_range_per_channel": [[_NUM]],
+    "model_preprocessing": ({
+        "layers": [(str,)],
+        "scale": [_NUM],
+        "offset": [_NUM],
+        "mean": [_NUM],
+        "std": [_NUM],
+        "description": (str,),
+    }, _NULL),
+}
+_TENSOR_QUANTIZATION = {"scale": _NUM, "zero_point": (int,), "description": (str,)}
+SIDECAR_SCHEMA = {
+    "schema_version": (int,),
+    "format": (str,),
+    "model_file": (str,),
+    "model_name": (str,),
+    "exporter": {"name": (str,), "version": (str,), "keras": (str,), "tensorflow": (str, _NULL)},
+    "runtime": (str,),
+    "input": {
+        "name": (str,),
+        "shape": [(int, _NULL)],
+        "dtype": (str,),
+        "layout": (str,),
+        "color_order": (str,),
+        "height": (int,),
+        "width": (int,),
+        "channels": (int,),
+        "value_range": [_NUM],
+        "normalization": _NORMALIZATION,
+        "quantization?": _TENSOR_QUANTIZATION,
+    },
+    "output": {
+        "name": (str,),
+        "shape": [(int, _NULL)],
+        "dtype": (str,),
+        "meaning": (str,),
+        "quantization?": _TENSOR_QUANTIZATION,
+    },
+    "num_classes": (int, _NULL),
+    "counts": {"params": (int,), "trainable_params": (int,), "macs": (int, _NULL),
+               "classes": (int, _NULL)},
+    "quantization": {
+        "type": (str,),
+        "weights": (str,),
+        "activations": (str,),
+        "input_output?": (str,),
+        "calibration_samples?": (int,),
+    },
+    "parity": {
+        "samples": (int,),
+        "max_abs_diff": _NUM,
+        "compared": (str,),
+        "top1_agreement?": _NUM,
+        "criterion": (str,),
+        "tolerance?": _NUM,
+        "min_top1_agreement?": _NUM,
+        "reference_backend": (str,),
+        "sample_source": (str,),
+    },
+    "labels_file": (str, _NULL),
+}
+# Values fixed by the schema.
+SIDECAR_ENUMS = {
+    "format": ("tflite", "onnx"),
+    "input.dtype": ("float32", "int8"),
+    "input.layout": ("NHWC",),
+    "input.color_order": ("RGB",),
+    "input.normalization.source": ("model", "user"),
+    "input.normalization.type": ("in_model", "mean_std"),
+    "output.dtype": ("float32", "int8"),
+    "quantization.type": ("none", "float16", "dynamic", "int8"),
+    "parity.criterion": ("max_abs_diff", "top1_agreement"),
+    "parity.compared": ("probabilities", "outputs"),
+    "parity.sample_source": ("sample_inputs", "representative_data", "synthetic"),
+}
+
+
+def schema_keys(schema=None, prefix=""):
+    """Every key path of the schema (``"input.normalization.mean"``), in order; optional keys
+    without their ``?``."""
+    schema = SIDECAR_SCHEMA if schema is None else schema
+    out = []
+    for key, spec in schema.items():
+        path = prefix + key.rstrip("?")
+        out.append(path)
+        nested = _nested_object(spec)
+        if nested is not None:
+            out.extend(schema_keys(nested, path + "."))
+    return out
+
+
+def _nested_object(spec):
+    if isinstance(spec, dict):
+        return spec
+    if isinstance(spec, tuple):
+        for s in spec:
+            if isinstance(s, dict):
+                return s
+    return None
+
+
+def validate_sidecar(meta):
+    """Checks a sidecar dict against :data:`SIDECAR_SCHEMA` and :data:`SIDECAR_ENUMS`.
+
+    Raises:
+        ValueError: naming the first key that is missing, unexpected, of the wrong type or has a
+            value outside its enumeration.
+    """
+    _validate(meta, SIDECAR_SCHEMA, "")
+    for path, allowed in SIDECAR_ENUMS.items():
+        value = meta
+        for part in path.split("."):
+            value = value[part]
+        if value not in allowed:
+            raise ValueError(f"Sidecar key {path!r} must be one of {list(allowed)}. "
+                             f"Received: {value!r}.")
+    if meta["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"Sidecar schema_version must be {SCHEMA_VERSION}. "
+                         f"Received: {meta['schema_version']!r}.")
+
+
+def _validate(value, spec, path):
+    where = path or "(top level)"
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            raise ValueError(f"Sidecar key {where!r} must be an object. Received: {value!r}.")
+        required = {k for k in spec if not k.endswith("?")}
+        known = {k.rstrip("?"): s for k, s in spec.items()}
+        missing = sorted(required - set(value))
+        if missing:
+            raise ValueError(f"Sidecar object {where!r} lacks the keys {missing}.")
+        extra = sorted(set(value) - set(known))
+        if extra:
+            raise ValueError(f"Sidecar object {where!r} has keys the schema does not know: "
+                             f"{extra}.")
+        for k, v in value.items():
+            _validate(v, known[k], f"{path}.{k}" if path else k)
+        return
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            raise ValueError(f"Sidecar key {where!r} must be an array. Received: {value!r}.")
+        for i, v in enumerate(value):
+            _validate(v, spec[0], f"{path}[{i}]")
+        return
+    for option in spec:  # a tuple of alternatives
+        if isinstance(option, (dict, list)):
+            try:
+                _validate(value, option, path)
+                return
+            except ValueError:
+                continue
+        elif isinstance(value, option) and not (isinstance(value, bool) and option is not bool):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"Sidecar key {where!r} must be finite. Received: {value!r}.")
+            return
+    raise ValueError(f"Sidecar key {where!r} has the wrong type: {value!r}.")
+
+
+def sidecar_paths(model_path):
+    """``(json_path, labels_path)`` written next to ``model_path`` (``out.tflite`` -> ``out.json``,
+    ``out.labels.txt``)."""
+    stem, _ = os.path.splitext(os.fspath(model_path))
+    return stem + ".json", stem + ".labels.txt"
+
+
+def dumps_sidecar(obj, indent=0):
+    """JSON text of a sidecar: objects one key per line, arrays of numbers or strings (and of such
+    arrays) on one line. NaN and infinity are refused."""
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        pad = " " * (indent + 2)
+        items = [f"{pad}{json.dumps(k)}: {dumps_sidecar(v, indent + 2)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    if isinstance(obj, list) and any(isinstance(v, dict) for v in obj):
+        pad = " " * (indent + 2)
+        items = [pad + dumps_sidecar(v, indent + 2) for v in obj]
+        return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
+    return json.dumps(obj, allow_nan=False)
+
+
+def sidecar_texts(model_path, metadata, labels):
+    """``{path: text}`` of the JSON and labels files for ``model_path`` (validated, not written)."""
     json_path, labels_path = sidecar_paths(model_path)
     metadata = dict(metadata)
     metadata["labels_file"] = os.path.basename(labels_path) if labels is not None else None
-    with open(json_path, "w") as f:
-        json.dump(metadata, f, indent=2)
-        f.write("\n")
+    validate_sidecar(metadata)
+    texts = {json_path: dumps_sidecar(metadata) + "\n"}
     if labels is not None:
-        with open(labels_path, "w") as f:
-            f.write("\n".join(labels) + "\n")
-    return json_path, labels_path if labels is not None else None
+        texts[labels_path] = "\n".join(labels) + "\n"
+    return texts
 
 
 def load_metadata(model_path):
@@ -222,12 +562,3 @@ def load_metadata(model_path):
     json_path, _ = sidecar_paths(model_path)
     with open(json_path) as f:
         return json.load(f)
-
-
-def preprocess_pixels(pixels, metadata):
-    """Applies the sidecar's normalisation to uint8-range RGB pixels (what an app does)."""
-    norm = metadata["input"]["normalization"]
-    x = np.asarray(pixels, "float32") * np.float32(norm["pixel_scale"])
-    mean = np.asarray(norm["mean"], "float32")
-    std = np.asarray(norm["std"], "float32")
-    return (x - mean) / std

@@ -1,11 +1,13 @@
 """TFLite / LiteRT export of zoo models, checked against Keras before the file is written."""
 
 import dataclasses
+import json
 import os
 import tempfile
 
 import numpy as np
 
+from keras_padfree.export import _files
 from keras_padfree.export import _prepare
 from keras_padfree.export import metadata as md
 from keras_padfree.export._convert import QUANTIZATIONS
@@ -28,6 +30,7 @@ class ExportResult:
     metadata_path: str
     labels_path: str | None
     parity: dict
+    metadata: dict | None = None
 
 
 def litert_interpreter(model_path=None, model_content=None, num_threads=1):
@@ -115,7 +118,7 @@ def _check_parity(quantization, ref, got, activation, tolerance, min_top1_agreem
     return report
 
 
-def _tensor_record(detail, normalization=None):
+def _tensor_record(detail):
     rec = {"name": detail["name"], "shape": [int(d) for d in detail["shape"]],
            "dtype": np.dtype(detail["dtype"]).name}
     scale, zero = detail["quantization"]
@@ -125,91 +128,67 @@ def _tensor_record(detail, normalization=None):
     return rec
 
 
-def export_tflite(model, path, quantization=None, representative_data=None, *,
-                  num_calibration=100, sample_inputs=None, num_samples=8, labels=None,
-                  normalization="auto", dataset=None, input_shape=None, tolerance=None,
-                  min_top1_agreement=None, int8_io=False, model_name=None):
-    """Exports a Keras model to a LiteRT (.tflite) file for Android, after a parity check.
+def output_meaning(activation, classes):
+    if not classes:
+        return "features"
+    if activation == "softmax":
+        return "class probabilities (softmax)"
+    return "class logits (apply softmax for probabilities)"
 
-    Works for a model built or trained under any Keras backend: under TensorFlow it is converted
-    in-process; under JAX or PyTorch it is saved to ``.keras`` and converted by a TensorFlow
-    subprocess (the ``.keras`` format is backend-independent). A mixed-precision model is converted
-    from a float32 copy (rebuilt from its config under the float32 policy, with its weights).
 
-    The file has a static batch-1 input ``(1, H, W, C)``, float32 NHWC (int8 with
-    ``int8_io=True``), and only TFLite builtin ops. Before anything is written, the LiteRT
-    interpreter runs the file on sample inputs and compares with Keras (in the model's own backend):
+def classifier_classes(model):
+    """The number of classes of a (batch, classes) output, else None (features)."""
+    shape = model.outputs[0].shape
+    return int(shape[-1]) if len(shape) == 2 and shape[-1] is not None else None
 
-    - float32: max abs difference of the probabilities <= 1e-4 (``FLOAT32_TOLERANCE``);
-    - float16: <= 1e-2 (``FLOAT16_TOLERANCE``);
-    - dynamic / int8: top-1 agreement over the samples >= 0.9 / 0.75 (``MIN_TOP1_AGREEMENT``).
 
-    A model without a softmax has its logits turned into probabilities for the comparison. On
-    failure a :class:`ParityError` is raised and no file is written. On success, next to
-    ``path.tflite`` come ``path.json`` (input size, layout, dtype, normalisation, value range,
-    quantisation parameters, output meaning, parity result) and ``path.labels.txt``.
-
-    Args:
-        model: a ``keras.Model`` (single image input), or the path of a ``.keras`` file.
-        path: output path, ending in ``.tflite``.
-        quantization: None (float32), "float16", "dynamic" (int8 weights) or "int8" (full
-            integer, calibrated on ``representative_data``).
-        representative_data: calibration images, already preprocessed like the model's input: an
-            array (N, H, W, C), a list, a ``tf.data.Dataset`` or any iterable of batches (elements
-            ``images`` or ``(images, labels)``). Required for "int8"; also the default parity
-            samples when given.
-        num_calibration: the most calibration images used.
-        sample_inputs: parity-check inputs (preprocessed); default: the first ``num_samples``
-            representative images, else ``num_samples`` deterministic synthetic images normalised
-            as the sidecar says.
-        num_samples: number of parity samples.
-        labels: class names (default: the dataset's names for CIFAR-10/100, else ``class_i``).
-        normalization: "auto" (from the training pipeline / registry dataset / an input
-            BatchNormalization), "internal", "none", or ``{"mean": [...], "std": [...]}``.
-        dataset: the training dataset name, used by "auto" and for the default labels.
-        input_shape: (H, W, C) for a model whose input has unknown spatial size.
-        tolerance: overrides the float32/float16 tolerance.
-        min_top1_agreement: overrides the dynamic/int8 agreement threshold.
-        int8_io: with "int8", int8 input and output tensors (scale/zero point in the JSON).
-        model_name: registry name (default: the model's name), for "auto" normalisation/labels.
-
-    Returns:
-        An :class:`ExportResult`.
-
-    Raises:
-        ValueError: bad arguments. ParityError: the file does not match Keras.
-    """
-    import keras
-
-    if quantization == "none" or quantization == "float32":
+def normalize_quantization(quantization):
+    """None for float32 ("none" / "float32" accepted), else one of ``QUANTIZATIONS``."""
+    if quantization in ("none", "float32"):
         quantization = None
     if quantization not in QUANTIZATIONS:
         raise ValueError(
-            f"Argument `quantization` must be one of {list(QUANTIZATIONS)}. "
-            f"Received: quantization={quantization!r}."
-        )
-    path = os.fspath(path)
-    if not path.endswith(".tflite"):
-        raise ValueError(f"Argument `path` must end in '.tflite'. Received: path={path!r}.")
+            "Argument `quantization` must be one of ['none', 'float16', 'dynamic', 'int8'] (or "
+            f"None). Received: quantization={quantization!r}.")
+    return quantization
+
+
+def _check_count(value, argname):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Argument `{argname}` must be a positive int. "
+                         f"Received: {argname}={value!r}.")
+
+
+def build_tflite_export(model, path, quantization=None, representative_data=None, *,
+                        num_calibration=100, sample_inputs=None, num_samples=8, labels=None,
+                        normalization="auto", dataset=None, input_shape=None, tolerance=None,
+                        min_top1_agreement=None, int8_io=False, model_name=None):
+    """Everything :func:`export_tflite` does except writing: returns ``(files, result)``, where
+    ``files`` maps each output path to its bytes/text (write them with
+    ``keras_padfree.export._files.write_files``)."""
+    import keras
+
+    quantization = normalize_quantization(quantization)
+    path = _files.check_output_path(path, ".tflite", "path")
     if int8_io and quantization != "int8":
         raise ValueError(
             f"Argument `int8_io=True` needs quantization='int8'. Received: quantization="
-            f"{quantization!r}."
-        )
+            f"{quantization!r}.")
     if quantization == "int8" and representative_data is None:
         raise ValueError(
             "Argument `representative_data` is required for quantization='int8' (calibration "
-            "images preprocessed like the model's input). Received: representative_data=None."
-        )
-    for value, argname in ((num_calibration, "num_calibration"), (num_samples, "num_samples")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"Argument `{argname}` must be a positive int. Received: {value!r}.")
+            "images preprocessed like the model's input). Received: representative_data=None.")
+    _check_count(num_calibration, "num_calibration")
+    _check_count(num_samples, "num_samples")
 
     model, _ = _prepare.load_if_path(model)
     model_name = model_name or model.name
     shape = _prepare.static_input_shape(model, input_shape)
+    norm = md.resolve_normalization(normalization, model)
+    classes = classifier_classes(model)
+    label_list = (md.resolve_labels(labels, classes, model_name=model_name, dataset=dataset)
+                  if classes is not None else None)
     f32 = _prepare.float32_copy(model)
-    norm = md.resolve_normalization(normalization, f32, model_name=model_name, dataset=dataset)
     calib = _prepare.as_array(representative_data, shape, num_calibration, "representative_data")
     if sample_inputs is not None:
         samples = _prepare.as_array(sample_inputs, shape, 10**9, "sample_inputs")
@@ -220,37 +199,20 @@ def export_tflite(model, path, quantization=None, representative_data=None, *,
     reference = _prepare.keras_outputs(f32, samples)
     activation = _prepare.output_activation(f32)
 
-    with tempfile.TemporaryDirectory(prefix="keras_padfree_export_") as tmp:
-        if keras.backend.backend() == "tensorflow":
-            from keras_padfree.export._convert import convert_tflite
+    if keras.backend.backend() == "tensorflow":
+        from keras_padfree.export._convert import convert_tflite
 
-            content = convert_tflite(f32, input_shape=shape, quantization=quantization,
-                                     representative=calib, int8_io=int8_io)
-        else:
-            from keras_padfree.export._convert import run_in_tensorflow_subprocess
-
-            keras_path = os.path.join(tmp, "model.keras")
-            f32.save(keras_path)
-            out = os.path.join(tmp, "model.tflite")
-            argv = ["--model-path", keras_path, "--output", out,
-                    "--input-shape", ",".join(str(d) for d in shape),
-                    "--quantization", quantization or "none"]
-            if calib is not None:
-                np.save(os.path.join(tmp, "calib.npy"), calib)
-                argv += ["--representative", os.path.join(tmp, "calib.npy")]
-            if int8_io:
-                argv.append("--int8-io")
-            run_in_tensorflow_subprocess(argv)
-            with open(out, "rb") as fh:
-                content = fh.read()
+        content = convert_tflite(f32, input_shape=shape, quantization=quantization,
+                                 representative=calib, int8_io=int8_io)
+    else:
+        content = _convert_in_subprocess(f32, shape, quantization, calib, int8_io)
 
     interpreter = litert_interpreter(model_content=content)
     got = run_litert(interpreter, samples)
     if got.shape != reference.shape:
         raise ParityError(
             f"LiteRT output shape {got.shape} differs from Keras' {reference.shape}. "
-            "No file was written."
-        )
+            "No file was written.")
     parity = _check_parity(quantization, reference, got, activation, tolerance,
                            min_top1_agreement, model_name)
     parity["reference_backend"] = keras.backend.backend()
@@ -259,37 +221,132 @@ def export_tflite(model, path, quantization=None, representative_data=None, *,
 
     in_detail = interpreter.get_input_details()[0]
     out_detail = interpreter.get_output_details()[0]
-    classes = int(out_detail["shape"][-1]) if len(out_detail["shape"]) == 2 else None
-    label_list = md.resolve_labels(labels, classes, model_name=model_name, dataset=dataset) \
-        if classes is not None else None
     in_rec = _tensor_record(in_detail)
     in_rec.update(layout="NHWC", color_order="RGB", height=int(shape[0]), width=int(shape[1]),
-                  channels=int(shape[2]), normalization=norm)
+                  channels=int(shape[2]), value_range=list(norm["value_range"]),
+                  normalization=norm)
     out_rec = _tensor_record(out_detail)
-    out_rec["meaning"] = ("class probabilities (softmax)" if activation == "softmax" and classes
-                          else "class logits (apply softmax for probabilities)" if classes
-                          else "features")
+    out_rec["meaning"] = output_meaning(activation, classes)
     meta = {
         "schema_version": md.SCHEMA_VERSION,
         "format": "tflite",
         "model_file": os.path.basename(path),
         "model_name": model_name,
+        "exporter": md.exporter_record(),
         "runtime": "LiteRT (TFLite builtin ops only; XNNPACK on CPU)",
         "input": in_rec,
         "output": out_rec,
         "num_classes": classes,
+        "counts": md.model_counts(f32, shape, classes),
         "quantization": _quantization_record(quantization, int8_io, calib),
         "parity": parity,
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp_path = path + ".partial"
-    with open(tmp_path, "wb") as fh:
-        fh.write(content)
-    os.replace(tmp_path, path)
-    json_path, labels_path = md.write_sidecars(path, meta, label_list)
-    return ExportResult(path=path, metadata_path=json_path, labels_path=labels_path,
-                        parity=parity)
+    files = {path: content}
+    texts = md.sidecar_texts(path, meta, label_list)
+    files.update(texts)
+    json_path, labels_path = md.sidecar_paths(path)
+    meta = json.loads(texts[json_path])
+    result = ExportResult(path=path, metadata_path=json_path,
+                          labels_path=labels_path if label_list is not None else None,
+                          parity=parity, metadata=meta)
+    return files, result
+
+
+def _convert_in_subprocess(f32, shape, quantization, calib, int8_io):
+    """JAX / PyTorch: save to .keras, convert in a TensorFlow subprocess, return the bytes."""
+    from keras_padfree.export._convert import run_in_tensorflow_subprocess
+
+    with tempfile.TemporaryDirectory(prefix="keras_padfree_export_") as tmp:
+        keras_path = os.path.join(tmp, "model.keras")
+        f32.save(keras_path)
+        out = os.path.join(tmp, "model.tflite")
+        argv = ["--model-path", keras_path, "--output", out,
+                "--input-shape", ",".join(str(d) for d in shape),
+                "--quantization", quantization or "none"]
+        if calib is not None:
+            np.save(os.path.join(tmp, "calib.npy"), calib)
+            argv += ["--representative", os.path.join(tmp, "calib.npy")]
+        if int8_io:
+            argv.append("--int8-io")
+        run_in_tensorflow_subprocess(argv)
+        with open(out, "rb") as fh:
+            return fh.read()
+
+
+def export_tflite(model, path, quantization=None, representative_data=None, *,
+                  num_calibration=100, sample_inputs=None, num_samples=8, labels=None,
+                  normalization="auto", dataset=None, input_shape=None, tolerance=None,
+                  min_top1_agreement=None, int8_io=False, model_name=None):
+    """Exports a Keras model to a LiteRT (.tflite) file for Android, after a parity check.
+
+    Works for a model built or trained under any Keras backend: under TensorFlow it is converted
+    in-process (Keras' ``model.export(format="litert")``, TFLite builtin ops only); under JAX or
+    PyTorch it is saved to ``.keras`` and converted by a TensorFlow subprocess (the ``.keras``
+    format is backend-independent). A mixed-precision model is converted from a float32 copy
+    (rebuilt from its config under the float32 policy, with its weights).
+
+    The file has a static batch-1 input ``(1, H, W, C)``, float32 NHWC (int8 with
+    ``int8_io=True``). Before anything is written, the LiteRT interpreter runs the file on sample
+    inputs and compares with Keras (in the model's own backend):
+
+    - float32: max abs difference of the probabilities <= 1e-4 (``FLOAT32_TOLERANCE``);
+    - float16: <= 1e-2 (``FLOAT16_TOLERANCE``);
+    - dynamic / int8: top-1 agreement over the samples >= 0.9 / 0.75 (``MIN_TOP1_AGREEMENT``).
+
+    A model without a softmax has its logits turned into probabilities for the comparison. On
+    failure a :class:`ParityError` is raised and no file is written. On success ``path.tflite``,
+    ``path.json`` (the sidecar: input size, layout, dtype, value range, normalisation and where it
+    came from, quantisation parameters, output meaning, counts, exporter version, parity result;
+    schema in ``docs/android.md``) and ``path.labels.txt`` are written together (all or none).
+
+    The normalisation is read from the model: a model that holds its preprocessing (Rescaling /
+    Normalization layers right after its input, e.g. ``include_preprocessing=True``) takes raw
+    pixels in [0, 255], and the sidecar says so. A model without them needs
+    ``normalization={"mean": [...], "std": [...]}``.
+
+    Args:
+        model: a ``keras.Model`` (single image input), or the path of a ``.keras`` file.
+        path: output path, ending in ``.tflite``.
+        quantization: None (float32), "float16", "dynamic" (int8 weights) or "int8" (full
+            integer, calibrated on ``representative_data``).
+        representative_data: calibration images, in the model's input space (raw pixels for a
+            model that holds its preprocessing, else normalised as ``normalization`` says): an
+            array (N, H, W, C), a list, a ``tf.data.Dataset`` or any iterable of batches (elements
+            ``images`` or ``(images, labels)``). Required for "int8"; also the default parity
+            samples when given.
+        num_calibration: the most calibration images used.
+        sample_inputs: parity-check inputs (in the model's input space); default: the first
+            ``num_samples`` representative images, else ``num_samples`` deterministic synthetic
+            images prepared as the sidecar says.
+        num_samples: number of parity samples.
+        labels: class names (default: the dataset's names for CIFAR-10/100 and the digits, else
+            ``class_i``).
+        normalization: "auto" (read from the model's preprocessing layers), or
+            ``{"mean": [...], "std": [...]}`` on pixels scaled to [0, 1] for a model without them
+            (``"none"``: the model takes ``pixel / 255`` as it is).
+        dataset: the training dataset name, for the default labels.
+        input_shape: (H, W, C) for a model whose input has unknown spatial size.
+        tolerance: overrides the float32/float16 tolerance.
+        min_top1_agreement: overrides the dynamic/int8 agreement threshold.
+        int8_io: with "int8", int8 input and output tensors (scale/zero point in the JSON).
+        model_name: the name recorded in the sidecar (default: the model's name); a registry name
+            also selects the default labels.
+
+    Returns:
+        An :class:`ExportResult`.
+
+    Raises:
+        ValueError: bad arguments (checked before any conversion). ParityError: the file does not
+        match Keras.
+    """
+    files, result = build_tflite_export(
+        model, path, quantization, representative_data, num_calibration=num_calibration,
+        sample_inputs=sample_inputs, num_samples=num_samples, labels=labels,
+        normalization=normalization, dataset=dataset, input_shape=input_shape,
+        tolerance=tolerance, min_top1_agreement=min_top1_agreement, int8_io=int8_io,
+        model_name=model_name)
+    _files.write_files(files)
+    return result
 
 
 def _quantization_record(quantization, int8_io, calib):

@@ -5,15 +5,29 @@ import os
 import numpy as np
 import pytest
 
+# The normalisation the small test models hold (and that user-normalised inputs are given with).
+TEST_MEAN = (0.5, 0.45, 0.4)
+TEST_STD = (0.25, 0.25, 0.3)
 
-def tiny_model(classes=10, size=32, name="tiny_pf"):
-    """A small classifier from the padding-free layers (stem, both shortcut pools, all positions)."""
+
+def tiny_model(classes=10, size=32, name="tiny_pf", preprocessing=True):
+    """A small classifier from the padding-free layers (stem, both shortcut pools, all positions).
+
+    With ``preprocessing`` it holds its normalisation like the builders' include_preprocessing
+    (Rescaling(1/255) + Normalization(TEST_MEAN, TEST_STD**2)) and takes raw pixels in [0, 255].
+    """
     import keras
 
     from keras_padfree import layers as L
 
     inp = keras.Input((size, size, 3), name="image")
-    x = L.HybridStem(8, strides=1, activation="hard_silu", name="stem")(inp)
+    x = inp
+    if preprocessing:
+        x = keras.layers.Rescaling(1.0 / 255.0, name="preprocessing_rescale")(x)
+        x = keras.layers.Normalization(mean=list(TEST_MEAN),
+                                       variance=[s * s for s in TEST_STD],
+                                       name="preprocessing_normalize")(x)
+    x = L.HybridStem(8, strides=1, activation="hard_silu", name="stem")(x)
     x = keras.layers.Conv2D(32, 1, use_bias=False, name="expand")(x)
     x = L.PaddingFreeDWConv(kernel_size=5, activation="relu", shortcut_position="after_bn",
                             shortcut_pool_size=5, shortcut_padding=1, name="down1")(x)
@@ -56,12 +70,23 @@ def sharpen_classifier(model, factor=8.0):
     return model
 
 
+def normalization_for(model):
+    """The exporters' ``normalization`` argument for a test model: "auto" when it holds its
+    preprocessing, else the test mean/std (the inputs the tests feed are normalised with it)."""
+    from keras_padfree.export import metadata as md
+
+    if md.model_preprocessing(model) is not None:
+        return "auto"
+    return {"mean": list(TEST_MEAN), "std": list(TEST_STD)}
+
+
 def sample_images(model, count, seed):
-    """``count`` deterministic synthetic images normalised as the model's input expects."""
+    """``count`` deterministic synthetic images in the model's input space (raw pixels for a
+    model that holds its preprocessing, else normalised with the test mean/std)."""
     from keras_padfree.export import _prepare
     from keras_padfree.export import metadata as md
 
-    norm = md.resolve_normalization("auto", model, model_name=model.name)
+    norm = md.resolve_normalization(normalization_for(model), model)
     return _prepare.synthetic_images(tuple(model.input_shape[1:]), count, norm, seed=seed)
 
 
@@ -70,10 +95,38 @@ def realistic(model, seed=0, count=16):
     return calibrate_batchnorm(model, sample_images(model, count, seed=seed + 100))
 
 
+def digits_pixels(split, size=32, recipe="digits"):
+    """The bundled digits of ``split`` as raw RGB pixels (float32 in [0, 255]) resized by the
+    recipe's evaluation transform, and their labels."""
+    import dataclasses
+
+    from keras_padfree import data
+    from keras_padfree import training
+
+    prep = dataclasses.replace(training.get_recipe(recipe).preprocessing, mean=None, std=None)
+    source = data.load_source("digits", split)
+    ds = data.eval_dataset(source, prep, size=size, classes=source.classes, batch_size=512)
+    images, labels = [], []
+    for x, y in ds:
+        images.append(x.numpy() * 255.0)
+        labels.append(y.numpy().argmax(-1))
+    return np.concatenate(images).astype("float32"), np.concatenate(labels)
+
+
+def model_inputs(pixels, normalization):
+    """Raw pixels -> the model's input space, as the sidecar of ``normalization`` says."""
+    if normalization == "auto":
+        return pixels
+    mean = np.asarray(normalization["mean"], "float32")
+    std = np.asarray(normalization["std"], "float32")
+    return (pixels / np.float32(255.0) - mean) / std
+
+
 def trained_on_digits(name, output_dir, size=32):
     """A registry model trained by ``keras_padfree.training.train`` on the bundled digits (its
-    ``digits`` recipe, 3 epochs), plus preprocessed training images (int8 calibration) and test
-    images (parity). Returns ``(path of final.keras, train images, test images)``.
+    ``digits`` recipe, 3 epochs), plus training images (int8 calibration) and test images (parity)
+    in the model's input space, and the exporters' ``normalization`` argument for it. Returns
+    ``(path of final.keras, train images, test images, normalization)``.
 
     Quantisation error depends on the weights: a random-weight BN network amplifies small weight
     perturbations layer after layer. ShuffleNetV2-PF (about 50 BN layers, no residual additions):
@@ -81,19 +134,24 @@ def trained_on_digits(name, output_dir, size=32):
     trained with this recipe, its float16 file differs from Keras by 0.002. So quantised parity is
     checked on trained weights and real images.
     """
-    from keras_padfree import data, training
+    import keras
+
+    from keras_padfree import training
+    from keras_padfree.export import metadata as md
 
     training.train(training.TrainConfig(model=name, dataset="digits", image_size=size,
                                         output_dir=str(output_dir), tensorboard=False,
                                         verbose=0))
-    prep = training.get_recipe("digits").preprocessing
-
-    def images(split):
-        source = data.load_source("digits", split)
-        ds = data.eval_dataset(source, prep, size=size, classes=source.classes, batch_size=256)
-        return np.concatenate([x.numpy() for x, _ in ds])
-
-    return os.path.join(output_dir, "final.keras"), images("train"), images("eval")
+    path = os.path.join(output_dir, "final.keras")
+    model = keras.saving.load_model(path)
+    if md.model_preprocessing(model) is not None:
+        normalization = "auto"
+    else:  # saved by a training.train that normalised in the pipeline
+        prep = training.get_recipe("digits").preprocessing
+        normalization = {"mean": list(prep.mean), "std": list(prep.std)}
+    train = model_inputs(digits_pixels("train", size)[0], normalization)
+    test = model_inputs(digits_pixels("eval", size)[0], normalization)
+    return path, train, test, normalization
 
 
 @pytest.fixture

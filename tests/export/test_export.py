@@ -1,13 +1,15 @@
-"""LiteRT / ONNX export: parity with Keras, quantisation, the app sidecars, the reload path, the CLI."""
+"""LiteRT / ONNX export: parity with Keras, quantisation, the app sidecars, the converter core."""
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 
+from tests.export.conftest import TEST_MEAN
+from tests.export.conftest import TEST_STD
 from tests.export.conftest import calibrate_batchnorm
+from tests.export.conftest import normalization_for
 from tests.export.conftest import realistic
 from tests.export.conftest import sample_images
 from tests.export.conftest import sharpen_classifier
@@ -54,7 +56,8 @@ def test_representative_float32_parity(name, tmp_out):
     from keras_padfree import export
 
     model = _build(name)
-    res = export.export_tflite(model, tmp_out / f"{name}.tflite", model_name=name)
+    res = export.export_tflite(model, tmp_out / f"{name}.tflite", model_name=name,
+                               normalization=normalization_for(model))
     assert res.parity["max_abs_diff"] <= 1e-4
     assert res.parity["criterion"] == "max_abs_diff" and res.parity["tolerance"] == 1e-4
     assert os.path.getsize(res.path) > 0
@@ -75,7 +78,8 @@ def test_every_model_float32_parity(name, tmp_out):
     # itself on one of them (a trained model's statistics keep its activations bounded).
     x = sample_images(model, 8, seed=0)
     calibrate_batchnorm(model, x)
-    res = export.export_tflite(model, tmp_out / f"{name}.tflite", sample_inputs=x, model_name=name)
+    res = export.export_tflite(model, tmp_out / f"{name}.tflite", sample_inputs=x, model_name=name,
+                               normalization=normalization_for(model))
     assert res.parity["sample_source"] == "sample_inputs"
     assert res.parity["max_abs_diff"] <= 1e-4
     meta = json.loads(open(res.metadata_path).read())
@@ -87,11 +91,11 @@ def test_every_model_float32_parity(name, tmp_out):
 
 @pytest.mark.parametrize("quantization", ["float16", "dynamic", "int8"])
 def test_quantized_tiny(quantization, tmp_out):
+    import keras
+
     from keras_padfree import export
     from keras_padfree.export import _prepare
     from keras_padfree.export import metadata as md
-
-    import keras
 
     keras.utils.set_random_seed(0)  # a fixed random model: agreement must not depend on the draw
     model = sharpen_classifier(realistic(tiny_model()))
@@ -135,7 +139,7 @@ def test_quantized_zoo(name, tmp_out):
     export's own parity criteria on 128 held-out images, int8 calibrated on training images."""
     from keras_padfree import export
 
-    path, train_images, test_images = trained_on_digits(name, tmp_out / "run")
+    path, train_images, test_images, normalization = trained_on_digits(name, tmp_out / "run")
     model = keras.saving.load_model(path)
     results = {}
     for quantization in ("float16", "dynamic", "int8"):
@@ -144,7 +148,7 @@ def test_quantized_zoo(name, tmp_out):
                                        quantization=quantization,
                                        representative_data=train_images[:200],
                                        num_calibration=200, sample_inputs=test_images[:128],
-                                       model_name=name)
+                                       model_name=name, normalization=normalization)
             results[quantization] = res.parity
         except export.ParityError as e:
             results[quantization] = f"FAILED: {e}"
@@ -231,7 +235,119 @@ def test_bad_arguments(tmp_out):
         export.export_tflite(model, tmp_out / "a.tflite", normalization="imagenet")
     with pytest.raises(ValueError, match="labels"):
         export.export_tflite(model, tmp_out / "a.tflite", labels=["a", "b"])
-    assert not os.listdir(tmp_out)
+    (tmp_out / "dir.tflite").mkdir()
+    with pytest.raises(ValueError, match="is a directory"):
+        export.export_tflite(model, tmp_out / "dir.tflite")
+    (tmp_out / "side.json").mkdir()  # the sidecar's place is taken by a folder
+    with pytest.raises(ValueError, match="side.json' is a directory"):
+        export.export_tflite(model, tmp_out / "side.tflite")
+    (tmp_out / "corrupt.keras").write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match="corrupt.keras' is not a .keras file"):
+        export.export_tflite(str(tmp_out / "corrupt.keras"), tmp_out / "a.tflite")
+    assert sorted(os.listdir(tmp_out)) == ["corrupt.keras", "dir.tflite", "side.json"]
+    assert os.listdir(tmp_out / "dir.tflite") == [] and os.listdir(tmp_out / "side.json") == []
+
+
+# --- the normalisation, from the model ----------------------------------------------------------
+
+def _chain_model(layers, channels=3):
+    inp = keras.Input((4, 4, channels), name="image")
+    x = inp
+    for layer in layers:
+        x = layer(x)
+    x = keras.layers.Conv2D(2, 1, name="conv")(x)
+    return keras.Model(inp, x)
+
+
+def test_model_preprocessing_composes_the_chain_whatever_the_names():
+    """The per-channel map read from the layers equals what the layers compute."""
+    from keras_padfree.export import metadata as md
+
+    layers = [keras.layers.Rescaling([0.5, 1.0, 2.0], offset=-3.0, name="a"),
+              keras.layers.Normalization(mean=[1.0, -2.0, 0.5], variance=[4.0, 0.25, 1.0],
+                                         name="b"),
+              keras.layers.Rescaling(1 / 127.5, name="c"),
+              keras.layers.Normalization(mean=0.25, variance=9.0, invert=True, name="d")]
+    model = _chain_model(layers)
+    pre = md.model_preprocessing(model)
+    assert pre["layers"] == ["a", "b", "c", "d"]
+    x = np.random.default_rng(0).uniform(0, 255, size=(2, 4, 4, 3)).astype("float32")
+    inner = keras.Model(model.input, model.get_layer("d").output)
+    expected = np.asarray(keras.ops.convert_to_numpy(inner(x)))
+    got = x * np.asarray(pre["scale"]) + np.asarray(pre["offset"])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    # ... and the mean/std form says the same: (x / 255 - mean) / std.
+    alt = (x / 255.0 - np.asarray(pre["mean"])) / np.asarray(pre["std"])
+    np.testing.assert_allclose(alt, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_model_preprocessing_only_a_chain_right_after_the_input():
+    from keras_padfree.export import metadata as md
+
+    assert md.model_preprocessing(tiny_model(preprocessing=False)) is None
+    # A Rescaling after another layer is not preprocessing.
+    later = _chain_model([keras.layers.Conv2D(3, 1), keras.layers.Rescaling(1 / 255.0)])
+    assert md.model_preprocessing(later) is None
+    # The input also feeding another branch: the model does not take only normalised pixels.
+    inp = keras.Input((4, 4, 3))
+    y = keras.layers.Add()([keras.layers.Rescaling(1 / 255.0)(inp), inp])
+    assert md.model_preprocessing(keras.Model(inp, y)) is None
+    # A Normalization over the pixels (not per channel) cannot be described per channel.
+    per_pixel = _chain_model([keras.layers.Normalization(axis=(1, 2, 3), mean=np.ones((4, 4, 3)),
+                                                         variance=np.ones((4, 4, 3)))])
+    with pytest.raises(ValueError, match="per-channel"):
+        md.model_preprocessing(per_pixel)
+
+
+def test_normalization_comes_from_the_model_or_explicitly_from_the_user():
+    from keras_padfree.export import metadata as md
+
+    held = tiny_model()
+    rec = md.resolve_normalization("auto", held)
+    assert rec["source"] == "model" and rec["type"] == "in_model"
+    assert rec["pixel_scale"] == 1.0 and rec["mean"] == [0.0] * 3 and rec["std"] == [1.0] * 3
+    assert rec["value_range"] == [0.0, 255.0]
+    inside = rec["model_preprocessing"]
+    assert inside["layers"] == ["preprocessing_rescale", "preprocessing_normalize"]
+    np.testing.assert_allclose(inside["mean"], TEST_MEAN, rtol=1e-6)
+    np.testing.assert_allclose(inside["std"], TEST_STD, rtol=1e-6)
+    with pytest.raises(ValueError, match="holds its preprocessing.*applied twice"):
+        md.resolve_normalization({"mean": [0.5], "std": [0.2]}, held)
+    with pytest.raises(ValueError, match="holds its preprocessing"):
+        md.resolve_normalization("none", held)
+
+    bare = tiny_model(preprocessing=False)
+    with pytest.raises(ValueError, match="does not hold its preprocessing.*--mean and --std"):
+        md.resolve_normalization("auto", bare)
+    rec = md.resolve_normalization({"mean": [0.5], "std": [0.25, 0.5, 1.0]}, bare)
+    assert rec["source"] == "user" and rec["type"] == "mean_std"
+    assert rec["mean"] == [0.5, 0.5, 0.5] and rec["std"] == [0.25, 0.5, 1.0]
+    assert rec["pixel_scale"] == 1 / 255 and rec["model_preprocessing"] is None
+    assert rec["value_range"] == [-2.0, 2.0]
+    assert rec["value_range_per_channel"] == [[-2.0, 2.0], [-1.0, 1.0], [-0.5, 0.5]]
+    none = md.resolve_normalization("none", bare)
+    assert none["source"] == "user" and none["mean"] == [0.0] * 3 and none["std"] == [1.0] * 3
+    for bad in ({"mean": [0.5, 0.5], "std": [1.0]}, {"mean": [0.5], "std": [0.0]},
+                {"mean": [float("nan")], "std": [1.0]}, {"mean": [0.5]}):
+        with pytest.raises(ValueError, match="normalization"):
+            md.resolve_normalization(bad, bare)
+
+
+def test_in_model_rescaling_means_raw_pixels():
+    """PydMobileNet with include_preprocessing=True normalises [0, 255] pixels itself: the sidecar
+    must not tell an app to divide by 255 first (nor the parity check feed [0, 1] images)."""
+    from keras_padfree.export import metadata as md
+
+    name = "pydmobilenet29_025_concat_pf_cifar"
+    with_prep = _registry().create_model(name, include_preprocessing=True)
+    norm = md.resolve_normalization("auto", with_prep)
+    assert norm["pixel_scale"] == 1.0 and norm["value_range"] == [0.0, 255.0]
+    pixels = np.arange(12, dtype="float32").reshape(2, 2, 3) * 20.0
+    meta = {"input": {"normalization": norm}}
+    np.testing.assert_array_equal(md.preprocess_pixels(pixels, meta), pixels)
+    without = _registry().create_model(name, include_preprocessing=False)
+    with pytest.raises(ValueError, match="does not hold its preprocessing"):
+        md.resolve_normalization("auto", without)
 
 
 # --- sidecars ----------------------------------------------------------------------------------
@@ -245,63 +361,49 @@ def test_sidecar_json_and_labels(tmp_out):
     assert res.metadata_path == str(tmp_out / "m.json")
     assert res.labels_path == str(tmp_out / "m.labels.txt")
     meta = json.loads(open(res.metadata_path).read())
+    assert meta == res.metadata
     assert meta["model_file"] == "m.tflite" and meta["labels_file"] == "m.labels.txt"
     inp = meta["input"]
     assert inp["shape"] == [1, 32, 32, 3] and inp["layout"] == "NHWC"
     assert inp["dtype"] == "float32" and inp["color_order"] == "RGB"
-    norm = inp["normalization"]
-    assert norm["type"] == "mean_std"
-    assert norm["mean"] == list(md.CIFAR100_MEAN) and norm["std"] == list(md.CIFAR100_STD)
-    assert norm["pixel_scale"] == 1 / 255
-    lo, hi = norm["value_range"]
-    assert lo == pytest.approx(min(-m / s for m, s in zip(md.CIFAR100_MEAN, md.CIFAR100_STD)))
-    assert hi == pytest.approx(max((1 - m) / s for m, s in zip(md.CIFAR100_MEAN, md.CIFAR100_STD)))
+    assert inp["value_range"] == [0.0, 255.0]
+    assert inp["normalization"]["source"] == "model"
     assert meta["output"]["shape"] == [1, 100]
     assert meta["output"]["meaning"].startswith("class probabilities")
     assert meta["quantization"]["type"] == "none"
     labels = open(res.labels_path).read().splitlines()
     assert labels == list(md.CIFAR100_LABELS) and labels[0] == "apple" and len(labels) == 100
-    # What an app does with the JSON gives the model's input.
-    pixels = np.full((32, 32, 3), 255.0)
-    x = export.preprocess_pixels(pixels, meta)
-    np.testing.assert_allclose(x[0, 0], [(1 - m) / s for m, s in zip(md.CIFAR100_MEAN,
-                                                                     md.CIFAR100_STD)], rtol=1e-6)
+    # What an app does with the JSON gives the model's input: here the pixels themselves.
+    pixels = np.random.default_rng(0).integers(0, 256, size=(32, 32, 3)).astype("uint8")
+    np.testing.assert_array_equal(export.preprocess_pixels(pixels, meta), pixels)
 
 
-def test_sidecar_custom_labels_internal_normalization_logits(tmp_out):
+def test_sidecar_of_a_user_normalised_model_custom_labels_logits(tmp_out):
     from keras_padfree import export
 
-    model = realistic(tiny_model(classes=3))
+    model = realistic(tiny_model(classes=3, preprocessing=False))
     logits = keras.Model(model.input, model.get_layer("predictions").output, name="logits")
+    norm = {"mean": list(TEST_MEAN), "std": list(TEST_STD)}
     res = export.export_tflite(logits, tmp_out / "l.tflite", labels=["cat", "dog", "bird"],
-                               normalization="internal")
+                               normalization=norm)
     meta = json.loads(open(res.metadata_path).read())
-    assert meta["input"]["normalization"]["type"] == "internal"
-    assert meta["input"]["normalization"]["value_range"] == [0.0, 1.0]
+    rec = meta["input"]["normalization"]
+    assert rec["source"] == "user" and rec["type"] == "mean_std"
+    assert rec["mean"] == list(TEST_MEAN) and rec["std"] == list(TEST_STD)
+    assert meta["input"]["value_range"] == rec["value_range"] == [-2.0, 2.2]
     assert meta["output"]["meaning"].startswith("class logits")
     assert res.parity["compared"] == "probabilities"
     assert open(res.labels_path).read() == "cat\ndog\nbird\n"
-
-
-def test_in_model_rescaling_means_raw_pixels():
-    """PydMobileNet with include_preprocessing=True rescales [0, 255] pixels itself: the sidecar
-    must not tell an app to divide by 255 first (nor the parity check feed [0, 1] images)."""
-    from keras_padfree.export import metadata as md
-
-    name = "pydmobilenet29_025_concat_pf_cifar"
-    with_prep = _registry().create_model(name)
-    norm = md.resolve_normalization("auto", with_prep, model_name=name)
-    assert norm["pixel_scale"] == 1.0 and norm["value_range"] == [0.0, 255.0]
-    pixels = np.arange(12, dtype="float32").reshape(2, 2, 3) * 20.0
-    meta = {"input": {"normalization": norm}}
-    np.testing.assert_array_equal(md.preprocess_pixels(pixels, meta), pixels)
-    without = _registry().create_model(name, include_preprocessing=False)
-    assert md.resolve_normalization("auto", without, model_name=name)["pixel_scale"] == 1 / 255
+    pixels = np.full((32, 32, 3), 255.0)
+    np.testing.assert_allclose(export.preprocess_pixels(pixels, meta)[0, 0],
+                               [(1 - m) / s for m, s in zip(TEST_MEAN, TEST_STD)], rtol=1e-6)
 
 
 # --- ONNX --------------------------------------------------------------------------------------
 
 def test_onnx_export_parity(tmp_out):
+    """The tiny model holds Normalization layers: tf2onnx used to turn their mean/variance into
+    extra graph inputs that onnxruntime refused to run without."""
     try:
         import onnxruntime  # noqa: F401
         import tf2onnx  # noqa: F401
@@ -316,37 +418,35 @@ def test_onnx_export_parity(tmp_out):
     import onnxruntime
 
     sess = onnxruntime.InferenceSession(res.path, providers=["CPUExecutionProvider"])
-    x = np.zeros((3, 32, 32, 3), "float32")  # dynamic batch axis
-    out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert len(sess.get_inputs()) == 1
+    x = np.random.default_rng(0).uniform(0, 255, size=(3, 32, 32, 3)).astype("float32")
+    out = sess.run(None, {sess.get_inputs()[0].name: x})[0]  # dynamic batch axis
     np.testing.assert_allclose(out, np.asarray(model(x, training=False)), atol=1e-5)
     meta = json.loads(open(res.metadata_path).read())
     assert meta["format"] == "onnx" and meta["input"]["layout"] == "NHWC"
+    assert meta["input"]["normalization"]["source"] == "model"
+    # The model itself is unchanged by the conversion (its Normalization holds tensors again).
+    norm = model.get_layer("preprocessing_normalize")
+    assert not isinstance(norm.mean, np.ndarray) and not isinstance(norm.variance, np.ndarray)
 
 
-# --- CLI ---------------------------------------------------------------------------------------
+# --- the converter core ---------------------------------------------------------------------------
 
-def test_cli_float32_and_int8_from_calibration_dir(tmp_out):
-    sys.path.insert(0, os.path.join(ROOT, "training"))
-    import export_tflite as cli
-    import tensorflow as tf
+@pytest.mark.parametrize("quantization", [None, "int8"])
+def test_keras_litert_export_and_archive_route_give_the_same_file(quantization):
+    """Keras' model.export(format="litert") (>= 3.15) and the ExportArchive -> from_saved_model
+    steps this project takes on older Keras produce byte-identical files."""
+    from keras_padfree.export import _convert
 
-    model = sharpen_classifier(realistic(tiny_model()))
-    model_path = str(tmp_out / "m.keras")
-    model.save(model_path)
-    images = tmp_out / "images" / "sub"
-    images.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        img = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
-        tf.io.write_file(str(images / f"{i}.png"), tf.io.encode_png(img))
-    res = cli.main(["--model-path", model_path, "--output", str(tmp_out / "o.tflite")])
-    assert res.parity["max_abs_diff"] <= 1e-4
-    res = cli.main(["--model-path", model_path, "--output", str(tmp_out / "o8.tflite"),
-                    "--quantization", "int8", "--calibration-dir", str(tmp_out / "images"),
-                    "--num-calibration", "12", "--mean", "0.5", "--std", "0.25"])
-    meta = json.loads(open(res.metadata_path).read())
-    assert meta["quantization"]["calibration_samples"] == 12
-    assert meta["input"]["normalization"]["mean"] == [0.5, 0.5, 0.5]
-    with pytest.raises(ValueError, match="calibration"):
-        cli.main(["--model-path", model_path, "--output", str(tmp_out / "x.tflite"),
-                  "--quantization", "int8"])
+    if BACKEND != "tensorflow":
+        pytest.skip("conversion runs under TensorFlow")
+    keras.utils.set_random_seed(0)
+    model = realistic(tiny_model())
+    calib = sample_images(model, 8, seed=3)
+    files = {route: _convert.convert_tflite(model, input_shape=(32, 32, 3),
+                                            quantization=quantization, representative=calib,
+                                            route=route)
+             for route in ("keras", "archive")}
+    assert files["keras"] == files["archive"]
+    assert _convert.keras_litert_export_available() == (
+        tuple(int(v) for v in keras.__version__.split(".")[:2]) >= (3, 15))

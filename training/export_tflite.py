@@ -261,6 +261,10 @@ def main(argv=None):
 
     if args.onnx is not None:
         onnx_export._require_onnx()  # noqa: SLF001 - fail before the conversion
+    if args.dataset:  # a dataset that is not prepared fails at once, before the model loads
+        from keras_padfree.data import load_source
+
+        load_source(args.dataset, "eval", data_dir=args.data_dir)
     labels = read_labels(args.labels) if args.labels else None
     pixels, class_names = None, None
     model, _ = _prepare.load_if_path(args.model_path, "--model-path")

@@ -1,5 +1,6 @@
 """Output paths checked before any work, and sets of files written all or nothing."""
 
+import json
 import os
 import tempfile
 
@@ -19,8 +20,9 @@ def check_output_path(path, suffix, argname):
     """Returns ``path`` as a string once it can take an export (nothing is created).
 
     The path must end in ``suffix`` and have a name before it; neither it nor its sidecars
-    (``.json``, ``.labels.txt``) may be directories; its folder must exist or be creatable, and be
-    writable.
+    (``.json``, ``.labels.txt``) may be directories; an existing ``.json`` there must be the
+    sidecar of this same model file (``model.tflite`` and ``model.onnx`` would share
+    ``model.json``); its folder must exist or be creatable, and be writable.
 
     Raises:
         ValueError: naming ``argname``, what was received and what is allowed.
@@ -38,6 +40,15 @@ def check_output_path(path, suffix, argname):
             raise ValueError(
                 f"Argument `{argname}`: {target!r} is a directory; the export writes a file there. "
                 f"Received: {argname}={path!r}.")
+    json_path = sidecar_paths(path)[0]
+    if os.path.isfile(json_path):
+        owner = _sidecar_owner(json_path)
+        if owner != name:
+            what = (f"the sidecar of {owner!r}" if owner else "a file that is not this model's "
+                    "sidecar")
+            raise ValueError(
+                f"Argument `{argname}`: {json_path!r} is {what}; this export would overwrite it. "
+                f"Choose another name or folder. Received: {argname}={path!r}.")
     directory = os.path.dirname(os.path.abspath(path))
     existing = _first_existing(directory)
     if not os.path.isdir(existing):
@@ -49,6 +60,17 @@ def check_output_path(path, suffix, argname):
             f"Argument `{argname}`: the directory {existing!r} is not writable. "
             f"Received: {argname}={path!r}.")
     return path
+
+
+def _sidecar_owner(json_path):
+    """The ``model_file`` an existing sidecar describes, or None when it is no sidecar."""
+    try:
+        with open(json_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    owner = meta.get("model_file") if isinstance(meta, dict) else None
+    return owner if isinstance(owner, str) else None
 
 
 def _umask():

@@ -244,7 +244,14 @@ def test_bad_arguments(tmp_out):
     (tmp_out / "corrupt.keras").write_bytes(b"not a zip archive")
     with pytest.raises(ValueError, match="corrupt.keras' is not a .keras file"):
         export.export_tflite(str(tmp_out / "corrupt.keras"), tmp_out / "a.tflite")
-    assert sorted(os.listdir(tmp_out)) == ["corrupt.keras", "dir.tflite", "side.json"]
+    (tmp_out / "x.json").write_text(json.dumps({"model_file": "x.onnx"}))
+    with pytest.raises(ValueError, match="x.json' is the sidecar of 'x.onnx'"):
+        export.export_tflite(model, tmp_out / "x.tflite")
+    (tmp_out / "notes.json").write_text("my notes")
+    with pytest.raises(ValueError, match="notes.json' is a file that is not this model's sidecar"):
+        export.export_tflite(model, tmp_out / "notes.tflite")
+    assert sorted(os.listdir(tmp_out)) == ["corrupt.keras", "dir.tflite", "notes.json",
+                                           "side.json", "x.json"]
     assert os.listdir(tmp_out / "dir.tflite") == [] and os.listdir(tmp_out / "side.json") == []
 
 
@@ -357,7 +364,10 @@ def test_sidecar_json_and_labels(tmp_out):
     from keras_padfree.export import metadata as md
 
     model = realistic(tiny_model(classes=100))
+    export.export_tflite(model, tmp_out / "m.tflite", dataset="cifar100")
+    # Exporting again to the same path replaces the files (the sidecar is this file's own).
     res = export.export_tflite(model, tmp_out / "m.tflite", dataset="cifar100")
+    assert sorted(os.listdir(tmp_out)) == ["m.json", "m.labels.txt", "m.tflite"]
     assert res.metadata_path == str(tmp_out / "m.json")
     assert res.labels_path == str(tmp_out / "m.labels.txt")
     meta = json.loads(open(res.metadata_path).read())

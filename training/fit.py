@@ -1,8 +1,8 @@
 """Train a keras_padfree model with the papers' recipes.
 
-With no arguments it trains the padding-free ResNet-20 (BSConv library, ``bsconv_resnet20_cifar_pf``)
-on the bundled UCI digits (upsampled to 32x32) for a few epochs, on the CPU, and prints the top-1/
-top-5 accuracy on the held-out digits::
+With no arguments it trains the padding-free ResNet-20 (BSConv library,
+``bsconv_resnet20_cifar_pf``) on the bundled UCI digits (upsampled to 32x32) for a few epochs, on
+the CPU, and prints the top-1/top-5 accuracy on the held-out digits::
 
     python training/fit.py
     python training/fit.py --model ghostnet_pf_cifar --dataset cifar100 --data-dir ~/tfds
@@ -11,22 +11,75 @@ top-5 accuracy on the held-out digits::
     KERAS_BACKEND=jax python training/fit.py --distribute data_parallel
 
 Re-running the same command with the same ``--output-dir`` resumes an interrupted run exactly where
-its last backup left it (``--no-resume`` starts over). See ``keras_padfree/training/loop.py`` for the
-files written.
+its last backup left it, and only reports the result of a finished one. Other settings are refused
+(the differing ones named) unless they are safe and listed in ``--allow-changes`` (e.g. more
+epochs); ``--no-resume`` starts over. One run per folder at a time. See
+``keras_padfree/training/loop.py`` for the files written.
+
+Exit status: 0 done, 2 bad arguments or a folder that cannot take the run (an ``error:`` line),
+1 a run that stopped (non-finite loss, a file that cannot be written; the last good backup is kept).
 """
 
 import argparse
+import importlib.util
+import math
 import os
+import shlex
 import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def _load_startup():
+    """keras_padfree/training/startup.py, loaded without importing the package (TensorFlow)."""
+    path = os.path.join(ROOT, "keras_padfree", "training", "startup.py")
+    spec = importlib.util.spec_from_file_location("_keras_padfree_startup", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _positive_int(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, received {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 0, received {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number > 0, received {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, received {text!r}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in (0, 1), received {text!r}") from None
+    if not 0.0 < value < 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), received {text!r}")
     return value
 
 
@@ -45,7 +98,7 @@ def build_parser():
     p.add_argument("--epochs", type=_positive_int, default=None, help="default: the recipe's")
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="global batch size; default: the recipe's")
-    p.add_argument("--learning-rate", type=float, default=None,
+    p.add_argument("--learning-rate", type=_positive_float, default=None,
                    help="initial learning rate; default: the recipe's")
     p.add_argument("--image-size", type=_positive_int, default=None,
                    help="square input size; default: the model's registered input")
@@ -65,19 +118,25 @@ def build_parser():
     p.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"),
                    help="XLA; auto = Keras' choice (off for TensorFlow on CPU, where the "
                         "benchmark found it slower)")
-    p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and augmentation")
+    p.add_argument("--seed", type=_non_negative_int, default=0,
+                   help="seed of init, shuffling and augmentation")
     p.add_argument("--steps-per-epoch", type=_positive_int, default=None,
                    help="train only the first N batches of each epoch (quick runs)")
     p.add_argument("--eval-steps", type=_positive_int, default=None,
                    help="evaluate only N batches (quick runs)")
-    p.add_argument("--val-fraction", type=float, default=0.2,
+    p.add_argument("--val-fraction", type=_fraction, default=0.2,
                    help="--dataset folder without a val/ folder: share held out per class")
     p.add_argument("--on-corrupt", default="skip", choices=("skip", "error"),
-                   help="--dataset folder: skip corrupt images with a warning, or stop")
-    p.add_argument("--backup-freq", type=int, default=100,
-                   help="back up the training state every N steps (and every epoch)")
+                   help="--dataset folder: leave undecodable images out with a warning (listed "
+                        "in final.json), or stop")
+    p.add_argument("--backup-freq", type=_non_negative_int, default=100,
+                   help="back up the training state every N steps (0: only every epoch)")
     p.add_argument("--no-resume", dest="resume", action="store_false",
-                   help="ignore an existing backup in --output-dir and start over")
+                   help="start over: delete the previous run's backup, log and models in "
+                        "--output-dir (only once every argument has been checked)")
+    p.add_argument("--allow-changes", default="", metavar="KEY[,KEY]",
+                   help="resume a run with new values of these settings: epochs, "
+                        "learning_rate, distribute (others are always refused)")
     p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
     p.add_argument("--cache", default="auto", choices=("auto", "on", "off"),
                    help="cache decoded images in memory (auto: when they fit in 2 GiB)")
@@ -107,10 +166,38 @@ def _precision(flag):
     return "mixed_float16" if torch.cuda.is_available() else "mixed_bfloat16"
 
 
+def _import_quietly():
+    """Imports TensorFlow, Keras and keras_padfree without TensorFlow's C++ start-up lines."""
+    startup = _load_startup()
+    startup.configure_environment()
+    if ROOT not in sys.path and os.path.abspath(ROOT) not in map(os.path.abspath, sys.path):
+        sys.path.insert(0, ROOT)
+    with startup.quiet_native_stderr():
+        import keras_padfree.training  # noqa: F401 -- imports keras and tensorflow
+
+
+def next_commands(result, output_dir):
+    """The commands that evaluate and export the run's best model, with the real paths."""
+    best = os.path.join(output_dir, "best.keras")
+    if not os.path.exists(best):
+        best = os.path.join(output_dir, "final.keras")
+    data = ["--dataset", result["dataset"]]
+    if result.get("data_dir"):
+        data += ["--data-dir", result["data_dir"]]
+    tflite = os.path.join(output_dir, f"{result['model']}.tflite")
+    quote = " ".join
+    return [
+        quote(["python", "training/evaluate.py", "--model-path", shlex.quote(best)]
+              + [shlex.quote(a) for a in data]),
+        quote(["python", "training/export_tflite.py", "--model-path", shlex.quote(best),
+               "--output", shlex.quote(tflite)]),
+    ]
+
+
 def main(argv=None):
     """Parses ``argv`` and trains; returns the final evaluation dict (None for the --list flags)."""
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _import_quietly()
     if args.list_models:
         from keras_padfree.applications import list_models
 
@@ -140,16 +227,41 @@ def main(argv=None):
         mixed_precision=_precision(args.mixed_precision), jit_compile=args.jit_compile,
         seed=args.seed, steps_per_epoch=args.steps_per_epoch, eval_steps=args.eval_steps,
         val_fraction=args.val_fraction, on_corrupt=args.on_corrupt, backup_freq=args.backup_freq,
-        resume=args.resume, tensorboard=args.tensorboard, cache=args.cache, verbose=verbose)
-    return train(cfg)
+        resume=args.resume, allow_changes=args.allow_changes, tensorboard=args.tensorboard,
+        cache=args.cache, verbose=verbose)
+    result = train(cfg)
+    print("Next: evaluate the best model, or export it for Android (LiteRT):")
+    for command in next_commands(dict(result, data_dir=args.data_dir), args.output_dir):
+        print(f"  {command}")
+    return result
+
+
+def run(argv=None):
+    """``main(argv)`` as the command line runs it; returns the exit status.
+
+    0: done. 2: bad arguments, a missing dataset, or an output folder that cannot take this run
+    (busy, another run's, a damaged backup). 1: the run stopped (non-finite loss, a file that
+    cannot be written). Errors are one ``error: ...`` line on stderr; the message says what was
+    kept and how to go on.
+    """
+    try:
+        main(argv)
+    except SystemExit as e:  # argparse: its message is printed already
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except KeyboardInterrupt:
+        print("error: interrupted; rerun the same command to resume from the last backup.",
+              file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 -- classified below; anything else is re-raised
+        from keras_padfree.training.errors import exit_status
+
+        status = exit_status(e)
+        if status is None:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return status
+    return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    from keras_padfree.data.specs import DatasetNotFoundError
-
-    try:
-        main()
-    except (DatasetNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run())

@@ -3,8 +3,9 @@
 Each random transform is a *stateless* TensorFlow op driven by a per-image seed derived from
 ``(run seed, epoch, position in the epoch)``. The same run therefore sees the same crops and flips
 when it is resumed after an interruption, which is what makes a resumed run equal to an
-uninterrupted one. (Keras' random preprocessing layers draw from a global seed generator whose state
-is not part of a checkpoint, so they cannot give that guarantee; that is why they are not used here.)
+uninterrupted one. (Keras' random preprocessing layers draw from a global seed generator whose
+state is not part of a checkpoint, so they cannot give that guarantee; that is why they are not used
+here.)
 
 The transforms reproduce the torchvision ones of the reference training scripts:
 
@@ -12,8 +13,8 @@ The transforms reproduce the torchvision ones of the reference training scripts:
 * ``resize_crop``: ``Resize((R, R))`` (aspect ratio not kept, bilinear), ``RandomCrop(size)``,
   flip, ``ColorJitter(brightness=b)`` (factor uniform in [1-b, 1+b], clipped to [0, 1]).
 * ``random_resized_crop``: ``RandomResizedCrop(size, scale, ratio)`` then flip. TensorFlow's
-  ``sample_distorted_bounding_box`` samples the box (10 attempts, whole image as fallback; torchvision
-  falls back to a centre crop of clamped aspect ratio).
+  ``sample_distorted_bounding_box`` samples the box (10 attempts, whole image as fallback;
+  torchvision falls back to a centre crop of clamped aspect ratio).
 * eval ``resize_center_crop``: ``Resize(R)`` of the shorter side (or ``Resize((R, R))``) then
   ``CenterCrop(size)``.
 * ``rotation``: ``RandomRotation(deg)`` (bilinear, zero fill), used by the cheap-ops CIFAR code.
@@ -29,7 +30,7 @@ import tensorflow as tf
 
 __all__ = ["CIFAR100_MEAN", "CIFAR100_STD", "CIFAR10_GLUON_MEAN", "CIFAR10_GLUON_STD",
            "IMAGENET_MEAN", "IMAGENET_STD", "Preprocessing", "eval_transform", "mixup_batch",
-           "train_transform"]
+           "normalization_record", "train_transform"]
 
 CIFAR100_MEAN = (0.5070751592371323, 0.48654887331495095, 0.4409178433670343)
 CIFAR100_STD = (0.2673342858792401, 0.2564384629170883, 0.27615047132568404)
@@ -95,6 +96,19 @@ class Preprocessing:
 
     def resize_for(self, size):
         return max(size, int(round(self.resize * size / 224.0)))
+
+
+def normalization_record(prep):
+    """How the pipeline turns pixels into model inputs: ``x = (pixel / 255 - mean) / std``.
+
+    The record has the keys of the export sidecar's ``mean_std`` normalisation (``type``,
+    ``description``, ``pixel_scale``, ``mean``, ``std``, RGB order); a recipe without ``mean`` /
+    ``std`` gives mean 0 and std 1 (the model sees pixels / 255 in [0, 1]).
+    """
+    mean = [float(v) for v in (prep.mean if prep.mean is not None else (0.0, 0.0, 0.0))]
+    std = [float(v) for v in (prep.std if prep.std is not None else (1.0, 1.0, 1.0))]
+    return {"type": "mean_std", "description": "x = (pixel / 255 - mean) / std, per RGB channel",
+            "pixel_scale": 1.0 / 255.0, "mean": mean, "std": std}
 
 
 def _to_rgb_float(image):

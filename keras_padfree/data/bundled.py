@@ -39,8 +39,8 @@ def load_digits(split="train"):
     """Returns ``(images, labels)``: uint8 ``(N, 8, 8, 1)`` and int64 ``(N,)``.
 
     Args:
-        split: ``"train"`` (1,438 images), ``"test"`` (359) or ``"all"`` (1,797). The split is a fixed
-            permutation (seed 0), so it is the same on every machine.
+        split: ``"train"`` (1,438 images), ``"test"`` (359) or ``"all"`` (1,797). The split is a
+            fixed permutation (seed 0), so it is the same on every machine.
     """
     if split not in ("train", "test", "all"):
         raise ValueError(

@@ -6,8 +6,9 @@ created with ``try_gcs=False`` and only ``as_dataset`` is called, so a dataset t
 fails at once with :class:`DatasetNotFoundError` and the instructions of its spec.
 
 :func:`train_stream` builds the whole run's training stream, epoch after epoch: each epoch is a
-shuffle with a seed derived from ``(seed, epoch)`` and per-image stateless augmentation seeds, so the
-stream from any ``(epoch, step)`` is exactly what an uninterrupted run would have seen from there.
+shuffle with a seed derived from ``(seed, epoch)`` and per-image stateless augmentation seeds, so
+the stream from any ``(epoch, step)`` is exactly what an uninterrupted run would have seen from
+there.
 :func:`eval_dataset` is deterministic (no shuffle, no randomness, every image once).
 
 Decoded images are cached in memory when the split has a fixed image size and fits in
@@ -47,7 +48,9 @@ class DataSource:
         spec: the :class:`~keras_padfree.data.specs.DatasetSpec`.
         split: the split name.
         class_names: class names where known (folders), else None.
-        skipped: corrupt files left out (folders).
+        skipped: undecodable files left out (folders).
+        fingerprint: what identifies the examples of the split (a hash of a folder's files;
+            name, split and count otherwise). A resumed run checks it.
     """
 
     dataset: tf.data.Dataset
@@ -58,6 +61,7 @@ class DataSource:
     split: str
     class_names: tuple | None = None
     skipped: tuple = ()
+    fingerprint: str = ""
 
 
 def _count(ds):
@@ -108,7 +112,7 @@ def _decode_file(path, label):
 
 
 def load_source(dataset, split=None, *, data_dir=None, val_fraction=0.2, seed=0,
-                on_corrupt="skip"):
+                on_corrupt="skip", cache_dir=None):
     """Opens one split of a supported dataset.
 
     Args:
@@ -116,8 +120,9 @@ def load_source(dataset, split=None, *, data_dir=None, val_fraction=0.2, seed=0,
         split: the split (default: the spec's training split); ``"train"``/``"eval"`` are mapped
             to the spec's train and evaluation splits.
         data_dir: TensorFlow Datasets data dir, or the image folder for ``"folder"``.
-        val_fraction, seed, on_corrupt: image-folder options (see
-            :func:`keras_padfree.data.folder.scan_image_folder`).
+        val_fraction, seed, on_corrupt, cache_dir: image-folder options (see
+            :func:`keras_padfree.data.folder.scan_image_folder`; every image is decoded when
+            the folder is scanned, so the dataset holds exactly the decodable files).
 
     Returns:
         A :class:`DataSource`.
@@ -127,7 +132,7 @@ def load_source(dataset, split=None, *, data_dir=None, val_fraction=0.2, seed=0,
         split = spec.train_split
     elif split == "eval":
         split = spec.eval_split
-    class_names, skipped = None, ()
+    class_names, skipped, fingerprint = None, (), None
     if spec.source == "tfds":
         ds, n, classes, size, class_names, skipped = _tfds_source(spec, split, data_dir)
     elif spec.source == "bundled":
@@ -137,14 +142,17 @@ def load_source(dataset, split=None, *, data_dir=None, val_fraction=0.2, seed=0,
     else:
         fs = folder_lib.scan_image_folder(data_dir, "train" if split == "train" else "val",
                                           val_fraction=val_fraction, seed=seed,
-                                          on_corrupt=on_corrupt)
+                                          on_corrupt=on_corrupt, cache_dir=cache_dir)
         ds = tf.data.Dataset.from_tensor_slices(
             (list(fs.files), np.asarray(fs.labels, dtype=np.int64)))
+        # Every file decoded when the folder was scanned: no error is swallowed here, so the
+        # stream always holds num_examples images (a file changed since then fails loudly).
         ds = ds.map(_decode_file, num_parallel_calls=AUTOTUNE, deterministic=True)
-        ds = ds.ignore_errors(log_warning=True)
         n, classes, size = len(fs.files), len(fs.class_names), None
-        class_names, skipped = fs.class_names, fs.skipped
-    return DataSource(ds, n, classes, size, spec, split, class_names, skipped)
+        class_names, skipped, fingerprint = fs.class_names, fs.skipped, fs.fingerprint
+    if fingerprint is None:
+        fingerprint = f"{spec.name}:{split}:{n}"
+    return DataSource(ds, n, classes, size, spec, split, class_names, skipped, fingerprint)
 
 
 def _maybe_cache(source, cache, cache_bytes):

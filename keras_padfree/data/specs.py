@@ -1,7 +1,7 @@
 """Dataset specifications: what each supported dataset is and how to obtain it.
 
-A :class:`DatasetSpec` names the source (a TensorFlow Datasets builder, an image folder or the bundled
-digits), its splits, classes, native image size and, for datasets that cannot be downloaded
+A :class:`DatasetSpec` names the source (a TensorFlow Datasets builder, an image folder or the
+bundled digits), its splits, classes, native image size and, for datasets that cannot be downloaded
 automatically, the instructions printed when the data is missing.
 """
 
@@ -58,8 +58,9 @@ _IMAGENET_HOWTO = (
     "ILSVRC2012_img_val.tar into DATA_DIR/downloads/manual/, then run once:\n"
     "    python -c \"import tensorflow_datasets as tfds; "
     "tfds.builder('imagenet2012', data_dir='DATA_DIR').download_and_prepare()\"\n"
-    "and pass --data-dir DATA_DIR. Alternatively lay the images out as DATA_DIR/train/<class>/*.JPEG "
-    "and DATA_DIR/val/<class>/*.JPEG and use --dataset folder --data-dir DATA_DIR."
+    "and pass --data-dir DATA_DIR. Alternatively lay the images out as "
+    "DATA_DIR/train/<class>/*.JPEG and DATA_DIR/val/<class>/*.JPEG and use --dataset folder "
+    "--data-dir DATA_DIR."
 )
 
 _SPECS = {

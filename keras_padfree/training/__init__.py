@@ -7,6 +7,11 @@
 """
 
 from keras_padfree.training.callbacks import TrainingBackup
+from keras_padfree.training.errors import BackupError
+from keras_padfree.training.errors import OutputWriteError
+from keras_padfree.training.errors import RunFolderError
+from keras_padfree.training.errors import TrainingDiverged
+from keras_padfree.training.errors import TrainingError
 from keras_padfree.training.loop import TrainConfig
 from keras_padfree.training.loop import evaluate_model
 from keras_padfree.training.loop import train
@@ -17,5 +22,6 @@ from keras_padfree.training.recipes import get_recipe
 from keras_padfree.training.recipes import list_recipes
 from keras_padfree.training.schedules import EpochSchedule
 
-__all__ = ["CoupledSGD", "EpochSchedule", "Recipe", "TrainConfig", "TrainingBackup",
+__all__ = ["BackupError", "CoupledSGD", "EpochSchedule", "OutputWriteError", "Recipe",
+           "RunFolderError", "TrainConfig", "TrainingBackup", "TrainingDiverged", "TrainingError",
            "default_recipe_for", "evaluate_model", "get_recipe", "list_recipes", "train"]

@@ -14,7 +14,8 @@ import os
 
 import keras
 
-__all__ = ["STRATEGIES", "set_cpu_devices", "set_precision", "setup_distribution"]
+__all__ = ["PRECISIONS", "STRATEGIES", "check_precision", "check_strategy", "initialize_devices",
+           "set_cpu_devices", "set_precision", "setup_distribution"]
 
 STRATEGIES = {
     "tensorflow": ("none", "mirrored", "multi_worker", "tpu"),
@@ -22,6 +23,37 @@ STRATEGIES = {
     "torch": ("none",),
 }
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def check_strategy(name):
+    """Raises a ValueError unless ``name`` is a strategy of the current backend (no side effect)."""
+    backend = keras.backend.backend()
+    allowed = STRATEGIES.get(backend, ("none",))
+    if name not in allowed:
+        raise ValueError(f"Argument `distribute` must be one of {allowed} on the {backend} "
+                         f"backend. Received: distribute={name!r}.")
+
+
+def check_precision(policy):
+    """Raises a ValueError unless ``policy`` is one of :data:`PRECISIONS`."""
+    if policy not in PRECISIONS:
+        raise ValueError(f"Argument `mixed_precision` must be one of {PRECISIONS}. "
+                         f"Received: mixed_precision={policy!r}.")
+
+
+def initialize_devices():
+    """Lists the devices once, which initialises the runtimes (and prints their start-up log).
+
+    TensorFlow's is initialised on every backend: the input pipeline is ``tf.data``.
+    """
+    import tensorflow as tf
+
+    devices = tf.config.list_logical_devices()
+    if keras.backend.backend() == "jax":
+        import jax
+
+        devices = jax.devices()
+    return devices
 
 
 def set_cpu_devices(n):
@@ -39,9 +71,7 @@ def set_cpu_devices(n):
 
 def set_precision(policy):
     """Sets the global dtype policy: ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``."""
-    if policy not in PRECISIONS:
-        raise ValueError(f"Argument `mixed_precision` must be one of {PRECISIONS}. "
-                         f"Received: {policy!r}.")
+    check_precision(policy)
     keras.mixed_precision.set_dtype_policy(policy)
 
 
@@ -52,11 +82,8 @@ def setup_distribution(name, tpu_address=None):
         ValueError: the strategy does not exist for the current backend, or its environment
             (``TF_CONFIG``, devices) is missing.
     """
+    check_strategy(name)
     backend = keras.backend.backend()
-    allowed = STRATEGIES.get(backend, ("none",))
-    if name not in allowed:
-        raise ValueError(f"Argument `distribute` must be one of {allowed} on the {backend} "
-                         f"backend. Received: distribute={name!r}.")
     if name == "none":
         return contextlib.nullcontext(), 1, False
     if backend == "jax":

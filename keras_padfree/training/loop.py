@@ -3,45 +3,69 @@
 :func:`train` builds a registered model, the recipe's optimizer (PyTorch SGD semantics with coupled
 L2), schedule and input pipeline, and runs ``model.fit`` with exact resumption
 (:class:`~keras_padfree.training.callbacks.TrainingBackup`), best/last checkpoints, a CSV log,
-TensorBoard, ``TerminateOnNaN`` and progress bars. It ends with a top-1/top-5 evaluation written as
-JSON next to the model. Output folder layout::
+TensorBoard, a stop on non-finite losses and progress bars. It ends with a top-1/top-5 evaluation
+written as JSON next to the model. Output folder layout::
 
     OUTPUT_DIR/final.keras       model after the last epoch
     OUTPUT_DIR/final.json        its top-1 / top-5 / loss on the evaluation split, and the run
+                                 (settings, normalisation, changes made on resumes)
     OUTPUT_DIR/best.keras        model of the epoch with the best val_top1
     OUTPUT_DIR/best.json         that epoch and its metrics
-    OUTPUT_DIR/last.keras        model at the end of the latest epoch (while training)
+    OUTPUT_DIR/last.keras        model at the end of the latest epoch
     OUTPUT_DIR/train_log.csv     one row per epoch
     OUTPUT_DIR/tensorboard/      TensorBoard logs (when the tensorboard package is installed)
-    OUTPUT_DIR/backup/           resumption state (removed when the run completes)
+    OUTPUT_DIR/backup/           training state (weights, optimizer, position, settings); kept
+                                 after the run, so ``--epochs N --allow-changes epochs`` can
+                                 continue a finished run
+    OUTPUT_DIR/run.json          the run record (settings, status); run.lock while it runs
+
+One run per folder (:mod:`keras_padfree.training.run_folder`): a second run on a busy folder stops
+at once; the same command again resumes an interrupted run or, for a finished one, reports its
+result without training; other settings are refused (the differing ones named) unless they are
+safe and allowed with ``--allow-changes``; ``--no-resume`` starts over, deleting the previous
+run's files only after every argument has been checked and the model has been built. Every file is
+written aside and renamed (:mod:`keras_padfree.training.files`). A run whose loss or weights turn
+non-finite stops with :class:`~keras_padfree.training.errors.TrainingDiverged`, keeping the last
+finite backup and models; a file that cannot be written stops it with
+:class:`~keras_padfree.training.errors.OutputWriteError`, keeping the last good backup.
 """
 
-import csv
 import dataclasses
 import importlib.util
 import inspect
-import json
 import math
 import os
-import shutil
 import time
 
 import keras
 
 from keras_padfree.data import pipeline
+from keras_padfree.data.augment import normalization_record
 from keras_padfree.data.specs import get_dataset_spec
 from keras_padfree.training import distribute as dist
+from keras_padfree.training import files
+from keras_padfree.training import run_folder
+from keras_padfree.training.callbacks import EpochLog
+from keras_padfree.training.callbacks import ModelCheckpoints
+from keras_padfree.training.callbacks import StopOnNonFinite
 from keras_padfree.training.callbacks import TrainingBackup
 from keras_padfree.training.callbacks import truncate_csv_log
+from keras_padfree.training.errors import OutputWriteError
+from keras_padfree.training.errors import TrainingDiverged
 from keras_padfree.training.recipes import default_recipe_for
 from keras_padfree.training.recipes import get_recipe
+from keras_padfree.training.startup import quiet_native_stderr
 
 __all__ = ["TrainConfig", "evaluate_model", "train"]
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything one training run needs (the CLI flags of ``training/fit.py``)."""
+    """Everything one training run needs (the CLI flags of ``training/fit.py``).
+
+    ``allow_changes`` lists the settings a resume may change (``"epochs"``, ``"learning_rate"``,
+    ``"distribute"``; a sequence or a comma-separated string).
+    """
 
     model: str = "bsconv_resnet20_cifar_pf"
     dataset: str = "digits"
@@ -64,24 +88,77 @@ class TrainConfig:
     on_corrupt: str = "skip"
     backup_freq: int = 100
     resume: bool = True
+    allow_changes: tuple | str = ()
     tensorboard: bool = True
     cache: str = "auto"
     verbose: int | str = "auto"
 
 
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _allowed_changes(value):
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        names = tuple(value)
+    except TypeError:
+        names = (value,)
+    bad = [n for n in names if n not in run_folder.SAFE_CHANGES]
+    if bad:
+        raise ValueError(
+            "Argument `allow_changes` must name settings that a resume can change: "
+            f"{', '.join(run_folder.SAFE_CHANGES)} (the others define the backup's position). "
+            f"Received: allow_changes={','.join(map(str, names))!r}.")
+    return names
+
+
 def _validate(cfg):
+    """Checks every argument that can be checked without reading data (no I/O)."""
     for name in ("epochs", "batch_size", "steps_per_epoch", "eval_steps", "image_size"):
         v = getattr(cfg, name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+        if v is not None and (not _is_int(v) or v <= 0):
             raise ValueError(f"Argument `{name}` must be a positive int. Received: {name}={v!r}.")
-    if cfg.learning_rate is not None and not cfg.learning_rate > 0:
-        raise ValueError("Argument `learning_rate` must be > 0. "
-                         f"Received: learning_rate={cfg.learning_rate!r}.")
+    lr = cfg.learning_rate
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                           or not math.isfinite(lr) or lr <= 0):
+        raise ValueError("Argument `learning_rate` must be a finite number > 0. "
+                         f"Received: learning_rate={lr!r}.")
+    vf = cfg.val_fraction
+    if (isinstance(vf, bool) or not isinstance(vf, (int, float)) or not math.isfinite(vf)
+            or not 0.0 < vf < 1.0):
+        raise ValueError(
+            f"Argument `val_fraction` must be in (0, 1). Received: val_fraction={vf!r}.")
+    if not _is_int(cfg.backup_freq) or cfg.backup_freq < 0:
+        raise ValueError("Argument `backup_freq` must be an int >= 0 (0: at epoch ends only). "
+                         f"Received: backup_freq={cfg.backup_freq!r}.")
+    if not _is_int(cfg.cpu_devices) or cfg.cpu_devices < 1:
+        raise ValueError("Argument `cpu_devices` must be an int >= 1. "
+                         f"Received: cpu_devices={cfg.cpu_devices!r}.")
+    if not _is_int(cfg.seed) or not 0 <= cfg.seed < 2**32:
+        raise ValueError(
+            f"Argument `seed` must be an int in [0, 2**32). Received: seed={cfg.seed!r}.")
     if cfg.jit_compile not in ("auto", "on", "off"):
         raise ValueError("Argument `jit_compile` must be 'auto', 'on' or 'off'. "
                          f"Received: jit_compile={cfg.jit_compile!r}.")
     if cfg.cache not in ("auto", "on", "off"):
-        raise ValueError(f"Argument `cache` must be 'auto', 'on' or 'off'. Received: {cfg.cache!r}.")
+        raise ValueError(
+            f"Argument `cache` must be 'auto', 'on' or 'off'. Received: cache={cfg.cache!r}.")
+    if cfg.on_corrupt not in ("skip", "error"):
+        raise ValueError("Argument `on_corrupt` must be 'skip' or 'error'. "
+                         f"Received: on_corrupt={cfg.on_corrupt!r}.")
+    if cfg.verbose not in ("auto", 0, 1, 2):
+        raise ValueError(
+            f"Argument `verbose` must be 'auto', 0, 1 or 2. Received: verbose={cfg.verbose!r}.")
+    if not cfg.output_dir:
+        raise ValueError(f"Argument `output_dir` must be a folder path. "
+                         f"Received: output_dir={cfg.output_dir!r}.")
+    dist.check_precision(cfg.mixed_precision)
+    dist.check_strategy(cfg.distribute)
+    if cfg.recipe is not None:
+        get_recipe(cfg.recipe)
+    get_dataset_spec(cfg.dataset)
 
 
 def _metrics(classes):
@@ -113,13 +190,6 @@ def _float32_output(model):
     return keras.Model(model.inputs, out, name=model.name)
 
 
-def _read_log(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _verbose(v):
     if v != "auto":
         return int(v)
@@ -129,31 +199,62 @@ def _verbose(v):
 
 
 def train(cfg):
-    """Runs (or resumes) one training run; returns the final evaluation dict (also in final.json).
+    """Runs, resumes or reports one training run; returns the final evaluation dict (final.json).
 
     Args:
         cfg: a :class:`TrainConfig`.
+
+    Raises:
+        ValueError: a bad argument; :class:`~keras_padfree.training.errors.RunFolderError` when
+            the output folder is busy or holds another run; ``BackupError`` for a damaged backup.
+        DatasetNotFoundError: the dataset is not prepared.
+        TrainingError: the run stopped (``TrainingDiverged``, ``OutputWriteError``); what was
+            kept is in the message.
     """
     t_start = time.time()
+    cfg = dataclasses.replace(cfg, allow_changes=_allowed_changes(cfg.allow_changes))
     _validate(cfg)
-    get_dataset_spec(cfg.dataset)
-    dist.set_cpu_devices(cfg.cpu_devices)  # before TensorFlow initialises its devices
-    # The data first: a dataset that is not prepared fails before the model zoo is imported.
-    train_src = pipeline.load_source(cfg.dataset, "train", data_dir=cfg.data_dir,
-                                     val_fraction=cfg.val_fraction, seed=cfg.seed,
-                                     on_corrupt=cfg.on_corrupt)
-    eval_src = pipeline.load_source(cfg.dataset, "eval", data_dir=cfg.data_dir,
-                                    val_fraction=cfg.val_fraction, seed=cfg.seed,
-                                    on_corrupt=cfg.on_corrupt)
-    from keras_padfree.applications import create_model
     from keras_padfree.applications import get_model_info
 
     info = get_model_info(cfg.model)
     recipe = get_recipe(cfg.recipe or default_recipe_for(info, cfg.dataset))
+    with run_folder.RunLock(cfg.output_dir) as lock:
+        if lock.stale:
+            print(f"The previous run in {cfg.output_dir} (process {lock.stale.get('pid')}) is no "
+                  "longer running; its lock was stale.", flush=True)
+        return _train_locked(cfg, info, recipe, t_start)
+
+
+def _settings(cfg, info, recipe, train_src, *, epochs, batch_size, spe, size, lr, replicas):
+    model_name = getattr(info, "name", None) or cfg.model  # the registered name, not an alias
+    return {
+        "model": model_name, "dataset": cfg.dataset, "train_examples": train_src.num_examples,
+        "data_fingerprint": train_src.fingerprint, "classes": train_src.classes,
+        "image_size": size, "normalization": normalization_record(recipe.preprocessing),
+        "recipe": recipe.name, "batch_size": batch_size, "steps_per_epoch": spe,
+        "epochs": epochs, "seed": cfg.seed, "learning_rate": float(lr),
+        "precision": cfg.mixed_precision, "distribute": cfg.distribute, "replicas": replicas,
+        "backend": keras.backend.backend(),
+    }
+
+
+def _train_locked(cfg, info, recipe, t_start):
+    from keras_padfree.applications import create_model
+
+    out = cfg.output_dir
+    dist.set_cpu_devices(cfg.cpu_devices)  # before TensorFlow initialises its devices
+    with quiet_native_stderr():
+        dist.initialize_devices()
+    # The data first: a dataset that is not prepared fails before the model is built.
+    source_args = dict(data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                       on_corrupt=cfg.on_corrupt)
+    train_src = pipeline.load_source(cfg.dataset, "train", **source_args)
+    eval_src = pipeline.load_source(cfg.dataset, "eval", **source_args)
     epochs = cfg.epochs or recipe.epochs
     batch_size = cfg.batch_size or recipe.batch_size
     size = cfg.image_size or info.input_shape[0]
     prep = recipe.preprocessing
+    lr = cfg.learning_rate if cfg.learning_rate is not None else recipe.learning_rate
 
     keras.utils.set_random_seed(cfg.seed)
     dist.set_precision(cfg.mixed_precision)
@@ -169,36 +270,48 @@ def train(cfg):
                          f"one batch of {batch_size}.")
     spe = min(cfg.steps_per_epoch, full_spe) if cfg.steps_per_epoch else full_spe
     cache = {"auto": "auto", "on": True, "off": False}[cfg.cache]
+    settings = _settings(cfg, info, recipe, train_src, epochs=epochs, batch_size=batch_size,
+                         spe=spe, size=size, lr=lr, replicas=replicas)
 
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    backup_dir = os.path.join(cfg.output_dir, "backup")
-    log_path = os.path.join(cfg.output_dir, "train_log.csv")
-    best_path = os.path.join(cfg.output_dir, "best.keras")
+    plan = run_folder.plan_run(out, settings, resume=cfg.resume, allow_changes=cfg.allow_changes)
+    if plan.kind == "finished":
+        return _already_finished(out, plan)
 
+    backup_dir = os.path.join(out, "backup")
+    log_path = os.path.join(out, "train_log.csv")
     with scope:
         model = create_model(cfg.model, input_shape=(size, size, 3), classes=classes,
                              **pipeline_model_kwargs(info))
         if cfg.mixed_precision != "float32":
             model = _float32_output(model)
-        optimizer = recipe.make_optimizer(spe, epochs=epochs, learning_rate=cfg.learning_rate)
+        optimizer = recipe.make_optimizer(spe, epochs=epochs, learning_rate=lr)
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
             metrics=_metrics(classes), jit_compile=_jit(cfg.jit_compile))
-        state = None
-        if cfg.resume:
-            state = TrainingBackup.restore(model, backup_dir)
-        else:
-            TrainingBackup.clear(backup_dir)
+        state = TrainingBackup.restore(model, backup_dir) if plan.kind == "resume" else None
+    # Every argument is checked and the model is built: only now may the old run's files go.
+    if plan.clear:
+        run_folder.clear_run_files(out)
+    history = list(plan.history)
+    if state is not None and plan.changes:
+        history.append({"at": {"epoch": state["epoch"], "step": state["step"]},
+                        "changed": plan.changes})
+    record = run_folder.new_record(settings, history)
+    if plan.kind == "resume" and plan.record:
+        record["started"] = plan.record.get("started", record["started"])
+    record = run_folder.write_record(out, record)
+
     start_epoch, skip = (state["epoch"], state["step"]) if state else (0, 0)
+    rows = []
     if state:
+        changed = (f" with {run_folder.describe_changes(plan.changes)}" if plan.changes else "")
         print(f"Resuming from epoch {start_epoch}, step {skip} (optimizer step "
-              f"{state['iterations']}) with the backup in {backup_dir}.", flush=True)
-        truncate_csv_log(log_path, start_epoch)
-    elif os.path.exists(log_path):
-        os.remove(log_path)
-    previous = _read_log(log_path)
-    best_so_far = max((float(r["val_top1"]) for r in previous if "val_top1" in r), default=None)
+              f"{state['iterations']}) with the backup in {backup_dir}{changed}.", flush=True)
+        rows = truncate_csv_log(log_path, start_epoch)
+    finite_top1 = [float(r["val_top1"]) for r in rows if r.get("val_top1")
+                   and math.isfinite(float(r["val_top1"]))]
+    best_so_far = max(finite_top1, default=None)
 
     print(f"model={cfg.model} dataset={cfg.dataset} ({train_src.num_examples} train / "
           f"{eval_src.num_examples} eval, {classes} classes) recipe={recipe.name} "
@@ -210,49 +323,58 @@ def train(cfg):
                                     batch_size=batch_size, cache=cache, drop_remainder=even)
     eval_steps = cfg.eval_steps or pipeline.steps_per_epoch(eval_src.num_examples, batch_size,
                                                             drop_remainder=even)
-    backup = TrainingBackup(backup_dir, cfg.backup_freq, spe)
-    callbacks = [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(log_path, append=True),
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_top1", mode="max",
-                                        save_best_only=True, initial_value_threshold=best_so_far),
-        keras.callbacks.ModelCheckpoint(os.path.join(cfg.output_dir, "last.keras")),
-    ]
+    monitor = StopOnNonFinite()
+    backup = TrainingBackup(backup_dir, cfg.backup_freq, spe, settings, history)
+    if state:
+        backup.saved = (start_epoch, skip)
+    checkpoints = ModelCheckpoints(out, best_so_far, monitor=monitor, info={
+        "model": cfg.model, "dataset": cfg.dataset, "split": eval_src.split})
+    callbacks = [monitor, EpochLog(log_path, rows, monitor), checkpoints]
     if cfg.tensorboard:
         if importlib.util.find_spec("tensorboard") is not None:
-            callbacks.append(
-                keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard")))
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
         else:
             print("TensorBoard logs are off: the `tensorboard` package is not installed "
                   "(pip install tensorboard).", flush=True)
     callbacks.append(backup)  # last: a backup is written after the epoch's logs and checkpoints
 
     phases = []
-    if start_epoch < epochs and skip:
-        phases.append((start_epoch, start_epoch + 1, spe - skip, skip))
-        start_epoch += 1
-    if start_epoch < epochs:
-        phases.append((start_epoch, epochs, spe, 0))
+    first_epoch = start_epoch
+    if first_epoch < epochs and skip:
+        phases.append((first_epoch, first_epoch + 1, spe - skip, skip))
+        first_epoch += 1
+    if first_epoch < epochs:
+        phases.append((first_epoch, epochs, spe, 0))
     verbose = _verbose(cfg.verbose)
-    stopped = False
-    for first, last, steps, skip_steps in phases:
-        stream = pipeline.train_stream(
-            train_src, prep, size=size, classes=classes, batch_size=batch_size, seed=cfg.seed,
-            start_epoch=first, epochs=last, skip_steps=skip_steps,
-            steps_per_epoch_limit=spe if spe < full_spe else None, drop_remainder=even,
-            cache=cache, run_epochs=epochs)
-        backup.set_position(first, skip_steps)
-        history = model.fit(stream, epochs=last, initial_epoch=first, steps_per_epoch=steps,
-                            validation_data=eval_ds, validation_steps=eval_steps,
-                            shuffle=False, callbacks=callbacks, verbose=verbose)
-        if model.stop_training or any(
-                not math.isfinite(v) for v in history.history.get("loss", [0.0])):
-            stopped = True
-            break
-
-    final_path = os.path.join(cfg.output_dir, "final.keras")
-    model.save(final_path)
-    result = evaluate_model(model, eval_ds, steps=eval_steps)
+    try:
+        for first, last, steps, skip_steps in phases:
+            stream = pipeline.train_stream(
+                train_src, prep, size=size, classes=classes, batch_size=batch_size,
+                seed=cfg.seed, start_epoch=first, epochs=last, skip_steps=skip_steps,
+                steps_per_epoch_limit=spe if spe < full_spe else None, drop_remainder=even,
+                cache=cache, run_epochs=epochs)
+            backup.set_position(first, skip_steps)
+            monitor.set_position(first, skip_steps)
+            model.fit(stream, epochs=last, initial_epoch=first, steps_per_epoch=steps,
+                      validation_data=eval_ds, validation_steps=eval_steps, shuffle=False,
+                      callbacks=callbacks, verbose=verbose)
+            if model.stop_training:
+                break
+        if monitor.stopped_at is not None or backup.skipped_nonfinite is not None:
+            raise TrainingDiverged(_diverged_message(out, monitor, backup, checkpoints))
+        final_path = os.path.join(out, "final.keras")
+        files.save_model(model, final_path, "the final model")
+        result = evaluate_model(model, eval_ds, steps=eval_steps)
+    except OutputWriteError as e:
+        _set_status(out, record, "failed", str(e))
+        raise e.with_kept(backup.kept() + " Free some space (or make the folder writable) and "
+                          "rerun the same command to resume from it.") from e
+    except TrainingDiverged as e:
+        _set_status(out, record, "diverged", str(e))
+        raise
+    except KeyboardInterrupt:
+        _set_status(out, record, "interrupted", None)
+        raise
     iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     result.update({
         "model": cfg.model, "dataset": cfg.dataset, "split": eval_src.split,
@@ -260,30 +382,63 @@ def train(cfg):
         "batch_size": batch_size, "steps_per_epoch": spe, "optimizer_steps": iterations,
         "image_size": size, "classes": classes, "backend": keras.backend.backend(),
         "distribute": cfg.distribute, "replicas": replicas, "precision": cfg.mixed_precision,
-        "jit_compile": bool(model.jit_compile), "seed": cfg.seed, "terminated_early": stopped,
+        "jit_compile": bool(model.jit_compile), "seed": cfg.seed, "terminated_early": False,
         "wall_time_s": round(time.time() - t_start, 1),
-        "skipped_corrupt_files": list(train_src.skipped) + list(eval_src.skipped),
+        "skipped_corrupt_files": sorted(set(train_src.skipped) | set(eval_src.skipped)),
+        "normalization": settings["normalization"], "settings": settings,
+        "settings_changes": history,
     })
-    _write_json(os.path.join(cfg.output_dir, "final.json"), result)
-    rows = _read_log(log_path)
-    if rows and "val_top1" in rows[0]:
-        best = max(rows, key=lambda r: float(r["val_top1"]))
-        _write_json(os.path.join(cfg.output_dir, "best.json"), {
-            "epoch": int(best["epoch"]), "top1": float(best["val_top1"]),
-            "top5": float(best["val_top5"]), "loss": float(best["val_loss"]),
-            "model": cfg.model, "dataset": cfg.dataset, "split": eval_src.split})
-    if not stopped and os.path.isdir(backup_dir):
-        shutil.rmtree(backup_dir)
+    files.write_json(os.path.join(out, "final.json"), result, "the final evaluation")
+    _set_status(out, record, "finished", None, final={k: result[k]
+                                                       for k in ("top1", "top5", "loss")})
     print(f"final: top1={result['top1']:.4f} top5={result['top5']:.4f} "
           f"loss={result['loss']:.4f} ({result['wall_time_s']} s) -> {final_path}", flush=True)
     return result
 
 
-def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+def _set_status(out, record, status, error, **extra):
+    """Updates the run record; a failure to write it never hides the error being reported."""
+    try:
+        run_folder.write_record(out, dict(record, status=status, error=error, **extra))
+    except OutputWriteError:
+        if status == "finished":
+            raise
+
+
+def _diverged_message(out, monitor, backup, checkpoints):
+    if monitor.stopped_at is not None:
+        epoch, step, loss = monitor.stopped_at
+        where = f"the loss became non-finite ({loss}) at epoch {epoch}, step {step}"
+    else:
+        epoch, step = backup.skipped_nonfinite
+        where = (f"a weight or optimizer variable became non-finite before the backup of epoch "
+                 f"{epoch}, step {step}")
+    best = os.path.join(out, "best.keras")
+    models = (f"{best} and last.keras are from the last finite epoch"
+              if os.path.exists(best) else "no model was saved (no finite epoch)")
+    if backup.saved is not None:
+        how = ("Rerun with a smaller --learning-rate and --allow-changes learning_rate to continue "
+               "from that backup, or start over with --no-resume.")
+    else:
+        how = "Start over with --no-resume and a smaller --learning-rate."
+    return (f"Training stopped: {where}. Nothing non-finite was saved: {backup.kept()} "
+            f"{models[0].upper() + models[1:]}. {how}")
+
+
+def _already_finished(out, plan):
+    import json
+
+    with open(os.path.join(out, "final.json")) as f:
+        result = json.load(f)
+    settings = plan.record["settings"]
+    print(f"The run in {out} has already finished ({settings['epochs']} epochs of "
+          f"{settings['model']} on {settings['dataset']}); nothing was trained or written. "
+          "To train longer pass --epochs N --allow-changes epochs; to start over, --no-resume "
+          "(deletes this run's files) or another --output-dir.", flush=True)
+    numbers = " ".join(f"{k}={result[k]:.4f}" for k in ("top1", "top5", "loss")
+                       if isinstance(result.get(k), (int, float)))
+    print(f"final: {numbers} -> {os.path.join(out, 'final.keras')}", flush=True)
+    return result
 
 
 def evaluate_model(model, dataset, steps=None):

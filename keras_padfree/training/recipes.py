@@ -4,8 +4,8 @@ Each :class:`Recipe` states the optimizer (always ``torch.optim.SGD`` semantics,
 :class:`~keras_padfree.training.optimizers.CoupledSGD`), the learning-rate schedule, epochs, batch
 size, what the weight decay applies to, the input pipeline and the loss extras. Sources:
 
-* ``bsconv_set1`` / ``bsconv_set1_dogs``: ``bin/bsconv_pytorch_train.py`` of the BSConv copy used for
-  the paper's BSConv tables (spec ``bsconv_family.md`` section 4).
+* ``bsconv_set1`` / ``bsconv_set1_dogs``: ``bin/bsconv_pytorch_train.py`` of the BSConv copy used
+  for the paper's BSConv tables (spec ``bsconv_family.md`` section 4).
 * ``second_set_cifar`` / ``vegfru292``: the three ``train.py`` files of the second code set (spec
   ``second_set_family.md`` section 7).
 * ``pydmobilenet_cifar`` / ``pydmobilenet_imagenet32``: the PydMobileNet notebook and
@@ -20,10 +20,10 @@ Keras adds it to the training and evaluation losses, as the reference does.
 
 import dataclasses
 
-from keras_padfree.data.augment import CIFAR100_MEAN
-from keras_padfree.data.augment import CIFAR100_STD
 from keras_padfree.data.augment import CIFAR10_GLUON_MEAN
 from keras_padfree.data.augment import CIFAR10_GLUON_STD
+from keras_padfree.data.augment import CIFAR100_MEAN
+from keras_padfree.data.augment import CIFAR100_STD
 from keras_padfree.data.augment import IMAGENET_MEAN
 from keras_padfree.data.augment import IMAGENET_STD
 from keras_padfree.data.augment import Preprocessing

@@ -53,9 +53,9 @@ def _write_folder(root, classes=("cat", "dog"), per_class=5, size=(20, 24)):
     return corrupt
 
 
-def test_image_folder_skips_a_corrupt_file_with_a_counted_warning(tmp_path):
+def test_image_folder_skips_an_undecodable_file_with_a_counted_warning(tmp_path):
     corrupt = _write_folder(str(tmp_path))
-    with pytest.warns(UserWarning, match=r"Skipped 1 corrupt image file\(s\)"):
+    with pytest.warns(UserWarning, match=r"Skipped 1 undecodable image file\(s\)"):
         train = data.scan_image_folder(str(tmp_path), "train", val_fraction=0.4)
     val = data.scan_image_folder(str(tmp_path), "val", val_fraction=0.4, on_corrupt="skip")
     assert train.class_names == ("cat", "dog")

@@ -65,9 +65,14 @@ def test_fit_on_bundled_digits(fit, tmp_path):
     assert np.isfinite(result["loss"]) and 0.0 <= result["top1"] <= result["top5"] <= 1.0
     assert _log_epochs(out) == [0, 1]
     assert _final(out)["top1"] == result["top1"]
-    for name in ("final.keras", "best.keras", "best.json"):
+    for name in ("final.keras", "best.keras", "best.json", "last.keras", "run.json"):
         assert os.path.exists(os.path.join(out, name)), name
-    assert not os.path.exists(os.path.join(out, "backup"))  # removed after a complete run
+    # The backup is kept at the end position (a finished run can be continued with more epochs).
+    from keras_padfree.training.callbacks import read_backup_state
+
+    assert read_backup_state(os.path.join(out, "backup")) == {
+        "epoch": 2, "step": 0, "iterations": 12}
+    assert not os.path.exists(os.path.join(out, "run.lock"))  # released
     model = keras.saving.load_model(os.path.join(out, "final.keras"))
     assert model.output_shape == (None, 10)
     # evaluate.py gives the same numbers from the saved model.
@@ -99,44 +104,43 @@ def test_fit_on_mocked_tfds(fit, tmp_path, dataset, recipe_flag, recipe, classes
     assert np.isfinite(result["loss"])
 
 
-def test_fit_on_an_image_folder_with_a_corrupt_file(fit, tmp_path):
+def test_fit_on_an_image_folder_with_undecodable_files(fit, tmp_path, monkeypatch):
     from tests.data.test_data import _write_folder
+    from tests.data.test_folder_scan import _write_bad_files
 
+    monkeypatch.setenv("KERAS_PADFREE_CACHE_DIR", str(tmp_path / "cache"))
     corrupt = _write_folder(str(tmp_path / "images"), per_class=6)
+    # Valid headers, undecodable bodies: they must not be counted as training examples.
+    bad = _write_bad_files(str(tmp_path / "images"))
     out = str(tmp_path / "run")
-    with pytest.warns(UserWarning, match="Skipped 1 corrupt"):
+    with pytest.warns(UserWarning, match="Skipped 4 undecodable"):
         result = fit.main(["--model", tiny_model.TINY, "--dataset", "folder", "--data-dir",
                            str(tmp_path / "images"), "--epochs", "1", "--batch-size", "4",
                            "--image-size", "32", "--val-fraction", "0.34", "--output-dir", out,
                            "--verbose", "0"])
     assert result["classes"] == 2 and result["recipe"] == "vegfru292"
-    assert result["skipped_corrupt_files"] == [corrupt]
-    assert result["eval_examples"] == 4 and result["optimizer_steps"] == 2  # 8 images, batch 4
+    assert result["skipped_corrupt_files"] == sorted([corrupt] + bad)
+    # 12 decodable images: 2 + 2 held out, 8 trained in 2 full batches of 4.
+    assert result["eval_examples"] == 4 and result["optimizer_steps"] == 2
     assert np.isfinite(result["loss"])
 
 
 @pytest.mark.heavy
 def test_killed_run_resumes_without_repeating_or_losing_a_step(fit, tmp_path):
     out = str(tmp_path / "run")
+    marker = str(tmp_path / "in_commit.json")
     args = [sys.executable, TINY_SCRIPT, "--model", tiny_model.TINY, "--epochs", "3",
             "--batch-size", "16", "--steps-per-epoch", "30", "--backup-freq", "4",
             "--output-dir", out, "--verbose", "2", "--seed", "1"]
-    state_file = os.path.join(out, "backup", "state.json")
-    proc = subprocess.Popen(args, env=_env(TINY_SLOW_BATCH="0.05", KERAS_BACKEND=BACKEND),
+    # SIGKILL in the middle of epoch 1, while the backup of step 8 is being committed: its
+    # checkpoint folder is renamed into place, latest.json still names the one of step 4.
+    proc = subprocess.Popen(args, env=_env(TINY_HANG_IN_COMMIT="1,8", TINY_COMMIT_MARKER=marker,
+                                           KERAS_BACKEND=BACKEND),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    state = None
     deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if os.path.exists(state_file):
-            try:
-                with open(state_file) as f:
-                    state = json.load(f)
-            except (OSError, ValueError):
-                state = None
-            if state and state["epoch"] == 1 and state["step"] >= 8:
-                break
+    while time.time() < deadline and proc.poll() is None and not os.path.exists(marker):
         time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed: " + proc.stdout.read()
+    assert proc.poll() is None, "the run ended before it could be killed: " + proc.stdout.read()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -147,17 +151,19 @@ def test_killed_run_resumes_without_repeating_or_losing_a_step(fit, tmp_path):
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     with open(os.path.join(out, "final.json")) as f:
         final = json.load(f)
-    assert "Resuming from epoch 1, step" in resumed.stdout
+    # The committed backup (step 4), not the half-committed one (step 8).
+    assert "Resuming from epoch 1, step 4 (optimizer step 34)" in resumed.stdout
     assert _log_epochs(out) == [0, 1, 2]  # every epoch exactly once
     assert final["optimizer_steps"] == 3 * 30  # every step exactly once
 
-    # An uninterrupted run with the same seed ends with the same weights.
+    # An uninterrupted run with the same seed ends with bit-identical weights.
     ref = str(tmp_path / "ref")
     fit.main(args[2:-6] + ["--output-dir", ref, "--verbose", "0", "--seed", "1"])
     a = keras.saving.load_model(os.path.join(out, "final.keras")).get_weights()
     b = keras.saving.load_model(os.path.join(ref, "final.keras")).get_weights()
+    assert len(a) == len(b)
     for x, y in zip(a, b):
-        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.heavy
@@ -213,7 +219,7 @@ def test_default_run_learns_the_digits(tmp_path):
     assert final["top1"] > 0.9
 
 
-def test_pipeline_models_do_not_normalise_twice():
+def test_pipeline_models_do_not_normalise_twice(fit):
     # The pipeline normalises with the recipe's mean/std; PydMobileNet's in-model normalisation
     # (Rescaling 1/255 + Normalization, for raw [0, 255] pixels) must then be left out.
     from keras_padfree import applications
@@ -225,4 +231,6 @@ def test_pipeline_models_do_not_normalise_twice():
     model = applications.create_model(info.name, **kwargs)
     assert not any(isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization))
                    for layer in model.layers)
-    assert pipeline_model_kwargs(applications.get_model_info("ghostnet_pf_cifar")) == {}
+    # A builder without the option gets no such argument.
+    tiny_model.register()
+    assert pipeline_model_kwargs(applications.get_model_info(tiny_model.TINY)) == {}

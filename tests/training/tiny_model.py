@@ -1,7 +1,8 @@
 """A tiny CNN registered under "tiny_test_cnn" for fast training tests (tests only).
 
-``python tests/training/tiny_model.py ARGS`` runs ``training/fit.py``'s ``main(ARGS)`` with the
-tiny model registered, so subprocess tests (kill/resume, distribution) stay fast.
+``python tests/training/tiny_model.py ARGS`` runs ``training/fit.py`` (its ``run(ARGS)``: the exit
+status and ``error:`` lines of the command line) with the tiny model registered, so subprocess tests
+(kill/resume, locks, full disks, distribution) stay fast.
 """
 
 import os
@@ -71,8 +72,36 @@ def _slow_batches(seconds):
     callbacks.TrainingBackup.on_train_batch_end = slow
 
 
+def _hang_in_commit(position, marker):
+    """Stops the backup of ``position`` (epoch, step) between its two renames (kill/resume test).
+
+    The checkpoint folder has its final name, ``latest.json`` still points at the previous one:
+    the process writes ``marker`` and sleeps there, for the test to kill it.
+    """
+    import json
+    import time
+
+    from keras_padfree.training import callbacks
+
+    original = callbacks._publish  # noqa: SLF001
+
+    def publish(backup_dir, name, what):
+        with open(os.path.join(backup_dir, name, "manifest.json")) as f:
+            manifest = json.load(f)
+        if (manifest["epoch"], manifest["step"]) == position:
+            with open(marker, "w") as f:
+                json.dump({"epoch": manifest["epoch"], "step": manifest["step"]}, f)
+            time.sleep(600)
+        return original(backup_dir, name, what)
+
+    callbacks._publish = publish  # noqa: SLF001
+
+
 if __name__ == "__main__":
     if os.environ.get("TINY_SLOW_BATCH"):
         _slow_batches(float(os.environ["TINY_SLOW_BATCH"]))
+    if os.environ.get("TINY_HANG_IN_COMMIT"):
+        epoch, step = (int(v) for v in os.environ["TINY_HANG_IN_COMMIT"].split(","))
+        _hang_in_commit((epoch, step), os.environ["TINY_COMMIT_MARKER"])
     register()
-    load_fit().main(sys.argv[1:])
+    sys.exit(load_fit().run(sys.argv[1:]))

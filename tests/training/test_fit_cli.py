@@ -1,0 +1,53 @@
+"""The main command as a newcomer runs it: quiet start-up, the next commands, a helpful rerun."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+FIT = os.path.join(ROOT, "training", "fit.py")
+
+# TensorFlow's C++ start-up lines (absl/TSL logging, printed before Python can filter them).
+NOISE = re.compile(r"cudart_stub|cuInit|cuda_platform|cpu_feature_guard|oneDNN|absl::InitializeLog|"
+                   r"^[IWE]\d{4} \d\d:\d\d:\d\d", re.MULTILINE)
+
+
+def _run(args, **env):
+    full_env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    full_env.update({"PYTHONPATH": ROOT, "KERAS_BACKEND": "tensorflow", **env})
+    return subprocess.run([sys.executable, FIT] + args, env=full_env, capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
+
+
+@pytest.mark.heavy
+def test_main_command_is_quiet_ends_with_the_next_commands_and_reruns_helpfully(tmp_path):
+    out = str(tmp_path / "default")
+    args = ["--output-dir", out, "--epochs", "1", "--steps-per-epoch", "2", "--eval-steps", "1",
+            "--batch-size", "16", "--verbose", "2"]
+    first = _run(args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert not NOISE.search(first.stdout + first.stderr), first.stdout + first.stderr
+    best = os.path.join(out, "best.keras")
+    evaluate = f"python training/evaluate.py --model-path {best} --dataset digits"
+    export = (f"python training/export_tflite.py --model-path {best} --output "
+              f"{os.path.join(out, 'bsconv_resnet20_cifar_pf.tflite')}")
+    lines = first.stdout.rstrip().splitlines()
+    assert lines[-2:] == [f"  {evaluate}", f"  {export}"], first.stdout
+    with open(best, "rb") as f:
+        best_bytes = f.read()
+
+    # The same command again: nothing retrained or overwritten, the same next steps.
+    second = _run(args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert not NOISE.search(second.stdout + second.stderr), second.stdout + second.stderr
+    assert "already finished" in second.stdout and "--no-resume" in second.stdout
+    assert second.stdout.rstrip().splitlines()[-2:] == lines[-2:]
+    with open(best, "rb") as f:
+        assert f.read() == best_bytes
+
+    listed = _run(["--list-models"])
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 10
+    assert not NOISE.search(listed.stdout + listed.stderr), listed.stderr

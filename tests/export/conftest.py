@@ -10,11 +10,12 @@ TEST_MEAN = (0.5, 0.45, 0.4)
 TEST_STD = (0.25, 0.25, 0.3)
 
 
-def tiny_model(classes=10, size=32, name="tiny_pf", preprocessing=True):
+def tiny_model(classes=10, size=32, name="tiny_pf", preprocessing=True, mean=TEST_MEAN,
+               std=TEST_STD):
     """A small classifier from the padding-free layers (stem, both shortcut pools, all positions).
 
     With ``preprocessing`` it holds its normalisation like the builders' include_preprocessing
-    (Rescaling(1/255) + Normalization(TEST_MEAN, TEST_STD**2)) and takes raw pixels in [0, 255].
+    (Rescaling(1/255) + Normalization(mean, std**2)) and takes raw pixels in [0, 255].
     """
     import keras
 
@@ -24,8 +25,7 @@ def tiny_model(classes=10, size=32, name="tiny_pf", preprocessing=True):
     x = inp
     if preprocessing:
         x = keras.layers.Rescaling(1.0 / 255.0, name="preprocessing_rescale")(x)
-        x = keras.layers.Normalization(mean=list(TEST_MEAN),
-                                       variance=[s * s for s in TEST_STD],
+        x = keras.layers.Normalization(mean=list(mean), variance=[s * s for s in std],
                                        name="preprocessing_normalize")(x)
     x = L.HybridStem(8, strides=1, activation="hard_silu", name="stem")(x)
     x = keras.layers.Conv2D(32, 1, use_bias=False, name="expand")(x)

@@ -28,6 +28,7 @@ import shlex
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+DEFAULT_MODEL = "bsconv_resnet20_cifar_pf"  # the padding-free BSConv ResNet-20
 
 
 def _load_startup():
@@ -87,8 +88,8 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="fit.py", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default="bsconv_resnet20_cifar_pf",
-                   help="registered model name (--list-models)")
+    p.add_argument("--model", default=None,
+                   help=f"registered model name (--list-models); default: {DEFAULT_MODEL}")
     p.add_argument("--dataset", default="digits",
                    help="cifar10, cifar100, stanford_dogs, imagenet2012, imagenet_resized/32x32, "
                         "folder, digits (bundled)")
@@ -176,6 +177,17 @@ def _import_quietly():
         import keras_padfree.training  # noqa: F401 -- imports keras and tensorflow
 
 
+def _default_model():
+    """Today's registered name of the default model (no rename warning for a name not typed)."""
+    import warnings
+
+    from keras_padfree.applications import get_model_info
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return get_model_info(DEFAULT_MODEL).name
+
+
 def next_commands(result, output_dir):
     """The commands that evaluate and export the run's best model, with the real paths."""
     best = os.path.join(output_dir, "best.keras")
@@ -218,6 +230,8 @@ def main(argv=None):
     from keras_padfree.training import TrainConfig
     from keras_padfree.training import train
 
+    if args.model is None:
+        args.model = _default_model()
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     cfg = TrainConfig(
         model=args.model, dataset=args.dataset, recipe=args.recipe, epochs=args.epochs,

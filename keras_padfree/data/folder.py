@@ -248,11 +248,13 @@ def _fingerprint(files, labels, sizes, base, class_names):
 
 
 def _check_classes(class_names, labels, where):
+    if not class_names:
+        raise ValueError(f"No class sub-folders found under {where!r}: a classifier needs at "
+                         "least 2 classes, one sub-folder of images each.")
     if len(class_names) < 2:
-        shown = ", ".join(repr(c) for c in class_names)
         raise ValueError(
-            f"The image folder {where} has {len(class_names)} class ({shown}): a classifier "
-            "needs at least 2 classes, one sub-folder each.")
+            f"The image folder {where} has 1 class ({class_names[0]!r}): a classifier needs at "
+            "least 2 classes, one sub-folder of images each.")
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
     empty = [c for c, n in zip(class_names, counts) if n == 0]
     if empty:

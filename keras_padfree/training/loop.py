@@ -321,8 +321,8 @@ def _train_locked(cfg, info, recipe, t_start):
 
     eval_ds = pipeline.eval_dataset(eval_src, prep, size=size, classes=classes,
                                     batch_size=batch_size, cache=cache, drop_remainder=even)
-    eval_steps = cfg.eval_steps or pipeline.steps_per_epoch(eval_src.num_examples, batch_size,
-                                                            drop_remainder=even)
+    eval_steps = pipeline.steps_per_epoch(eval_src.num_examples, batch_size, drop_remainder=even)
+    eval_steps = min(cfg.eval_steps, eval_steps) if cfg.eval_steps else eval_steps
     monitor = StopOnNonFinite()
     backup = TrainingBackup(backup_dir, cfg.backup_freq, spe, settings, history)
     if state:

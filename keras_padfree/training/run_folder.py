@@ -78,7 +78,7 @@ class RunLock:
         self.folder = os.fspath(folder)
         self.path = os.path.join(self.folder, LOCK_NAME)
         self._fd = None
-        self._created = False
+        self._created = []  # the folders this lock created, innermost first
         self.stale = None
 
     def __enter__(self):
@@ -98,11 +98,16 @@ class RunLock:
         if os.path.exists(self.folder) and not os.path.isdir(self.folder):
             raise RunFolderError(f"Argument `output_dir` must be a folder. Received: output_dir="
                                  f"{self.folder!r}, which is a file.")
+        missing, path = [], os.path.abspath(self.folder)
+        while not os.path.exists(path):
+            missing.append(path)
+            path = os.path.dirname(path)
         try:
-            if not os.path.isdir(self.folder):
-                os.makedirs(self.folder)
-                self._created = True
+            for path in reversed(missing):
+                os.mkdir(path)
+                self._created.insert(0, path)
         except OSError as e:
+            self._remove_created()
             raise self._fail(e) from e
         while True:
             try:
@@ -163,11 +168,13 @@ class RunLock:
                 f"{info.get('started', '?')}: {info.get('command', '')}".rstrip(": "))
 
     def _remove_created(self):
-        if self._created:
+        """Removes the folders this lock created, as long as they are empty."""
+        for path in self._created:
             try:
-                os.rmdir(self.folder)
+                os.rmdir(path)
             except OSError:
-                pass
+                break
+        self._created = []
 
     def release(self):
         if self._fd is None:
@@ -180,11 +187,7 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
-        if self._created:
-            try:
-                os.rmdir(self.folder)  # only succeeds when the run left nothing behind
-            except OSError:
-                pass
+        self._remove_created()  # only succeeds when the run left nothing behind
 
 
 # -- the run record ------------------------------------------------------------------------------

@@ -29,10 +29,6 @@ ARGS = ["--model", tiny_model.TINY, "--batch-size", "16", "--steps-per-epoch", "
         "--eval-steps", "2", "--verbose", "0", "--no-tensorboard", "--learning-rate", "0.05"]
 
 
-class _Interrupt(Exception):
-    """Stops a run from inside a callback, as Ctrl-C or a crash would."""
-
-
 class _Killed(BaseException):
     """A simulated SIGKILL: nothing catches it and no cleanup code of the run sees it."""
 
@@ -85,7 +81,8 @@ def finished_run(fit, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def interrupted_run(fit, tmp_path_factory):
-    """A run of 2 epochs x 8 steps, backed up every 3 steps, stopped in epoch 1 after step 6."""
+    """A run of 2 epochs x 8 steps, backed up every 3 steps, stopped by Ctrl-C in epoch 1 after
+    step 6 (exit status 130)."""
     from keras_padfree.training import callbacks
 
     out = str(tmp_path_factory.mktemp("interrupted") / "run")
@@ -96,14 +93,14 @@ def interrupted_run(fit, tmp_path_factory):
         original(self, batch, logs)
         calls.append(batch)
         if len(calls) == 14:  # epoch 1, step 6: just after its backup
-            raise _Interrupt()
+            raise KeyboardInterrupt()
 
     callbacks.TrainingBackup.on_train_batch_end = stop_after_the_14th_batch
     try:
-        with pytest.raises(_Interrupt):
-            fit.main(_interrupted_args(out))
+        assert fit.run(_interrupted_args(out)) == 130
     finally:
         callbacks.TrainingBackup.on_train_batch_end = original
+    assert _strict_json(os.path.join(out, "run.json"))["status"] == "interrupted"
     return out
 
 
@@ -158,6 +155,29 @@ def test_no_resume_with_a_bad_flag_deletes_nothing(fit, interrupted_run, tmp_pat
     with pytest.raises(ValueError):
         fit.main(_interrupted_args(out, **{"--image-size": "2"}) + ["--no-resume"])
     assert _snapshot(out) == before
+
+
+def test_a_run_folder_of_an_earlier_version_is_refused_not_overwritten(fit, tmp_path):
+    # An earlier keras_padfree's interrupted run: a backup without recorded settings, no run.json.
+    out = tmp_path / "old"
+    (out / "backup").mkdir(parents=True)
+    (out / "backup" / "state.json").write_text('{"epoch": 1, "step": 4, "iterations": 12}')
+    (out / "backup" / "model.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n old weights")
+    (out / "train_log.csv").write_text("epoch,loss\n0,2.3\n")
+    before = _snapshot(str(out))
+    with pytest.raises(ValueError) as err:
+        fit.main(ARGS + ["--epochs", "1", "--output-dir", str(out)])
+    message = str(err.value)
+    assert "earlier version" in message and "--no-resume" in message
+    assert _snapshot(str(out)) == before
+    # A folder with another program's run files (no backup) is refused the same way.
+    (out / "backup" / "state.json").unlink()
+    (out / "backup" / "model.weights.h5").unlink()
+    with pytest.raises(ValueError, match=r"train_log.csv.*without a run record"):
+        fit.main(ARGS + ["--epochs", "1", "--output-dir", str(out)])
+    # --no-resume replaces them.
+    result = fit.main(ARGS + ["--epochs", "1", "--output-dir", str(out), "--no-resume"])
+    assert result["optimizer_steps"] == 4 and not (out / "backup" / "state.json").exists()
 
 
 # -- 2. A resume checks the settings that define the position and the result ---------------------
@@ -253,6 +273,14 @@ def test_a_locked_folder_is_refused_in_process_and_an_unusable_one_with_exit_2(f
         assert f"in use by another training run (process {os.getpid()}" in err
         assert os.listdir(out) == ["run.lock"]  # nothing written by the refused run
     assert not os.path.exists(out)  # the lock's own folder is gone with it
+    nested = tmp_path / "runs" / "a" / "b"
+    with pytest.raises(SystemExit):  # a bad flag: nothing created
+        fit.main(ARGS + ["--epochs", "0", "--output-dir", str(nested)])
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        fit.main(ARGS + ["--dataset", "mnist", "--output-dir", str(nested)])
+    with pytest.raises(ValueError):  # found after the lock: no 2x2 input for this model
+        fit.main(ARGS + ["--epochs", "1", "--image-size", "2", "--output-dir", str(nested)])
+    assert not os.path.exists(tmp_path / "runs")
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     status = fit.run(ARGS + ["--epochs", "1", "--output-dir", str(blocker / "run")])

@@ -10,6 +10,7 @@ from keras_padfree.layers.orthonormal_regularizer import OrthonormalRegularizer
 from keras_padfree.layers.padding_free_dw_conv import PaddingFreeDWConv
 from keras_padfree.layers.parc_conv import ParCConv
 from keras_padfree.layers.pyramid_dw_conv import PyramidDWConv
+from keras_padfree.layers.spatial_mean import SpatialMean
 from keras_padfree.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "PaddingFreeDWConv",
     "ParCConv",
     "PyramidDWConv",
+    "SpatialMean",
     "SqueezeExcite",
 ]

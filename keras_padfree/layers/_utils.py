@@ -169,7 +169,27 @@ def _edge_pad(x, padding):
     return ops.concatenate([x[:, :, :1]] * padding + [x] + [x[:, :, -1:]] * padding, axis=2)
 
 
+def fresh_initializer(initializer):
+    """A new instance of ``initializer`` for one more sublayer.
+
+    An unseeded Keras initializer draws its seed once, when it is created, so two same-shaped
+    kernels made with one instance start identical. Layers that build several kernels from one
+    ``*_initializer`` argument give each its own copy (an explicitly seeded initializer keeps its
+    seed, as Keras documents).
+    """
+    return keras.initializers.get(keras.initializers.serialize(initializer))
+
+
 def uniform_limit_initializer(fan_in, gain=math.sqrt(6.0)):
     """RandomUniform(+-gain/sqrt(fan_in)); gain sqrt(6) is PyTorch's kaiming_uniform_ default."""
     limit = gain / math.sqrt(fan_in)
     return keras.initializers.RandomUniform(-limit, limit)
+
+
+def make_divisible(value, divisor=8, min_value=None):
+    """Rounds ``value`` to the nearest multiple of ``divisor`` without losing more than 10%."""
+    min_value = min_value or divisor
+    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new_value < 0.9 * value:
+        new_value += divisor
+    return new_value

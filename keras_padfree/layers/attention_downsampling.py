@@ -124,10 +124,11 @@ class AttentionDownsampling(keras.layers.Layer):
 
         conv = lambda f, k, name: keras.layers.Conv2D(  # noqa: E731
             f, k, strides=1 if k == 1 else 2, padding="valid", use_bias=True,
-            kernel_initializer=self.kernel_initializer, name=name)
+            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer), name=name)
         dwconv = lambda name: keras.layers.DepthwiseConv2D(  # noqa: E731
             3, strides=2, padding="valid", use_bias=True,
-            depthwise_initializer=self.depthwise_initializer, name=name)
+            depthwise_initializer=_utils.fresh_initializer(self.depthwise_initializer),
+            name=name)
         abn = lambda name: _utils.batch_norm(  # noqa: E731
             attention_bn_epsilon, attention_bn_momentum, name=name)
 

@@ -67,13 +67,14 @@ class GhostModule(keras.layers.Layer):
         self.cheap_channels = self.init_channels * (self.ratio - 1)
         self.primary = keras.layers.Conv2D(
             self.init_channels, kernel_size, strides=strides, padding="valid", use_bias=False,
-            kernel_initializer=self.kernel_initializer, name="primary",
+            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer), name="primary",
         )
         self.primary_bn = _utils.batch_norm(bn_epsilon, bn_momentum, name="primary_bn")
         self.primary_act = _utils.activation_layer(self.activation, "primary_act")
         self.cheap = keras.layers.DepthwiseConv2D(
             dw_size, strides=1, padding="valid", depth_multiplier=self.ratio - 1, use_bias=False,
-            depthwise_initializer=self.depthwise_initializer, name="cheap",
+            depthwise_initializer=_utils.fresh_initializer(self.depthwise_initializer),
+            name="cheap",
         )
         self.cheap_bn = _utils.batch_norm(bn_epsilon, bn_momentum, name="cheap_bn")
         self.cheap_act = _utils.activation_layer(self.activation, "cheap_act")

@@ -81,7 +81,7 @@ class HybridStem(keras.layers.Layer):
             self.conv1 = keras.layers.Conv2D(
                 filters, 3, strides=strides, padding="valid" if strides == 2 else "same",
                 use_bias=False,
-                kernel_initializer=self.kernel_initializer, name="conv1",
+                kernel_initializer=_utils.fresh_initializer(self.kernel_initializer), name="conv1",
             )
         else:
             from keras_padfree.layers.bsconv import BSConvU
@@ -104,7 +104,8 @@ class HybridStem(keras.layers.Layer):
         self.fuse_bn_pre = bn("fuse_bn") if pre else None
         self.fuse_act_pre = act("fuse_act") if pre else None
         self.fuse = keras.layers.Conv2D(
-            filters, 1, use_bias=False, kernel_initializer=self.kernel_initializer, name="fuse"
+            filters, 1, use_bias=False,
+            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer), name="fuse"
         )
         self.fuse_bn = None if pre else bn("fuse_bn")
         self.fuse_act = None if pre else act("fuse_act")

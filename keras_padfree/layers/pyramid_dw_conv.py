@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_padfree import profiling
 from keras_padfree.layers import _utils
+from keras_padfree.layers.max_pool_shortcut import MaxPoolShortcut
 
 COMBINES = ("add", "concat")
 
@@ -78,10 +79,13 @@ class PyramidDWConv(keras.layers.Layer):
         self.branches = [
             keras.layers.DepthwiseConv2D(
                 k, strides=self.strides, padding="valid", use_bias=False,
-                depthwise_initializer=self.depthwise_initializer, name=f"conv{k}",
+                depthwise_initializer=_utils.fresh_initializer(self.depthwise_initializer),
+                name=f"conv{k}",
             )
             for k in self.kernel_sizes
         ]
+        # The padding-free max-pool shortcut (3x3/2/0, no projection: no weights).
+        self.shortcut = MaxPoolShortcut(name="shortcut") if self.padding_free else None
 
     def _padding(self, k):
         return (k - 3) // 2 if self.padding_free else k // 2
@@ -106,8 +110,8 @@ class PyramidDWConv(keras.layers.Layer):
     def call(self, inputs):
         outs = [conv(_utils.symmetric_pad(inputs, self._padding(k)))
                 for k, conv in zip(self.kernel_sizes, self.branches)]
-        if self.padding_free:
-            pooled = _utils.max_pool(inputs, 3, 2, 0)
+        if self.shortcut is not None:
+            pooled = self.shortcut(inputs)
             outs = [o + pooled for o in outs]
         if self.combine == "concat":
             return ops.concatenate(outs, axis=-1)

@@ -35,7 +35,8 @@ class SqueezeExcite(keras.layers.Layer):
         self.pool_is_module = bool(pool_is_module)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.reduce = keras.layers.Conv2D(squeeze_channels, 1, use_bias=True,
-                                          kernel_initializer=self.kernel_initializer, name="reduce")
+                                          kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
+                                          name="reduce")
         self.act = _utils.activation_layer(self.activation, layer_name="act")
         self.expand = None
         self.gate_act = _utils.activation_layer(self.gate, layer_name="gate")
@@ -43,7 +44,8 @@ class SqueezeExcite(keras.layers.Layer):
     def build(self, input_shape):
         channels = int(input_shape[-1])
         self.expand = keras.layers.Conv2D(channels, 1, use_bias=True,
-                                          kernel_initializer=self.kernel_initializer, name="expand")
+                                          kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
+                                          name="expand")
         pooled = (input_shape[0], 1, 1, channels)
         self.reduce.build(pooled)
         self.expand.build(pooled[:3] + (self.squeeze_channels,))

@@ -1,14 +1,7 @@
-"""The keras.applications-style arguments every zoo builder shares, checked in one place.
+"""The keras.applications-style arguments every zoo builder shares: checks, input, weights.
 
-A family builder does::
-
-    inputs, x = common.model_inputs(input_tensor, input_shape, default_size=224, min_size=...,
-                                    model_name=name)
-    ... backbone on x ...
-    outputs = common.head(x, include_top, pooling, top_fn=lambda x: ...)
-    return common.finish(inputs, outputs, name, weights, include_top, classes)
-
-after ``common.validate_args(...)`` at the top.
+Used by the one builder (:mod:`keras_padfree.applications._builder`): :func:`validate_args` at the
+top, :func:`model_inputs` for the input, :func:`load_weights` at the end.
 """
 
 import os
@@ -18,6 +11,7 @@ import json
 import keras
 
 from keras_padfree.layers import _utils
+from keras_padfree.layers._utils import make_divisible  # noqa: F401 (re-exported)
 
 POOLINGS = (None, "avg", "max")
 WEIGHT_SUFFIXES = (".weights.h5", ".keras")
@@ -113,32 +107,6 @@ def model_inputs(input_tensor, input_shape, *, default_size, min_size, model_nam
     return inputs, x
 
 
-def min_input_size(chain, limit=4096):
-    """The smallest H for which ``chain`` (a list of ``(kernel, stride, padding)``) keeps H >= 1."""
-    for size in range(1, limit):
-        h = size
-        ok = True
-        for k, s, p in chain:
-            h = _utils.conv_output_size(h, k, s, p)
-            if h < 1:
-                ok = False
-                break
-        if ok:
-            return size
-    raise ValueError(f"No input size below {limit} survives the chain {chain}.")
-
-
-def head(x, *, include_top, pooling, top_fn):
-    """``top_fn(x)`` when ``include_top``; else the global pooling ``pooling`` asks for (or none)."""
-    if include_top:
-        return top_fn(x)
-    if pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
-    return x
-
-
 def classifier_activation_layer(x, classifier_activation):
     """Applies the classifier activation (None/"linear" leaves logits)."""
     if classifier_activation in (None, "linear"):
@@ -203,20 +171,3 @@ def load_weights(model, weights, *, include_top, classes):
         raise ValueError(
             f"The weights file {path!r} does not match the architecture of {model.name!r}: {e}"
         ) from e
-
-
-def finish(inputs, outputs, *, name, weights, include_top, classes):
-    """Builds the functional model and loads ``weights`` (None, or a file path)."""
-    model = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
-        load_weights(model, weights, include_top=include_top, classes=classes)
-    return model
-
-
-def make_divisible(value, divisor=8, min_value=None):
-    """Rounds ``value`` to the nearest multiple of ``divisor`` without losing more than 10%."""
-    min_value = min_value or divisor
-    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if new_value < 0.9 * value:
-        new_value += divisor
-    return new_value

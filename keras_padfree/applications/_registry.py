@@ -4,6 +4,21 @@ Every family module registers its variants at import time with :func:`register_m
 :func:`create_model` and :func:`list_models`. The papers' exact counts come from
 ``reference_counts.json`` (measured on the reference PyTorch and MXNet code; shipped with the
 package), matched by the reference's ``(model, variant)`` key.
+
+Registry names follow one grammar, built by :func:`model_name`::
+
+    <architecture>[_<width>][_<options>][_<variant>]_<dataset>
+
+* architecture: the family's network, with its depth (``ghostnet``, ``mobilenetv3_large``,
+  ``bsconv_resnet20``, ``bsconv_wrn40_3``, ``pydmobilenet29``, ``cheap_baseline_mobilenetv2``);
+* width: 100 x the width multiplier on three digits (``025``, ``050``, ``100``, ``150``);
+* options: architecture options (``bsconvu``, ``bsconvs``, ``add``/``concat``, ``se8``, ...);
+* variant: absent for the original; ``pf``, ``stem_only``, ``downsampling_only``, ``effv2_ds``;
+* dataset: what the configuration was built for, which also fixes the layout: ``cifar`` (32 px,
+  CIFAR strides), ``imagenet32``, ``vegfru``, ``dogs``, ``imagenet`` (224 px).
+
+Names of earlier versions stay registered as aliases (:func:`create_model` accepts them and warns
+once); :func:`list_models` lists today's names.
 """
 
 import dataclasses
@@ -12,9 +27,36 @@ import fnmatch
 import functools
 import json
 import os
+import warnings
 
 __all__ = ["ModelInfo", "ReferenceRow", "create_model", "get_model_info", "list_models",
-           "reference_rows", "register_model"]
+           "model_name", "reference_rows", "register_model", "width_token"]
+
+VARIANT_TOKENS = {"orig": None, "pf": "pf", "stem_only": "stem_only",
+                  "downsampling_only": "downsampling_only", "effv2_downsampling": "effv2_ds"}
+# dataset token -> (dataset, classes, recipe style: "small" 32-px images / "large" 224-px ones)
+DATASETS = {
+    "cifar": ("CIFAR-100", 100, "small"),
+    "imagenet32": ("ImageNet 32x32", 1000, "small"),
+    "vegfru": ("VegFru-292", 292, "large"),
+    "dogs": ("Stanford Dogs", 120, "large"),
+    "imagenet": ("ImageNet", 1000, "large"),
+}
+
+
+def width_token(multiplier):
+    """A width multiplier in registry names: 100 x it on three digits (0.25 -> "025")."""
+    return f"{round(multiplier * 100):03d}"
+
+
+def model_name(architecture, dataset, variant="orig", options=()):
+    """The registry name of a model (see the module docstring for the grammar)."""
+    if variant not in VARIANT_TOKENS:
+        raise ValueError(f"Unknown variant {variant!r}; known: {list(VARIANT_TOKENS)}.")
+    if dataset not in DATASETS:
+        raise ValueError(f"Unknown dataset token {dataset!r}; known: {list(DATASETS)}.")
+    parts = [architecture, *options, VARIANT_TOKENS[variant], dataset]
+    return "_".join(p for p in parts if p)
 
 _REFERENCE_FILE = os.path.join(os.path.dirname(__file__), "reference_counts.json")
 
@@ -88,6 +130,9 @@ class ModelInfo:
         deviations: documented, deliberate differences from a reference count, as
             ``{"params_all_weights": (delta, "why")}``; the count tests add ``delta`` to the
             reference integer (nothing else is tolerated).
+        recipe: the training recipe the reference used for this model on its dataset.
+        recipes: the family's recipe per dataset style ("small", "large").
+        aliases: names of earlier versions that resolve to this model.
     """
 
     name: str
@@ -103,6 +148,9 @@ class ModelInfo:
     source: str
     test_input_shape: tuple
     deviations: dict = dataclasses.field(default_factory=dict)
+    recipe: str | None = None
+    recipes: dict = dataclasses.field(default_factory=dict)
+    aliases: tuple = ()
 
     @property
     def paper_top1(self):
@@ -111,10 +159,13 @@ class ModelInfo:
 
 
 _REGISTRY = {}
+_ALIASES = {}
+_WARNED = set()
 
 
 def register_model(name, builder, *, family, variant, input_shape, classes, dataset, description,
-                   reference=None, source="", test_input_shape=None, deviations=None, **kwargs):
+                   reference=None, source="", test_input_shape=None, deviations=None, recipe=None,
+                   recipes=None, aliases=(), **kwargs):
     """Registers ``builder(**kwargs)`` under ``name``.
 
     Args:
@@ -124,10 +175,13 @@ def register_model(name, builder, *, family, variant, input_shape, classes, data
         test_input_shape: input the registry-wide tests use (default ``input_shape``).
         deviations: ``{"params" | "flops" | "params_all_weights": (delta, "reason")}`` for a count
             that deliberately differs from the reference (documented in the builder's docstring).
+        recipe: the training recipe of the model's own dataset; recipes: per dataset style.
+        aliases: names of earlier versions (they keep working, with a warning).
         **kwargs: architecture arguments passed to ``builder``.
     """
-    if name in _REGISTRY:
-        raise ValueError(f"Model name {name!r} is registered twice.")
+    for key in (name, *aliases):
+        if key in _REGISTRY or key in _ALIASES:
+            raise ValueError(f"Model name {key!r} is registered twice.")
     rows = ()
     if reference is not None:
         keys = [reference] if isinstance(reference[0], str) else list(reference)
@@ -141,9 +195,19 @@ def register_model(name, builder, *, family, variant, input_shape, classes, data
         input_shape=tuple(input_shape), classes=classes, dataset=dataset, description=description,
         references=rows, source=source,
         test_input_shape=tuple(test_input_shape or input_shape),
-        deviations=dict(deviations or {}),
+        deviations=dict(deviations or {}), recipe=recipe, recipes=dict(recipes or {}),
+        aliases=tuple(aliases),
     )
+    for alias in aliases:
+        _ALIASES[alias] = name
     return builder
+
+
+def unregister_model(name):
+    """Removes a registered model and its aliases (for tests that register their own)."""
+    info = _REGISTRY.pop(name)
+    for alias in info.aliases:
+        _ALIASES.pop(alias, None)
 
 
 def _ensure_loaded():
@@ -166,9 +230,25 @@ def list_models(pattern="*", family=None, table=None):
     return sorted(names)
 
 
-def get_model_info(name):
-    """The :class:`ModelInfo` of a registered model; unknown names fail with the close matches."""
+def canonical_name(name):
+    """Today's registry name of ``name`` (itself, or the model an earlier name now refers to)."""
     _ensure_loaded()
+    if isinstance(name, str) and name in _ALIASES:
+        new = _ALIASES[name]
+        if name not in _WARNED:
+            _WARNED.add(name)
+            warnings.warn(f"Model name {name!r} is now {new!r}; the old name keeps working.",
+                          FutureWarning, stacklevel=3)
+        return new
+    return name
+
+
+def get_model_info(name):
+    """The :class:`ModelInfo` of a registered model; unknown names fail with the close matches.
+
+    Names of earlier versions (aliases) resolve to today's model, with a warning once.
+    """
+    name = canonical_name(name)
     if not isinstance(name, str) or name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5, cutoff=0.5)
         hint = f" Did you mean one of {close}?" if close else ""
@@ -192,5 +272,5 @@ def create_model(name, **kwargs):
     if "classes" not in kwargs:
         args["classes"] = info.classes
     args.update(kwargs)
-    args.setdefault("name", name)
+    args.setdefault("name", info.name)
     return info.builder(**args)

@@ -20,7 +20,12 @@ import struct
 
 import numpy as np
 
-__all__ = ["read_params", "write_params"]
+import keras
+
+__all__ = ["load_mxnet_params", "mxnet_param_names", "read_params", "save_mxnet_params",
+           "write_params"]
+
+CLASSIFIER_NAME = "predictions"
 
 LIST_MAGIC = 0x112
 NDARRAY_V2_MAGIC = 0xF993FAC9
@@ -185,3 +190,221 @@ def write_params(path, arrays):
         chunks.append(encoded)
     with open(path, "wb") as f:
         f.write(b"".join(chunks))
+
+
+# --------------------------------------------------------------------------------------------------
+# The authors' tensor names <-> the layers of a PydMobileNet built by this package.
+
+_BN_PARAMS = (("arg", "gamma", "gamma"), ("arg", "beta", "beta"),
+              ("aux", "running_mean", "moving_mean"), ("aux", "running_var", "moving_variance"))
+
+
+def _bn_entries(model, layer_name, mx_name):
+    layer = model.get_layer(layer_name)
+    entries = []
+    for kind, mx_param, attr in _BN_PARAMS:
+        var = getattr(layer, attr, None)
+        entries.append((f"{kind}:{mx_name}_{mx_param}", layer, attr, var, "vector"))
+    return entries
+
+
+def _conv_entries(model, layer_name, mx_name, layout="conv", layer=None):
+    layer = layer if layer is not None else model.get_layer(layer_name)
+    entries = [(f"arg:{mx_name}_weight", layer, "kernel", layer.kernel, layout)]
+    if getattr(layer, "use_bias", False):
+        entries.append((f"arg:{mx_name}_bias", layer, "bias", layer.bias, "vector"))
+    return entries
+
+
+def _mxnet_entries(model):
+    """(mxnet name without prefix, layer, attribute, keras variable or None, layout) per tensor."""
+    names = {layer.name for layer in model.layers}
+    if "stem" in names:
+        raise ValueError(
+            f"Model {model.name!r} is a padding-free PydMobileNetPF; no MXNet layout exists for its "
+            "hybrid stem."
+        )
+    if "stem_conv" not in names or "stem_bn" not in names:
+        raise ValueError(
+            f"Model {model.name!r} is not a PydMobileNet / baseline built by this module (no "
+            "'stem_bn'/'stem_conv' layers)."
+        )
+    e = _bn_entries(model, "stem_bn", "conv0/batchnorm0")
+    e += _conv_entries(model, "stem_conv", "conv0/conv0")
+    s = 1
+    while f"stage{s}_block1_pre_bn" in names:
+        b = 1
+        while f"stage{s}_block{b}_pre_bn" in names:
+            p = f"stage{s}_block{b}_"
+            mx = f"stg{s - 1}/blk{b - 1}/"
+            if f"{p}pyramid" in names:
+                e += _bn_entries(model, f"{p}pre_bn", f"{mx}btl_in/batchnorm0")
+                e += _conv_entries(model, f"{p}expand", f"{mx}btl_in/conv0")
+                e += _bn_entries(model, f"{p}expand_bn", f"{mx}btl_in/batchnorm1")
+                pyramid = model.get_layer(f"{p}pyramid")
+                for k, branch in zip(pyramid.kernel_sizes, pyramid.branches):
+                    e += _conv_entries(model, None, f"{mx}conv{k}/conv0", "depthwise", branch)
+                e += _bn_entries(model, f"{p}dw_bn", f"{mx}btl_out/batchnorm0")
+                e += _conv_entries(model, f"{p}project", f"{mx}btl_out/conv0")
+                e += _bn_entries(model, f"{p}project_bn", f"{mx}btl_out/batchnorm1")
+            else:
+                spatial = f"{p}dw" if f"{p}dw" in names else f"{p}conv"
+                layout = "depthwise" if spatial.endswith("dw") else "conv"
+                e += _bn_entries(model, f"{p}pre_bn", f"{mx}body/batchnorm0")
+                e += _conv_entries(model, f"{p}expand", f"{mx}body/conv0")
+                e += _bn_entries(model, f"{p}expand_bn", f"{mx}body/batchnorm1")
+                e += _conv_entries(model, spatial, f"{mx}body/conv1", layout)
+                e += _bn_entries(model, f"{p}dw_bn", f"{mx}body/batchnorm2")
+                e += _conv_entries(model, f"{p}project", f"{mx}body/conv2")
+                e += _bn_entries(model, f"{p}project_bn", f"{mx}body/batchnorm3")
+            if f"{p}shortcut" in names:
+                e += _conv_entries(model, f"{p}shortcut", f"{mx}conv0")
+                e += _bn_entries(model, f"{p}shortcut_bn", f"{mx}batchnorm0")
+            b += 1
+        s += 1
+    if "head_conv" in names:
+        e += _bn_entries(model, "head_bn", "classifier/batchnorm0")
+        e += _conv_entries(model, "head_conv", "classifier/conv0")
+    if CLASSIFIER_NAME in names:
+        e += _conv_entries(model, CLASSIFIER_NAME, "classifier/dense0", "dense")
+    return e
+
+
+def _to_mxnet(value, layout):
+    if layout == "conv":  # HWIO -> OIHW
+        return np.transpose(value, (3, 2, 0, 1))
+    if layout == "depthwise":  # (k, k, C, 1) -> (C, 1, k, k)
+        return np.transpose(value, (2, 3, 0, 1))
+    if layout == "dense":  # (in, out) -> (out, in)
+        return np.transpose(value, (1, 0))
+    return value
+
+
+def _from_mxnet(value, layout):
+    if layout == "conv":  # OIHW -> HWIO
+        return np.transpose(value, (2, 3, 1, 0))
+    if layout == "depthwise":  # (C, 1, k, k) -> (k, k, C, 1)
+        return np.transpose(value, (2, 3, 0, 1))
+    if layout == "dense":
+        return np.transpose(value, (1, 0))
+    return value
+
+
+def _variable_shape(layer, attr, var):
+    if var is not None:
+        return tuple(var.shape)
+    # A BatchNormalization without scale/offset (the input BN) has no gamma/beta variables.
+    return (int(layer.moving_mean.shape[0]),)
+
+
+def mxnet_param_names(model):
+    """The ``arg:``/``aux:`` tensor names (without the model prefix) and MXNet shapes of ``model``."""
+    out = {}
+    for mx_name, layer, attr, var, layout in _mxnet_entries(model):
+        shape = _variable_shape(layer, attr, var)
+        out[mx_name] = tuple(_to_mxnet(np.zeros(shape, "float32"), layout).shape)
+    return out
+
+
+def _split_prefix(name):
+    kind, sep, rest = name.partition(":")
+    if not sep or kind not in ("arg", "aux") or "/" not in rest:
+        return None, None
+    prefix, _, local = rest.partition("/")
+    return prefix, f"{kind}:{local}"
+
+
+def load_mxnet_params(model, path):
+    """Loads an authors' MXNet ``.params`` file into a model built by this module.
+
+    Every tensor of the file is mapped by name (``arg:<prefix>/stg{s}/blk{b}/btl_in/conv0_weight``
+    -> ``stage{s+1}_block{b+1}_expand`` kernel, ...; ``<prefix>`` such as
+    ``cifar10_pydmobilenet29_0.25_concat`` is ignored) and transposed to Keras' layout (OIHW ->
+    HWIO, depthwise (C, 1, k, k) -> (k, k, C, 1), Dense (out, in) -> (in, out)). BN gamma, beta and
+    running mean/variance are all loaded; the input BN's stored gamma/beta must be 1/0 (MXNet
+    ``fix_gamma``), which is what its scale-free Keras BN computes.
+
+    Raises:
+        ValueError: naming the first tensor the file lacks, the first it has in excess, or the
+            first whose shape differs from the architecture's; nothing is assigned then.
+    """
+    arrays = read_params(path)
+    entries = _mxnet_entries(model)
+    local = {}
+    prefixes = set()
+    for name, value in arrays.items():
+        prefix, key = _split_prefix(name)
+        if key is None:
+            raise ValueError(
+                f"The MXNet params file {path!r} has a tensor named {name!r}; expected "
+                "'arg:<prefix>/...' or 'aux:<prefix>/...' names as Gluon exports them."
+            )
+        prefixes.add(prefix)
+        local[key] = (name, value)
+    if len(prefixes) > 1:
+        raise ValueError(
+            f"The MXNet params file {path!r} mixes the model prefixes {sorted(prefixes)}; it must "
+            "hold one network."
+        )
+    expected = [entry[0] for entry in entries]
+    expected_set = set(expected)
+    for key in expected:
+        if key not in local:
+            raise ValueError(
+                f"The MXNet params file {path!r} does not match the architecture of "
+                f"{model.name!r}: it has no tensor '{key.split(':')[0]}:<prefix>/"
+                f"{key.split(':', 1)[1]}' (first missing of {len(expected)} expected)."
+            )
+    for key, (name, _) in local.items():
+        if key not in expected_set:
+            raise ValueError(
+                f"The MXNet params file {path!r} does not match the architecture of "
+                f"{model.name!r}: its tensor {name!r} has no place in the model."
+            )
+    assignments = []
+    for mx_name, layer, attr, var, layout in entries:
+        name, value = local[mx_name]
+        shape = _variable_shape(layer, attr, var)
+        want = tuple(_to_mxnet(np.zeros(shape, "float32"), layout).shape)
+        if tuple(value.shape) != want:
+            hint = ""
+            if layer.name == CLASSIFIER_NAME and layout == "dense" and len(value.shape) == 2:
+                hint = f" The file's classifier has {value.shape[0]} classes: pass classes={value.shape[0]}."
+            elif layer.name == CLASSIFIER_NAME and len(value.shape) == 1:
+                hint = f" The file's classifier has {value.shape[0]} classes: pass classes={value.shape[0]}."
+            raise ValueError(
+                f"The MXNet params file {path!r} does not match the architecture of "
+                f"{model.name!r}: tensor {name!r} has shape {tuple(value.shape)}, the model's "
+                f"{layer.name!r} {attr} needs {want}.{hint}"
+            )
+        if var is None:
+            fixed = 1.0 if attr == "gamma" else 0.0
+            if not np.all(value == fixed):
+                raise ValueError(
+                    f"The MXNet params file {path!r}: tensor {name!r} must be all {fixed:g} (the "
+                    f"input BN has no learned {attr}); found {value.tolist()}."
+                )
+            continue
+        assignments.append((var, _from_mxnet(value, layout).astype(var.dtype)))
+    for var, value in assignments:
+        var.assign(value)
+    return model
+
+
+def save_mxnet_params(model, path, prefix=None):
+    """Writes ``model`` (built by this module, not PF) as an MXNet ``.params`` file.
+
+    The names follow the authors' release (``arg:<prefix>/stg0/blk0/btl_in/conv0_weight``, ...);
+    ``prefix`` defaults to the model name. The input BN's gamma/beta are written as 1/0.
+    """
+    prefix = prefix or model.name
+    arrays = {}
+    for mx_name, layer, attr, var, layout in _mxnet_entries(model):
+        kind, local = mx_name.split(":", 1)
+        if var is None:
+            shape = _variable_shape(layer, attr, var)
+            value = np.full(shape, 1.0 if attr == "gamma" else 0.0, "float32")
+        else:
+            value = _to_mxnet(keras.ops.convert_to_numpy(var.value), layout)
+        arrays[f"{kind}:{prefix}/{local}"] = np.ascontiguousarray(value, dtype="float32")
+    write_params(path, arrays)

@@ -82,18 +82,30 @@ def test_se_tile4_without_gate_scales_by_relu_of_fc():
                                atol=1e-6)
 
 
-def test_cifar_strides_follow_the_reference():
+def test_layouts_follow_the_one_rule_and_the_reference_rows():
     cifar = cheap_mobilenet.CheapMobileNetV3("cheap", input_shape=(32, 32, 3))
     assert cifar.get_layer("block15_add").output.shape[1:3] == (4, 4)
     auto = cheap_mobilenet.CheapMobileNetV3("cheap", input_shape=(64, 64, 3))
-    assert auto.get_layer("block15_add").output.shape[1:3] == (2, 2)
-    ol = cheap_mobilenet.CheapMobileNetV3("ol", input_shape=(32, 32, 3))
+    assert auto.get_layer("block15_add").output.shape[1:3] == (8, 8)  # below 128: CIFAR layout
+    ol = cheap_mobilenet.CheapMobileNetV3("ol", input_shape=(32, 32, 3))  # ImageNet layout only
     assert ol.get_layer("block15_add").output.shape[1:3] == (1, 1)
-    v2 = cheap_mobilenet.CheapMobileNetV2("baseline", input_shape=(224, 224, 3), classes=1000)
+    with pytest.raises(ValueError, match="config"):
+        cheap_mobilenet.CheapMobileNetV3("ol", config="cifar")
+    # The repository's V2 hard-codes the CIFAR strides, also for its 224-px rows.
+    v2 = applications.create_model("cheap_baseline_mobilenetv2_cifar", input_shape=(224, 224, 3),
+                                   classes=1000)
     assert v2.get_layer("last_conv").output.shape[1:3] == (28, 28)
-    v2_imagenet = cheap_mobilenet.CheapMobileNetV2("baseline", cifar_strides=False,
-                                                   input_shape=(224, 224, 3), classes=1000)
+    v2_imagenet = cheap_mobilenet.CheapMobileNetV2("baseline", input_shape=(224, 224, 3),
+                                                   classes=1000)
     assert v2_imagenet.get_layer("last_conv").output.shape[1:3] == (7, 7)
+
+
+def test_arguments_of_earlier_versions_keep_working():
+    with pytest.warns(FutureWarning, match="'cifar_strides' is now 'config'"):
+        legacy = cheap_mobilenet.CheapMobileNetV2(config="baseline", cifar_strides=True,
+                                                  input_shape=(224, 224, 3), classes=1000)
+    assert legacy.get_layer("last_conv").output.shape[1:3] == (28, 28)
+    assert legacy.get_layer("block1_expand").filters == 32  # the baseline network
 
 
 def test_cheap_v2_shortcuts_are_parameter_free_channel_matches():
@@ -135,9 +147,10 @@ def test_pooled_backbone_and_logits():
 
 @pytest.mark.parametrize("builder,kwargs,match", [
     (cheap_mobilenet.CheapMobileNetV3, {"config": "v4"}, "config"),
+    (cheap_mobilenet.CheapMobileNetV3, {"operations": "v4"}, "operations"),
     (cheap_mobilenet.CheapMobileNetV3, {"cifar_strides": "yes"}, "cifar_strides"),
     (cheap_mobilenet.CheapMobileNetV3, {"dropout_rate": 1.5}, "dropout_rate"),
-    (cheap_mobilenet.CheapMobileNetV2, {"config": "cheap_se8"}, "config"),
+    (cheap_mobilenet.CheapMobileNetV2, {"operations": "cheap_se8"}, "operations"),
     (cheap_mobilenet.CheapMobileNetV2, {"classes": -1}, "classes"),
 ])
 def test_rejects_bad_arguments(builder, kwargs, match):

@@ -8,7 +8,6 @@ import pytest
 
 from keras_padfree import applications, profiling
 from keras_padfree.applications import GhostNet, GhostNetPF
-from keras_padfree.applications.ghostnet import resolve_config
 from keras_padfree.layers import (AttentionDownsampling, GhostModule, HybridStem,
                                   PaddingFreeDWConv, SqueezeExcite)
 
@@ -38,14 +37,6 @@ def test_default_is_the_224_configuration():
     assert model.get_layer("block1_0_dw_pf").output.shape[1:3] == (55, 55)
     assert model.get_layer("block9_0_conv").output.shape[1:3] == (6, 6)
     assert model.output_shape == (None, 100)
-
-
-def test_config_rule():
-    assert resolve_config(None, (32, 32, 3)) == "cifar"
-    assert resolve_config(None, (224, 224, 3)) == "imagenet"
-    assert resolve_config(None, (None, None, 3)) == "imagenet"
-    with pytest.raises(ValueError, match="config"):
-        resolve_config("cifar10", (32, 32, 3))
 
 
 def test_cifar_block_1_0_loses_its_depthwise_conv():

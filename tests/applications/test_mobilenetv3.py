@@ -8,7 +8,6 @@ import pytest
 
 from keras_padfree import applications, profiling
 from keras_padfree.applications import MobileNetV3Large, MobileNetV3LargePF
-from keras_padfree.applications.mobilenetv3 import resolve_config
 from keras_padfree.layers import AttentionDownsampling, HybridStem, PaddingFreeDWConv, SqueezeExcite
 
 
@@ -36,15 +35,7 @@ def test_default_is_the_224_configuration():
     assert model.output_shape == (None, 100)
 
 
-def test_config_rule():
-    assert resolve_config(None, (32, 32, 3)) == "cifar"
-    assert resolve_config(None, (127, 200, 3)) == "cifar"
-    assert resolve_config(None, (128, 128, 3)) == "imagenet"
-    assert resolve_config(None, (None, None, 3)) == "imagenet"
-    assert resolve_config("imagenet", (32, 32, 3)) == "imagenet"
-    with pytest.raises(ValueError, match="config"):
-        resolve_config("tiny", (32, 32, 3))
-    # The explicit config wins over the size rule.
+def test_explicit_config_wins_over_the_size_rule():
     model = MobileNetV3Large(input_shape=(64, 64, 3), classes=5, config="imagenet")
     assert model.get_layer("stem_conv").strides == (2, 2)
     model = MobileNetV3Large(input_shape=(64, 64, 3), classes=5)

@@ -88,9 +88,9 @@ def test_variants_have_the_expected_layers():
 @pytest.mark.parametrize("builder,kwargs,size,out", [
     (ParCMobileNetV2, {}, 64, 8),                      # auto -> cifar: 64 -> 32 -> 16 -> 8
     pytest.param(ParCMobileNetV2PF, {}, 64, 7, marks=pytest.mark.large),  # 64 -> 31 -> 15 -> 7
-    (ParCMobileNetV2, {}, 96, 3),                      # auto -> imagenet: 96 -> 3
-    # 96 -> 48 -> 23 -> 11 -> 5 -> 2
-    pytest.param(ParCMobileNetV2PF, {}, 96, 2, marks=pytest.mark.large),
+    (ParCMobileNetV2, {}, 128, 4),                     # auto -> imagenet: 128 -> 4
+    # 128 -> 64 -> 31 -> 15 -> 7 -> 3
+    pytest.param(ParCMobileNetV2PF, {}, 128, 3, marks=pytest.mark.large),
     pytest.param(ParCMobileNetV2PF, {"config": "imagenet"}, 64, 1, marks=pytest.mark.large),
     pytest.param(ParCMobileNetV2, {"config": "cifar"}, 96, 12, marks=pytest.mark.large),
     pytest.param(ParCMobileNetV2, {"downsampling": "attention", "config": "cifar"}, 64, 8,
@@ -129,9 +129,10 @@ def test_bad_arguments():
         ParCMobileNetV2(input_shape=(32, 32, 3), downsampling="strided")
     with pytest.raises(ValueError, match="`config`"):
         ParCMobileNetV2(input_shape=(32, 32, 3), config="cifar10")
-    with pytest.raises(ValueError, match="CIFAR configuration"):
-        ParCMobileNetV2(input_shape=(224, 224, 3), downsampling="attention")
-    with pytest.raises(ValueError, match="`dropout`"):
+    with pytest.raises(ValueError, match="`dropout_rate`"):
+        ParCMobileNetV2(input_shape=(32, 32, 3), dropout_rate=1.5)
+    with pytest.warns(FutureWarning, match="'dropout' is now 'dropout_rate'"), \
+            pytest.raises(ValueError, match="`dropout_rate`"):
         ParCMobileNetV2(input_shape=(32, 32, 3), dropout=1.5)
     with pytest.raises(ValueError, match="`pooling`"):
         ParCMobileNetV2PF(input_shape=(32, 32, 3), include_top=False, pooling="mean")
@@ -142,15 +143,3 @@ def test_headless_and_pooling():
     assert tuple(model.output.shape) == (None, 3, 3, 1280)
     model = ParCMobileNetV2(input_shape=(32, 32, 3), include_top=False, pooling="avg")
     assert tuple(model.output.shape) == (None, 1280)
-
-
-def test_registry_names_and_metadata():
-    names = applications.list_models("parc_mobilenetv2*")
-    assert names == sorted([
-        "parc_mobilenetv2", "parc_mobilenetv2_pf", "parc_mobilenetv2_cifar",
-        "parc_mobilenetv2_pf_cifar", "parc_mobilenetv2_stem_only_cifar",
-        "parc_mobilenetv2_downsampling_only_cifar", "parc_mobilenetv2_effv2_ds_cifar"])
-    info = applications.get_model_info("parc_mobilenetv2_pf")
-    assert info.references[0].table == "VegFru-292" and info.classes == 292
-    assert applications.get_model_info("parc_mobilenetv2_effv2_ds_cifar").references[0].table \
-        .startswith("EfficientFormerV2")

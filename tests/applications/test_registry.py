@@ -1,6 +1,8 @@
-"""The registry API and the keras.applications-style argument checks every builder shares."""
+"""The registry API: names (one grammar, aliases of earlier versions), metadata, argument checks."""
 
 import json
+import os
+import warnings
 
 import numpy as np
 import pytest
@@ -8,10 +10,17 @@ import pytest
 import keras
 
 from keras_padfree import applications
-from keras_padfree.applications import _common
+from keras_padfree.applications import _registry
+from keras_padfree.layers import _utils
 from tests.conftest import REFERENCE_DIR
 
-NAME = "bsconv_resnet20_cifar_pf"
+NAME = "bsconv_resnet20_pf_cifar"
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "saved_architectures_v0.1.0.json")
+
+
+def _old_names():
+    with open(FIXTURE) as f:
+        return json.load(f)["models"]
 
 
 def test_packaged_reference_counts_equal_the_shared_reference():
@@ -32,27 +41,70 @@ def test_every_reference_row_belongs_to_exactly_one_registered_model():
             key = (row.table, row.model, row.variant, row.input_size, row.classes)
             assert key not in owners, f"{key} attached to {owners.get(key)} and {name}"
             owners[key] = name
-    # Rows no registered model claims yet are listed so that nothing silently drops out.
     unclaimed = [(r.table, r.model, r.variant) for r in applications.reference_rows()
                  if (r.table, r.model, r.variant, r.input_size, r.classes) not in owners]
-    registered_families = {applications.get_model_info(n).family for n in applications.list_models()}
-    assert registered_families, "no model registered"
-    if len(registered_families) >= 10:  # the whole zoo is present: every row must be claimed
-        assert not unclaimed, unclaimed
+    assert not unclaimed, unclaimed
+    assert len(owners) == len(applications.reference_rows()) == 118
+
+
+def test_every_name_follows_the_grammar():
+    tokens = {v: t for v, t in _registry.VARIANT_TOKENS.items()}
+    for name in applications.list_models():
+        info = applications.get_model_info(name)
+        dataset = name.rsplit("_", 1)[1]
+        assert dataset in _registry.DATASETS, name
+        assert info.dataset == _registry.DATASETS[dataset][0], name
+        stem = name[: -len(dataset) - 1]
+        token = tokens[info.variant]
+        if token is None:
+            assert not any(stem.endswith("_" + t) for t in tokens.values() if t), name
+        else:
+            assert stem.endswith("_" + token), name
+        assert info.input_shape[0] == (224 if dataset in ("vegfru", "dogs", "imagenet") else 32)
+        assert info.recipe is not None and info.recipe == info.recipes[_registry.DATASETS[dataset][2]]
+    assert _registry.model_name("ghostnet", "cifar", "pf") == "ghostnet_pf_cifar"
+    assert _registry.model_name("pydmobilenet29", "cifar", "orig",
+                                (_registry.width_token(0.25), "add")) == "pydmobilenet29_025_add_cifar"
+    assert [_registry.width_token(m) for m in (0.25, 0.5, 0.75, 1, 1.5)] == [
+        "025", "050", "075", "100", "150"]
+
+
+def test_every_name_of_version_0_1_0_still_resolves_with_one_warning():
+    old = _old_names()
+    assert len(old) == 91
+    renamed = {name: rec["name"] for name, rec in old.items() if name != rec["name"]}
+    assert len(renamed) == 42
+    assert renamed["ghostnet_pf"] == "ghostnet_pf_vegfru"
+    assert renamed["bsconv_resnet20_cifar_pf"] == "bsconv_resnet20_pf_cifar"
+    assert renamed["pydmobilenet29_025_plus_cifar"] == "pydmobilenet29_025_add_cifar"
+    assert renamed["pyd_mobilenet29_05_cifar"] == "pyd_baseline_mobilenet29_050_cifar"
+    assert renamed["pydnet_025_imagenet32"] == "pydmobilenet56_025_concat_imagenet32"
+    _registry._WARNED.clear()
+    for name, new in renamed.items():
+        assert name not in applications.list_models()
+        with pytest.warns(FutureWarning, match=f"'{name}' is now '{new}'"):
+            assert applications.get_model_info(name).name == new
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the second use does not warn again
+            assert applications.get_model_info(name).name == new
+    for name, rec in old.items():
+        if name not in renamed:
+            assert applications.get_model_info(name).name == name
 
 
 def test_list_models_filters():
     assert NAME in applications.list_models()
     assert applications.list_models("bsconv_resnet20*") == ["bsconv_resnet20_cifar",
-                                                            "bsconv_resnet20_cifar_pf"]
+                                                            "bsconv_resnet20_pf_cifar"]
     set1 = applications.list_models(table="set1")
     assert NAME in set1 and len(set1) == 18
     assert applications.list_models("no_such_model*") == []
+    assert len(applications.list_models(family="ghostnet")) == 7
 
 
 def test_unknown_name_suggests_close_matches():
-    with pytest.raises(ValueError, match="bsconv_resnet20_cifar_pf") as err:
-        applications.create_model("bsconv_resnet20_cifar_fp")
+    with pytest.raises(ValueError, match="bsconv_resnet20_pf_cifar") as err:
+        applications.create_model("bsconv_resnet20_fp_cifar")
     assert "Unknown model name" in str(err.value)
 
 
@@ -61,6 +113,8 @@ def test_model_info_metadata():
     assert info.variant == "pf"
     assert info.input_shape == (32, 32, 3)
     assert info.paper_top1 == 68.3
+    assert info.recipe == "bsconv_set1" and info.recipes["large"] == "bsconv_set1_dogs"
+    assert info.aliases == ("bsconv_resnet20_cifar_pf",)
     (row,) = info.references
     assert (row.params, row.flops, row.flops_convention) == (282138, 37802324, "bsconv_profile")
 
@@ -70,7 +124,7 @@ def test_create_model_overrides_defaults():
     assert model.output.shape == (None, 10)
     assert model.name == NAME
     headless = applications.create_model(NAME, include_top=False, pooling="avg")
-    assert len(headless.output.shape) == 2
+    assert headless.output.shape == (None, 64)
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -82,6 +136,14 @@ def test_create_model_overrides_defaults():
     ({"input_shape": (6, 6, 3)}, "at least 7x7"),
     ({"input_shape": (32, 32)}, "input_shape"),
     ({"classifier_activation": "no_such_activation"}, "classifier_activation"),
+    ({"include_preprocessing": "yes"}, "include_preprocessing"),
+    ({"normalization": {"mean": [0.5] * 3, "std": [0.2] * 3}}, "include_preprocessing=True"),
+    ({"include_preprocessing": True, "normalization": {"mean": 0.5}}, "normalization"),
+    ({"include_preprocessing": True, "normalization": {"mean": 0.5, "std": 0}}, "positive"),
+    ({"downsampling": "attention"}, "downsampling"),
+    ({"stem": "fancy"}, "stem"),
+    ({"padding_free": "yes"}, "padding_free"),
+    ({"depth": 21}, "depth"),
 ])
 def test_bad_arguments_raise_clear_value_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -102,11 +164,14 @@ def test_weights_round_trip_and_class_mismatch(tmp_path):
         with pytest.raises(ValueError, match="classes"):
             applications.create_model(NAME, classes=5, weights=path)
     backbone = applications.create_model(NAME, include_top=False, weights=h5)
-    assert backbone is not None
+    for layer in backbone.layers:
+        for got, want in zip(layer.weights, model.get_layer(layer.name).weights):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(got),
+                                          keras.ops.convert_to_numpy(want))
+    assert sum(len(layer.weights) for layer in backbone.layers) == len(model.weights) - 2
 
 
-def test_min_input_size_helper():
-    assert _common.min_input_size([(3, 2, 0)] * 3) == 15  # 15 -> 7 -> 3 -> 1
-    assert _common.min_input_size([(5, 2, 1)] * 2) == 7   # 7 -> 3 -> 1
-    assert _common.make_divisible(72 * 0.25, 8) == 24
-    keras.backend.clear_session()
+def test_make_divisible():
+    assert _utils.make_divisible(72 * 0.25, 8) == 24
+    assert _utils.make_divisible(480 * 0.25, 4) == 120
+    assert _utils.make_divisible(3, 8) == 8

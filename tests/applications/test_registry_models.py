@@ -1,9 +1,19 @@
 """Registry-wide tests: every registered model, whatever its family.
 
-* its counts equal the reference's exact integers, for every paper row it reproduces;
-* it builds, trains one step, and round-trips through `.keras` with identical outputs (every backend).
+One build per model (at its registered input and classes) checks
+
+* that files saved by earlier versions keep loading: the model's weight paths and shapes equal
+  those of version 0.1.0 (``fixtures/saved_architectures_v0.1.0.json``);
+* its counts against the exact integers of every paper row at that input and classes (rows at
+  other inputs build once more);
+* that its initial values are independent: no two weight tensors start identical.
+
+Then each model builds, trains one step and round-trips through ``.keras`` (every model on
+TensorFlow with --run-large; a representative set on every backend).
 """
 
+import hashlib
+import json
 import os
 
 import numpy as np
@@ -11,15 +21,14 @@ import pytest
 
 import keras
 
-from keras_padfree import applications, profiling
+from keras_padfree import applications
+from keras_padfree import profiling
 from tests import helpers
 
 MODELS = applications.list_models()
-ROWS = [
-    pytest.param(name, i, id=f"{name}-{row.input_size}px-{row.classes}cls")
-    for name in MODELS
-    for i, row in enumerate(applications.get_model_info(name).references)
-]
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "saved_architectures_v0.1.0.json")
+with open(FIXTURE) as _f:
+    SAVED = {rec["name"]: rec for rec in json.load(_f)["models"].values()}
 
 
 def _expected(info, row, field):
@@ -28,32 +37,84 @@ def _expected(info, row, field):
     return None if value is None else value + delta
 
 
-@pytest.mark.parametrize("name,row_index", ROWS)
-def test_counts_equal_reference(name, row_index):
+def _check_counts(model, info, row):
+    convention = profiling.normalize_convention(row.flops_convention)
+    where = f"{info.name} at {row.input_size}px/{row.classes} classes ({row.table})"
+    assert profiling.count_params(model, convention) == _expected(info, row, "params"), where
+    assert profiling.count_flops(model, convention) == _expected(info, row, "flops"), where
+    if row.params_all_weights is not None:
+        all_weights = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        assert all_weights == _expected(info, row, "params_all_weights"), where
+
+
+def fingerprint(model):
+    layout = json.dumps([(w.path, tuple(w.shape)) for w in model.weights])
+    return hashlib.sha256(layout.encode()).hexdigest()[:16]
+
+
+def _value_hashes(model):
+    """Hashes of the initial values of every weight that is not a constant (zeros, ones, ...)."""
+    hashes = {}
+    for w in model.weights:
+        value = keras.ops.convert_to_numpy(w.value)
+        if value.size > 1 and value.min() != value.max():
+            hashes.setdefault(hashlib.sha256(value.tobytes()).hexdigest(), []).append(w.path)
+    return hashes
+
+
+def _at_registered(info, row):
+    return (row.input_size, row.classes) == (info.input_shape[0], info.classes)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_registered_model(name):
+    info = applications.get_model_info(name)
+    model = applications.create_model(name)
+    saved = SAVED.get(name)
+    if saved is not None:
+        assert fingerprint(model) == saved["fingerprint"], (
+            f"{name}: weight paths or shapes differ from version 0.1.0; its saved .weights.h5 "
+            "files would no longer load")
+        assert len(model.weights) == saved["weights"]
+        assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == \
+            saved["trainable_params"]
+    for row in info.references:
+        if _at_registered(info, row):
+            _check_counts(model, info, row)
+    duplicates = [paths for paths in _value_hashes(model).values() if len(paths) > 1]
+    assert not duplicates, f"{name}: weights that start identical: {duplicates}"
+
+
+OTHER_ROWS = [
+    pytest.param(name, i, id=f"{name}-{row.input_size}px-{row.classes}cls")
+    for name in MODELS
+    for i, row in enumerate(applications.get_model_info(name).references)
+    if not _at_registered(applications.get_model_info(name), row)
+]
+
+
+@pytest.mark.parametrize("name,row_index", OTHER_ROWS)
+def test_counts_of_rows_at_other_inputs(name, row_index):
     info = applications.get_model_info(name)
     row = info.references[row_index]
     model = applications.create_model(
-        name, input_shape=(row.input_size, row.input_size, 3), classes=row.classes
-    )
-    convention = profiling.normalize_convention(row.flops_convention)
-    assert profiling.count_params(model, convention) == _expected(info, row, "params")
-    assert profiling.count_flops(model, convention) == _expected(info, row, "flops")
-    if row.params_all_weights is not None:
-        all_weights = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-        assert all_weights == _expected(info, row, "params_all_weights")
+        name, input_shape=(row.input_size, row.input_size, 3), classes=row.classes)
+    _check_counts(model, info, row)
+
+
+def test_every_model_of_version_0_1_0_is_registered():
+    assert set(SAVED) <= set(MODELS)
+    assert len(SAVED) == 91
 
 
 # Every model runs this test with --run-large on every backend. Without it (every CI run): one
 # model per family on every backend (its padding-free variant where it has one), and on TensorFlow
-# also the first registered model of every (family, variant) kind: orig and PF of each family, and
-# the second set's stem-only, downsampling-only and attention variants. The layers that only other
-# kinds use have their own every-backend tests (attention downsampling: build, one training step,
-# serialisation; BSConv-U: also in bsconv_wrn40_8_bsconvu_cifar_pf).
+# also the first registered model of every (family, variant) kind.
 EVERY_BACKEND = {
-    "bsconv_mobilenetv3_large_bsconvs_cifar_pf", "bsconv_resnet20_cifar_pf",
-    "bsconv_wrn40_8_bsconvu_cifar_pf", "mobilenetv3_large_pf_cifar", "ghostnet_pf_cifar",
+    "bsconv_mobilenetv3_large_bsconvs_pf_cifar", "bsconv_resnet20_pf_cifar",
+    "bsconv_wrn40_8_bsconvu_pf_cifar", "mobilenetv3_large_pf_cifar", "ghostnet_pf_cifar",
     "parc_mobilenetv2_pf_cifar", "shufflenetv2_pf_cifar", "pydmobilenet29_025_concat_pf_cifar",
-    "cheap_mobilenetv3_se8_cifar",
+    "cheap_mobilenetv3_se8_cifar", "cheap_mobilenetv2_cifar",
 }
 
 
@@ -107,3 +168,10 @@ def test_builds_trains_and_round_trips(name, tmp_path):
     restored = keras.saving.load_model(path)
     after = helpers.forward(restored, x)
     np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_BACKEND))
+def test_two_builds_start_from_different_weights(name):
+    a = _value_hashes(applications.create_model(name))
+    b = _value_hashes(applications.create_model(name))
+    assert a and not set(a) & set(b), f"{name}: two builds share initial values"

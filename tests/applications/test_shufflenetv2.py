@@ -116,8 +116,6 @@ def test_bad_arguments():
         ShuffleNetV2(input_shape=(32, 32, 3), downsampling="strided")
     with pytest.raises(ValueError, match="`config`"):
         ShuffleNetV2(input_shape=(32, 32, 3), config="cifar10")
-    with pytest.raises(ValueError, match="CIFAR configuration"):
-        ShuffleNetV2(input_shape=(224, 224, 3), downsampling="attention")
     with pytest.raises(ValueError, match="`classes`"):
         ShuffleNetV2PF(input_shape=(32, 32, 3), classes=0)
 
@@ -127,17 +125,3 @@ def test_headless_and_pooling():
     assert tuple(model.output.shape) == (None, 3, 3, 1024)
     model = ShuffleNetV2(input_shape=(32, 32, 3), include_top=False, pooling="max")
     assert tuple(model.output.shape) == (None, 1024)
-
-
-def test_registry_names_and_metadata():
-    names = applications.list_models("shufflenetv2*")
-    assert names == sorted([
-        "shufflenetv2", "shufflenetv2_pf", "shufflenetv2_cifar", "shufflenetv2_pf_cifar",
-        "shufflenetv2_stem_only_cifar", "shufflenetv2_downsampling_only_cifar",
-        "shufflenetv2_effv2_ds_cifar"])
-    info = applications.get_model_info("shufflenetv2_pf")
-    assert info.references[0].table == "VegFru-292" and info.classes == 292
-    assert applications.get_model_info("shufflenetv2_stem_only_cifar").references[0].table \
-        .startswith("ablation")
-    assert isinstance(applications.create_model("shufflenetv2_pf_cifar").get_layer("stem"),
-                      HybridStem)

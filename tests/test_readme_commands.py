@@ -5,8 +5,8 @@ dropped) and each command is run the way its kind allows, in a fresh working dir
 ``runs/default/{best,final}.keras`` from the README's main command (run once, shortened):
 
 - ``python training/fit.py`` on the bundled digits: trained for real, shortened (one epoch of two
-  steps, one evaluation batch, output in the working directory); under another ``KERAS_BACKEND``
-  in a subprocess (heavy).
+  steps, one evaluation batch, output in the working directory); under another ``KERAS_BACKEND``:
+  its flags parsed by fit.py's parser, and run in a subprocess (large).
 - a command on a dataset that cannot be present here (CIFAR, Stanford Dogs, ImageNet, an image
   folder): run as written (``~`` is an empty home, ``--data-dir`` of a folder dataset an empty
   folder): it must stop within seconds with exit status 2 and an ``error:`` line, not an argparse
@@ -389,7 +389,16 @@ def test_main_command_runs(cmd, tmp_path):
     assert os.path.isfile(tmp_path / "run" / "final.keras")
 
 
-@pytest.mark.heavy
+@_commands("fit-other-backend")
+def test_training_command_under_another_backend_parses(cmd):
+    """Its flags, checked by fit.py's own parser here; the run itself is large (JAX compiles
+    for a minute)."""
+    script, argv = _script_and_args(cmd)
+    parser = runpy.run_path(os.path.join(ROOT, script))["build_parser"]()
+    parser.parse_args(argv)
+
+
+@pytest.mark.large
 @_commands("fit-other-backend")
 def test_training_command_under_another_backend_runs(cmd, tmp_path):
     argv = [sys.executable, *cmd.argv[1:], *SHORT_TRAINING, "--output-dir", str(tmp_path / "r")]

@@ -5,5 +5,6 @@ __version__ = "0.1.0"
 from keras_padfree import layers  # noqa: E402
 from keras_padfree import profiling  # noqa: E402
 from keras_padfree import applications  # noqa: E402
+from keras_padfree.convert import convert as convert  # noqa: E402  (re-exported)
 
 __all__ = ["applications", "layers", "profiling", "__version__"]

@@ -30,9 +30,11 @@ bit):
   with the same 1x1 kernel (PydMobileNet's padding-free block shortcut);
 * a ``ParCConv`` (ParC-MobileNetV2) whose feature map shrinks (8 -> 7 on CIFAR) is rebuilt at the
   new size: its global kernel and positional embedding have the map's size, so they cannot be
-  carried as they are. ``parc_kernels="resample"`` (default) resamples them along the circle by
-  linear interpolation (the kernel scaled by ``K / K'`` so that its sum, the response to a constant
-  map, is kept); ``"reinitialize"`` gives them fresh initial values. The bias is carried exactly;
+  carried as they are. ``parc_kernels="resample"`` (default) resamples them over the circle by
+  area: the old K taps are read as a step function on the circle and each of the K' new taps is
+  its integral over the new tap's arc (the kernel's sum, its response to a constant map, is kept
+  exactly; the embedding is averaged, so its mean is kept); ``"reinitialize"`` gives them fresh
+  initial values. The bias is carried exactly;
 * with ``hybrid_stem=True`` the first convolution (and the ``ZeroPadding2D`` before it, its BN and
   activation, and with ``stem_options={"replace_pool": True}`` the max-pool after them) becomes a
   :class:`~keras_padfree.layers.HybridStem`: the only weights that are not carried.
@@ -604,8 +606,8 @@ class _Converter:
         raise ValueError(
             f"Found layer {_describe(layer)}: {what}. Padding-free downsampling carries trained "
             "weights over only for stride-2 DepthwiseConv2D layers (the max-pool shortcut adds "
-            f"none). Options: pass {option}; or train the zoo's padding-free model of that family "
-            "(e.g. keras_padfree.applications.create_model('bsconv_resnet20_cifar_pf'))."
+            f"none). Options: pass {option}; or train a padding-free model of that architecture "
+            "from scratch (the zoo's: keras_padfree.applications.list_models('*pf*'))."
         )
 
     def _plan_stem(self, graph, node, conv):
@@ -831,16 +833,16 @@ class _Converter:
         for new, src in self.pointwise:
             carried += _copy_all([new.projection.kernel], [src.kernel], src.name)
         for new, src in self.parcs:
-            pairs = [(new.kernel, src.kernel, src.kernel_size / new.kernel_size)]
+            pairs = [(new.kernel, src.kernel, True)]
             if new.pe is not None:
-                pairs.append((new.pe, src.pe, 1.0))
-            for nv, sv, scale in pairs:
+                pairs.append((new.pe, src.pe, False))
+            for nv, sv, density in pairs:
                 if tuple(nv.shape) == tuple(sv.shape):
                     carried += _copy_all([nv], [sv], src.name)
                 elif self.parc_kernels == "resample":
                     axis = 0 if new.direction == "vertical" else 1
                     nv.assign(_resample_circular(keras.ops.convert_to_numpy(sv), axis,
-                                                 nv.shape[axis], scale))
+                                                 nv.shape[axis], density))
                     resampled.append(nv.path)
                 else:
                     new_weights.append(nv.path)
@@ -865,18 +867,22 @@ def _copy_all(new_vars, src_vars, name):
     return len(new_vars)
 
 
-def _resample_circular(values, axis, new_size, scale):
-    """Linear interpolation of ``values`` along a circular ``axis`` to ``new_size`` samples."""
+def _resample_circular(values, axis, new_size, density):
+    """Area resampling of ``values`` along ``axis``, a circle of ``values.shape[axis]`` taps.
+
+    Tap ``t`` of ``K`` covers the arc ``[t / K, (t + 1) / K)``; new tap ``j`` of ``K'`` covers
+    ``[j / K', (j + 1) / K')`` and receives the overlap-weighted old taps. ``density=True`` (a
+    kernel) keeps the sum over the axis, ``False`` (an embedding) keeps the mean.
+    """
     old_size = values.shape[axis]
-    pos = np.arange(new_size, dtype=np.float64) * old_size / new_size
-    lo = np.floor(pos).astype(np.int64)
-    frac = pos - lo
-    hi = (lo + 1) % old_size
-    shape = [1] * values.ndim
-    shape[axis] = new_size
-    frac = frac.reshape(shape)
-    out = np.take(values, lo, axis=axis) * (1.0 - frac) + np.take(values, hi, axis=axis) * frac
-    return (out * scale).astype(values.dtype)
+    edges_old = np.arange(old_size + 1, dtype=np.float64) / old_size
+    edges_new = np.arange(new_size + 1, dtype=np.float64) / new_size
+    overlap = np.clip(np.minimum(edges_new[1:, None], edges_old[None, 1:])
+                      - np.maximum(edges_new[:-1, None], edges_old[None, :-1]), 0.0, None)
+    weights = overlap * (old_size if density else new_size)  # (K', K)
+    moved = np.moveaxis(values.astype(np.float64), axis, 0)
+    out = np.tensordot(weights, moved, axes=(1, 0))
+    return np.moveaxis(out, 0, axis).astype(values.dtype)
 
 
 def _entry(kind, source, new):
@@ -1011,7 +1017,8 @@ def _functional_source(model):
                 "to rewrite. Build it with an input (keras.Input(shape) as its first layer) or "
                 f"call it once. Received: model={model.name!r} (unbuilt Sequential)."
             )
-        return keras.Model(inputs, outputs, name=model.name)
+        return keras.Model(inputs[0] if len(inputs) == 1 else inputs,
+                           outputs[0] if len(outputs) == 1 else outputs, name=model.name)
     if not isinstance(model, keras.Model):
         raise ValueError(
             "Argument `model` must be a functional keras.Model (or a built keras.Sequential). "

@@ -20,6 +20,11 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 
 def _positive_int(text):
@@ -53,7 +58,7 @@ def _fraction(text):
     return value
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0])
     p.add_argument("model", nargs="?", default=None,
                    help="the .keras model (the same as --model-path)")
@@ -78,7 +83,7 @@ def build_parser():
 
 
 @contextlib.contextmanager
-def native_output_hidden(enabled=True):
+def native_output_hidden(enabled: bool = True) -> Iterator[None]:
     """Sends everything written to the process's stdout/stderr file descriptors (TensorFlow's C++
     start-up lines, the quantiser's "fully_quantize: ...", LiteRT's "Created TensorFlow Lite
     XNNPACK delegate", tf2onnx's warnings) to a temporary file; replays it on stderr when an
@@ -137,7 +142,9 @@ def _output_path(args, model_path, split):
     return out
 
 
-def input_preparation(model, recipe_prep, mean=None, std=None):
+def input_preparation(model: "keras.Model", recipe_prep: object,
+                      mean: list[float] | None = None,
+                      std: list[float] | None = None) -> tuple[object, float, dict]:
     """``(preprocessing for the pipeline, scale of its output, record for the JSON)``.
 
     A model that holds its preprocessing gets raw pixels: the pipeline without normalisation
@@ -177,7 +184,7 @@ def input_preparation(model, recipe_prep, mean=None, std=None):
     return prep, 1.0, record
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> dict:
     """Evaluates and writes the JSON; returns the result dict (with ``output``, the JSON's path).
 
     Raises ValueError / DatasetNotFoundError for bad arguments and files."""
@@ -236,7 +243,7 @@ def main(argv=None):
     return result
 
 
-def report(result):
+def report(result: dict) -> str:
     """Two lines about an evaluation: its numbers and where they went, and the model's input."""
     inp = result["input"]
     return (f"{result['dataset']}/{result['split']}: top1={result['top1']:.4f} "
@@ -244,7 +251,7 @@ def report(result):
             f"  input: {inp['description']} (from the {inp['source']})")
 
 
-def cli(argv=None):
+def cli(argv: list[str] | None = None) -> int:
     """Runs :func:`main`: its report on stdout, or an ``error:`` line on stderr and exit status 2
     for bad arguments and files. The libraries' own output is hidden unless ``--verbose`` or an
     unexpected error. Returns the exit status."""

@@ -29,6 +29,11 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
@@ -54,7 +59,7 @@ def _positive_int(text):
     return value
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="export_tflite.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--model-path", required=True, help="a .keras model")
     p.add_argument("--output", required=True, help="the .tflite path (sidecars go next to it)")
@@ -87,7 +92,7 @@ def build_parser():
 
 
 @contextlib.contextmanager
-def native_output_hidden(enabled=True):
+def native_output_hidden(enabled: bool = True) -> Iterator[None]:
     """Sends everything written to the process's stdout/stderr file descriptors (TensorFlow's C++
     start-up lines, the quantiser's "fully_quantize: ...", LiteRT's "Created TensorFlow Lite
     XNNPACK delegate", tf2onnx's warnings) to a temporary file; replays it on stderr when an
@@ -135,7 +140,7 @@ def _normalization(args):
     return "auto"
 
 
-def check_arguments(args):
+def check_arguments(args: argparse.Namespace) -> None:
     """Every check that needs no model and no data; raises ValueError. Writes nothing."""
     from keras_padfree.export import _files
     from keras_padfree.export import metadata as md
@@ -178,7 +183,7 @@ def check_arguments(args):
             get_recipe(args.recipe)
 
 
-def calibration_files(directory):
+def calibration_files(directory: str) -> list[str]:
     """The image files under ``directory`` (sorted); ValueError when there are none."""
     if not os.path.isdir(directory):
         raise ValueError(f"Argument `--calibration-dir` must be a directory. Received: "
@@ -191,12 +196,13 @@ def calibration_files(directory):
     return files
 
 
-def read_labels(path):
+def read_labels(path: str) -> list[str]:
     with open(path, encoding="utf-8") as f:
         return [line.rstrip("\r\n") for line in f if line.strip()]
 
 
-def dataset_pixels(dataset, data_dir, recipe_name, size, limit):
+def dataset_pixels(dataset: str, data_dir: str | None, recipe_name: str | None, size: int,
+                   limit: int) -> tuple["np.ndarray", tuple | None]:
     """Up to ``limit`` raw RGB pixel images (float32 in [0, 255]) of the evaluation split of
     ``dataset``, resized by the recipe's evaluation transform; and the class names if known."""
     import dataclasses
@@ -223,7 +229,7 @@ def dataset_pixels(dataset, data_dir, recipe_name, size, limit):
     return np.concatenate(images)[:limit].astype("float32"), source.class_names
 
 
-def folder_pixels(directory, size, limit):
+def folder_pixels(directory: str, size: tuple, limit: int) -> "np.ndarray":
     """Up to ``limit`` images of a folder as raw RGB pixels (float32 in [0, 255]), resized."""
     import numpy as np
     import tensorflow as tf
@@ -241,7 +247,7 @@ def folder_pixels(directory, size, limit):
     return np.stack(images).astype("float32")
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> list:
     """Parses ``argv``, exports, writes; returns the :class:`ExportResult` of the TFLite file (and
     of the ONNX file with ``--onnx``).
 
@@ -303,7 +309,7 @@ def main(argv=None):
     return results
 
 
-def report(result):
+def report(result: object) -> str:
     """Two lines about one written export: its files, its parity and its input."""
     parity = result.parity
     norm = result.metadata["input"]["normalization"]
@@ -315,7 +321,7 @@ def report(result):
             f"{check}\n  input: {norm['description']} (from the {norm['source']})")
 
 
-def cli(argv=None):
+def cli(argv: list[str] | None = None) -> int:
     """Runs :func:`main`: its report on stdout, or an ``error:`` line on stderr (exit status 2
     for bad arguments and files, 1 when a converted file does not match Keras or cannot be
     written). The libraries' own output is hidden unless ``--verbose`` or an unexpected error.

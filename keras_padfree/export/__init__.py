@@ -1,11 +1,12 @@
 """Deployment: LiteRT (TFLite) export for Android and ONNX export, each with a parity check.
 
->>> from keras_padfree import applications, export
->>> model = applications.create_model("ghostnet_pf_cifar")
->>> result = export.export_tflite(model, "ghostnet_pf.tflite")            # float32
->>> result = export.export_tflite(model, "ghostnet_pf_int8.tflite", quantization="int8",
-...                               representative_data=calibration_images)
->>> result = export.export_onnx(model, "ghostnet_pf.onnx")
+>>> import keras
+>>> from keras_padfree import export
+>>> model = keras.saving.load_model("runs/default/best.keras")    # trained by training/fit.py
+>>> result = export.export_tflite(model, "model.tflite")            # float32
+>>> result = export.export_tflite(model, "model_int8.tflite", quantization="int8",
+...                               representative_data=calibration_images)  # raw pixels
+>>> result = export.export_onnx(model, "onnx/model.onnx")
 
 Each export writes ``<name>.json`` (the sidecar: input size/layout/dtype/range, normalisation and
 where it came from, quantisation, counts, exporter version) and ``<name>.labels.txt`` next to the

@@ -24,6 +24,11 @@ import contextlib
 import os
 import sys
 import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 
@@ -39,7 +44,7 @@ def _require_tensorflow_backend(what):
         )
 
 
-def keras_litert_export_available():
+def keras_litert_export_available() -> bool:
     """Whether the installed Keras' ``model.export(format="litert")`` takes the ExportArchive ->
     ``from_saved_model`` route (Keras >= 3.15), the one this project trusts."""
     import keras
@@ -103,8 +108,9 @@ def _archive_route(model, spec, target_spec, attributes, tmp):
     return converter.convert()
 
 
-def convert_tflite(model, *, input_shape, quantization=None, representative=None, int8_io=False,
-                   route="auto"):
+def convert_tflite(model: "keras.Model", *, input_shape: tuple, quantization: str | None = None,
+                   representative: "np.ndarray | None" = None, int8_io: bool = False,
+                   route: str = "auto") -> bytes:
     """Converts a Keras model (TensorFlow backend) to TFLite flatbuffer bytes.
 
     Args:

@@ -16,7 +16,7 @@ def _first_existing(directory):
     return directory
 
 
-def check_output_path(path, suffix, argname):
+def check_output_path(path: str | os.PathLike, suffix: str, argname: str) -> str:
     """Returns ``path`` as a string once it can take an export (nothing is created).
 
     The path must end in ``suffix`` and have a name before it; neither it nor its sidecars
@@ -79,7 +79,7 @@ def _umask():
     return mask
 
 
-def write_files(files):
+def write_files(files: dict[str, bytes | str]) -> None:
     """Writes ``{path: bytes or str}`` as one unit: every file goes to a temporary name in its
     folder first and is renamed into place only when all of them were written; on a failure the
     temporary files (and folders this call created) are removed and nothing is replaced."""

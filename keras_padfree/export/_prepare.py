@@ -1,11 +1,16 @@
 """Backend-independent preparation shared by the exporters: float32 copies, inputs, references."""
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import keras
 
-def load_if_path(model, argname="model"):
+
+def load_if_path(model: "keras.Model | str | os.PathLike",
+                 argname: str = "model") -> tuple["keras.Model", str | None]:
     """Returns ``(model, path_or_None)``: a Keras model, loading it when given a ``.keras`` path.
 
     Raises:

@@ -17,8 +17,13 @@ such a chain is exported only with an explicit mean/std (source ``"user"``).
 import json
 import math
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 SCHEMA_VERSION = 2
 
@@ -48,7 +53,7 @@ _DATASET_LABELS = {"cifar10": CIFAR10_LABELS, "cifar100": CIFAR100_LABELS,
 # --------------------------------------------------------------------------------------------------
 # The normalisation, from the model.
 
-def model_preprocessing(model):
+def model_preprocessing(model: "keras.Model") -> dict | None:
     """The preprocessing a model holds, composed into one per-channel affine map, or None.
 
     Follows the graph from the model's single image input through the chain of
@@ -165,7 +170,7 @@ def _channel_values(values, channels, argname):
     return [float(v) for v in np.broadcast_to(arr, (channels,))]
 
 
-def model_normalization(pre, channels=3):
+def model_normalization(pre: dict, channels: int = 3) -> dict:
     """The sidecar record of a model that holds its preprocessing (``pre`` from
     :func:`model_preprocessing`): the app feeds raw pixels."""
     rng, per_channel = _value_ranges(1.0, [0.0] * channels, [1.0] * channels)
@@ -192,7 +197,8 @@ def model_normalization(pre, channels=3):
     }
 
 
-def user_normalization(mean, std, channels=3):
+def user_normalization(mean: Sequence[float] | float, std: Sequence[float] | float,
+                       channels: int = 3) -> dict:
     """The sidecar record of a user-given normalisation ``x = (pixel / 255 - mean) / std``."""
     mean = _channel_values(mean, channels, "mean")
     std = _channel_values(std, channels, "std")
@@ -214,7 +220,7 @@ def user_normalization(mean, std, channels=3):
     }
 
 
-def resolve_normalization(normalization, model):
+def resolve_normalization(normalization: str | dict, model: "keras.Model") -> dict:
     """Turns the exporters' ``normalization`` argument into the sidecar's record.
 
     Args:
@@ -263,7 +269,7 @@ def _short(values):
     return "[" + ", ".join(f"{v:.4g}" for v in values) + "]"
 
 
-def preprocess_pixels(pixels, metadata):
+def preprocess_pixels(pixels: np.ndarray, metadata: dict) -> np.ndarray:
     """Applies the sidecar's normalisation to raw RGB pixels in [0, 255] (what an app does)."""
     norm = metadata["input"]["normalization"]
     x = np.asarray(pixels, "float32") * np.float32(norm["pixel_scale"])
@@ -284,7 +290,8 @@ def _registry_dataset(model_name):
         return None
 
 
-def resolve_labels(labels, classes, model_name=None, dataset=None):
+def resolve_labels(labels: Sequence[str] | None, classes: int | None,
+                   model_name: str | None = None, dataset: str | None = None) -> list[str]:
     """The class names written to the labels file (one per line, index order).
 
     Given ``labels`` win; else the dataset's names (CIFAR-10/100, digits) when the class count
@@ -311,7 +318,7 @@ def resolve_labels(labels, classes, model_name=None, dataset=None):
 # --------------------------------------------------------------------------------------------------
 # Counts and the exporter.
 
-def model_counts(model, input_shape, classes):
+def model_counts(model: "keras.Model", input_shape: tuple, classes: int | None) -> dict:
     """``{"params", "trainable_params", "macs", "classes"}`` of the exported model.
 
     ``macs`` are the conv + dense multiply-accumulates of one image
@@ -331,7 +338,7 @@ def model_counts(model, input_shape, classes):
     return {"params": params, "trainable_params": trainable, "macs": macs, "classes": classes}
 
 
-def exporter_record():
+def exporter_record() -> dict:
     """The exporter's name and the versions that produced the file."""
     import keras
 
@@ -441,7 +448,7 @@ SIDECAR_ENUMS = {
 }
 
 
-def schema_keys(schema=None, prefix=""):
+def schema_keys(schema: dict | None = None, prefix: str = "") -> list[str]:
     """Every key path of the schema (``"input.normalization.mean"``), in order; optional keys
     without their ``?``."""
     schema = SIDECAR_SCHEMA if schema is None else schema
@@ -465,7 +472,7 @@ def _nested_object(spec):
     return None
 
 
-def validate_sidecar(meta):
+def validate_sidecar(meta: dict) -> None:
     """Checks a sidecar dict against :data:`SIDECAR_SCHEMA` and :data:`SIDECAR_ENUMS`.
 
     Raises:
@@ -522,14 +529,14 @@ def _validate(value, spec, path):
     raise ValueError(f"Sidecar key {where!r} has the wrong type: {value!r}.")
 
 
-def sidecar_paths(model_path):
+def sidecar_paths(model_path: str | os.PathLike) -> tuple[str, str]:
     """``(json_path, labels_path)`` written next to ``model_path`` (``out.tflite`` -> ``out.json``,
     ``out.labels.txt``)."""
     stem, _ = os.path.splitext(os.fspath(model_path))
     return stem + ".json", stem + ".labels.txt"
 
 
-def dumps_sidecar(obj, indent=0):
+def dumps_sidecar(obj: object, indent: int = 0) -> str:
     """JSON text of a sidecar: objects one key per line, arrays of numbers or strings (and of such
     arrays) on one line. NaN and infinity are refused."""
     if isinstance(obj, dict):
@@ -545,7 +552,7 @@ def dumps_sidecar(obj, indent=0):
     return json.dumps(obj, allow_nan=False)
 
 
-def sidecar_texts(model_path, metadata, labels):
+def sidecar_texts(model_path: str, metadata: dict, labels: list[str] | None) -> dict:
     """``{path: text}`` of the JSON and labels files for ``model_path`` (validated, not written)."""
     json_path, labels_path = sidecar_paths(model_path)
     metadata = dict(metadata)
@@ -557,7 +564,7 @@ def sidecar_texts(model_path, metadata, labels):
     return texts
 
 
-def load_metadata(model_path):
+def load_metadata(model_path: str | os.PathLike) -> dict:
     """Reads the sidecar JSON of an exported model."""
     json_path, _ = sidecar_paths(model_path)
     with open(json_path) as f:

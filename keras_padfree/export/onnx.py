@@ -9,6 +9,8 @@ Needs the optional packages ``onnx``, ``onnxruntime`` and ``tf2onnx``.
 import json
 import os
 import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +22,9 @@ from keras_padfree.export.tflite import ExportResult
 from keras_padfree.export.tflite import ParityError
 from keras_padfree.export.tflite import classifier_classes
 from keras_padfree.export.tflite import output_meaning
+
+if TYPE_CHECKING:
+    import keras
 
 _INSTALL_HINT = "pip install onnx onnxruntime tf2onnx  (or `pip install keras_padfree[onnx]`)"
 
@@ -37,9 +42,12 @@ def _require_onnx():
         )
 
 
-def build_onnx_export(model, path, *, sample_inputs=None, num_samples=8, labels=None,
-                      normalization="auto", dataset=None, input_shape=None, tolerance=None,
-                      opset=None, model_name=None):
+def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
+                      sample_inputs: object = None, num_samples: int = 8,
+                      labels: Sequence[str] | None = None, normalization: str | dict = "auto",
+                      dataset: str | None = None, input_shape: tuple | None = None,
+                      tolerance: float | None = None, opset: int | None = None,
+                      model_name: str | None = None) -> tuple[dict, ExportResult]:
     """Everything :func:`export_onnx` does except writing: returns ``(files, result)``."""
     import keras
 
@@ -139,9 +147,12 @@ def build_onnx_export(model, path, *, sample_inputs=None, num_samples=8, labels=
     return files, result
 
 
-def export_onnx(model, path, *, sample_inputs=None, num_samples=8, labels=None,
-                normalization="auto", dataset=None, input_shape=None, tolerance=None,
-                opset=None, model_name=None):
+def export_onnx(model: "keras.Model | str", path: str | os.PathLike, *,
+                sample_inputs: object = None, num_samples: int = 8,
+                labels: Sequence[str] | None = None, normalization: str | dict = "auto",
+                dataset: str | None = None, input_shape: tuple | None = None,
+                tolerance: float | None = None, opset: int | None = None,
+                model_name: str | None = None) -> ExportResult:
     """Exports a Keras model to ONNX (float32, NHWC input with a dynamic batch axis).
 
     onnxruntime runs the file on sample inputs before it is kept; the max abs difference of the

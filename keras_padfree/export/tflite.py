@@ -4,6 +4,8 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +13,9 @@ from keras_padfree.export import _files
 from keras_padfree.export import _prepare
 from keras_padfree.export import metadata as md
 from keras_padfree.export._convert import QUANTIZATIONS
+
+if TYPE_CHECKING:
+    import keras
 
 # Parity criteria (the export raises ParityError when they fail).
 FLOAT32_TOLERANCE = 1e-4  # max |p_litert - p_keras| over samples and classes
@@ -128,7 +133,7 @@ def _tensor_record(detail):
     return rec
 
 
-def output_meaning(activation, classes):
+def output_meaning(activation: str | None, classes: int | None) -> str:
     if not classes:
         return "features"
     if activation == "softmax":
@@ -136,13 +141,13 @@ def output_meaning(activation, classes):
     return "class logits (apply softmax for probabilities)"
 
 
-def classifier_classes(model):
+def classifier_classes(model: "keras.Model") -> int | None:
     """The number of classes of a (batch, classes) output, else None (features)."""
     shape = model.outputs[0].shape
     return int(shape[-1]) if len(shape) == 2 and shape[-1] is not None else None
 
 
-def normalize_quantization(quantization):
+def normalize_quantization(quantization: str | None) -> str | None:
     """None for float32 ("none" / "float32" accepted), else one of ``QUANTIZATIONS``."""
     if quantization in ("none", "float32"):
         quantization = None
@@ -159,10 +164,14 @@ def _check_count(value, argname):
                          f"Received: {argname}={value!r}.")
 
 
-def build_tflite_export(model, path, quantization=None, representative_data=None, *,
-                        num_calibration=100, sample_inputs=None, num_samples=8, labels=None,
-                        normalization="auto", dataset=None, input_shape=None, tolerance=None,
-                        min_top1_agreement=None, int8_io=False, model_name=None):
+def build_tflite_export(model: "keras.Model | str", path: str | os.PathLike,
+                        quantization: str | None = None, representative_data: object = None, *,
+                        num_calibration: int = 100, sample_inputs: object = None,
+                        num_samples: int = 8, labels: Sequence[str] | None = None,
+                        normalization: str | dict = "auto", dataset: str | None = None,
+                        input_shape: tuple | None = None, tolerance: float | None = None,
+                        min_top1_agreement: float | None = None, int8_io: bool = False,
+                        model_name: str | None = None) -> tuple[dict, ExportResult]:
     """Everything :func:`export_tflite` does except writing: returns ``(files, result)``, where
     ``files`` maps each output path to its bytes/text (write them with
     ``keras_padfree.export._files.write_files``)."""
@@ -273,10 +282,14 @@ def _convert_in_subprocess(f32, shape, quantization, calib, int8_io):
             return fh.read()
 
 
-def export_tflite(model, path, quantization=None, representative_data=None, *,
-                  num_calibration=100, sample_inputs=None, num_samples=8, labels=None,
-                  normalization="auto", dataset=None, input_shape=None, tolerance=None,
-                  min_top1_agreement=None, int8_io=False, model_name=None):
+def export_tflite(model: "keras.Model | str", path: str | os.PathLike,
+                  quantization: str | None = None, representative_data: object = None, *,
+                  num_calibration: int = 100, sample_inputs: object = None,
+                  num_samples: int = 8, labels: Sequence[str] | None = None,
+                  normalization: str | dict = "auto", dataset: str | None = None,
+                  input_shape: tuple | None = None, tolerance: float | None = None,
+                  min_top1_agreement: float | None = None, int8_io: bool = False,
+                  model_name: str | None = None) -> ExportResult:
     """Exports a Keras model to a LiteRT (.tflite) file for Android, after a parity check.
 
     Works for a model built or trained under any Keras backend: under TensorFlow it is converted

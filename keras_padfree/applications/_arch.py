@@ -52,7 +52,10 @@ class Row:
         return self.values[name]
 
     def stride(self, column: str = "s") -> int:
-        """The block's stride in the layout whose stride column is ``column`` (``s`` or ``s32``)."""
+        """The block's stride in the layout whose stride column is ``column`` (``s`` or ``s32``).
+
+        A table without that column has the same strides in both layouts (``s``).
+        """
         return self.values[column] if column in self.values else self.values["s"]
 
     def replace(self, **values: Any) -> Row:

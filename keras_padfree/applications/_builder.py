@@ -218,7 +218,7 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
         value = family_args.get(arg.name, arg.default)
         args[arg.name] = arg.check(value) if arg.check is not None else value
     _utils.check_choice(stem, "stem", STEMS if family.hybrid_stem is not None else ("standard",))
-    _utils.check_choice(downsampling, "downsampling", family.downsampling)
+    _utils.check_choice(downsampling, "downsampling", family.modes)
     mode = ds.get_mode(downsampling)
     if include_preprocessing is None:
         include_preprocessing = family.include_preprocessing
@@ -319,7 +319,7 @@ def _signature(family: Family, fixed: dict) -> inspect.Signature:
                ("normalization", None, "dict | None")]
     if family.hybrid_stem is not None and "stem" not in fixed:
         keyword.append(("stem", "standard", str))
-    if len(family.downsampling) > 1 and "downsampling" not in fixed:
+    if len(family.modes) > 1 and "downsampling" not in fixed:
         keyword.append(("downsampling", "standard", str))
         keyword.append(("padding_free", None, "bool | None"))
     if len(family.configs) > 1 or family.available_configs is not None:
@@ -357,7 +357,7 @@ def _min_size_text(family: Family) -> str:
     lines = []
     for cfg in family.configs:
         sizes = []
-        for mode_name in family.downsampling:
+        for mode_name in family.modes:
             mode = ds.get_mode(mode_name)
             args = {a.name: a.default for a in family.args}
             try:
@@ -411,7 +411,7 @@ def _docstring_parts(family: Family, summary: str, fixed: dict, registered=()) -
     parts = [summary, ""]
     for paragraph in description:
         parts += [" ".join(paragraph.split()), ""]
-    if family.hybrid_stem is not None or len(family.downsampling) > 1:
+    if family.hybrid_stem is not None or len(family.modes) > 1:
         if fixed:
             preset = variant_of(fixed.get("stem", "standard"),
                                 fixed.get("downsampling", "standard"))
@@ -421,7 +421,7 @@ def _docstring_parts(family: Family, summary: str, fixed: dict, registered=()) -
             rows = [f"``{v}`` = ``stem={s!r}, downsampling={d!r}`` ({VARIANT_DESCRIPTIONS[v]})"
                     for v, (s, d) in VARIANTS.items()
                     if (s == "standard" or family.hybrid_stem is not None)
-                    and d in family.downsampling]
+                    and d in family.modes]
             parts.append("Variants (the papers' rows): " + "; ".join(rows) + ". "
                          "``padding_free=True`` is short for the \"pf\" pair.")
         parts.append("")
@@ -456,7 +456,7 @@ def _docstring_parts(family: Family, summary: str, fixed: dict, registered=()) -
     sig = _signature(family, fixed)
     docs = {
         "stem": "\"standard\" or \"hybrid\" (the paper's :class:`HybridStem`).",
-        "downsampling": "\"" + "\", \"".join(family.downsampling) + "\" (see "
+        "downsampling": "\"" + "\", \"".join(family.modes) + "\" (see "
                         ":mod:`keras_padfree.blocks.downsampling`).",
         "padding_free": "True: short for ``stem=\"hybrid\", downsampling=\"padding_free\"``.",
         "config": "layout: " + ", ".join(f"\"{c.name}\"" for c in family.configs)

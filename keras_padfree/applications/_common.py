@@ -4,13 +4,12 @@ Used by the one builder (:mod:`keras_padfree.applications._builder`): :func:`val
 top, :func:`model_inputs` for the input, :func:`load_weights` at the end.
 """
 
+import json
 import os
 import zipfile
-import json
 
 import keras
 
-from keras_padfree.layers import _utils
 from keras_padfree.layers._utils import make_divisible  # noqa: F401 (re-exported)
 
 POOLINGS = (None, "avg", "max")

@@ -16,6 +16,7 @@ from typing import Any
 from keras_padfree.applications._arch import Table
 from keras_padfree.blocks.common import Quirks
 
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """One input layout of a family (e.g. "cifar": 32x32 with the CIFAR strides).
@@ -111,7 +112,9 @@ class Family:
         tail: ``tail(x, ctx)`` after the last block (the last conv of the features), or None.
         head: ``head(ctx)`` -> :class:`Head`.
         args: family-specific :class:`Arg` s.
-        downsampling: the downsampling modes the family supports.
+        downsampling: the downsampling modes the family supports (None: every mode of
+            :data:`keras_padfree.blocks.downsampling.MODES`, so that a new mode needs no edit
+            here).
         default_name: ``default_name(args, variant)`` -> the model name when none is given.
         needs_static_size: the family sizes layers from the feature maps (ParC kernels).
         recipes: training recipe per dataset style ("small" 32-px datasets, "large" 224-px ones).
@@ -145,7 +148,7 @@ class Family:
     input_layer: Callable | None = None
     tail: Callable | None = None
     args: tuple = ()
-    downsampling: tuple = ("standard", "padding_free", "attention")
+    downsampling: tuple | None = None
     default_name: Callable | None = None
     needs_static_size: bool = False
     recipes: dict = dataclasses.field(default_factory=dict)
@@ -158,6 +161,13 @@ class Family:
     load_weights: Callable | None = None
     head_has_dropout: bool = False
     module: str = "keras_padfree.applications"
+
+    @property
+    def modes(self) -> tuple:
+        """The names of the downsampling modes this family builds."""
+        from keras_padfree.blocks.downsampling import MODES
+
+        return tuple(MODES) if self.downsampling is None else tuple(self.downsampling)
 
     def config(self, name: str) -> Config:
         for config in self.configs:
@@ -177,3 +187,45 @@ class Family:
             return self.block_name(row)
         return self.block_name.format(index=row.index, stage=row.stage, unit=row.unit,
                                       **row.values)
+
+
+# --------------------------------------------------------------------------------------------------
+# The parts most families state the same way, as data.
+
+def _value(value, ctx):
+    return value(ctx) if callable(value) else value
+
+
+def conv_unit(filters, kernel_size: int, activation: str | None, name: str,
+              strides_key: str | None = None) -> Callable:
+    """``fn(x, ctx)``: a conv -> BN -> act unit (a standard stem, a last 1x1 conv).
+
+    Args:
+        filters: width, or ``filters(ctx)``.
+        strides_key: the layout value holding the stride (e.g. "stem_strides"); None: stride 1.
+    """
+    def unit(x, ctx):
+        strides = ctx.config_values.get(strides_key, 1) if strides_key else 1
+        return ctx.conv_bn_act(x, _value(filters, ctx), kernel_size, strides, activation,
+                               name=name)
+
+    return unit
+
+
+def hybrid_stem(filters, activation: str, **extra: Any) -> Callable:
+    """``fn(ctx)`` -> the :class:`HybridStem` arguments of a family.
+
+    The first conv's stride is the layout's ``stem_strides`` (1 when the layout has none), the BNs
+    keep PyTorch's defaults (eps 1e-5, momentum 0.1: every reference's hybrid stem does, also where
+    the rest of the network does not), the initializers are the family's. ``extra`` adds or
+    overrides arguments (values may be functions of the context).
+    """
+    def kwargs(ctx):
+        args = dict(filters=_value(filters, ctx), strides=ctx.config_values.get("stem_strides", 1),
+                    activation=activation, bn_epsilon=1e-5, bn_momentum=0.9,
+                    kernel_initializer=ctx.quirks.init.conv(),
+                    depthwise_initializer=ctx.quirks.init.depthwise())
+        args.update({key: _value(value, ctx) for key, value in extra.items()})
+        return args
+
+    return kwargs

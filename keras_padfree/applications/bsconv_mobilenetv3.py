@@ -18,6 +18,8 @@ from keras_padfree.applications._family import Arg
 from keras_padfree.applications._family import Config
 from keras_padfree.applications._family import Family
 from keras_padfree.applications._family import Head
+from keras_padfree.applications._family import conv_unit
+from keras_padfree.applications._family import hybrid_stem
 from keras_padfree.applications.bsconv_resnet import QUIRKS
 from keras_padfree.applications.bsconv_resnet import classifier
 from keras_padfree.applications.bsconv_resnet import data_bn
@@ -48,25 +50,12 @@ def _block(x, row, ctx, *, strides, name):
                              project_kwargs=project)
 
 
-def _hybrid_stem(ctx):
-    return dict(filters=16, strides=ctx.config_values["stem_strides"], activation="hard_silu",
-                residual=False, ordering="post", bn_epsilon=1e-5, bn_momentum=0.9,
-                kernel_initializer=ctx.quirks.init.conv(),
-                depthwise_initializer=ctx.quirks.init.depthwise())
-
-
 def _hidden(x, ctx):
     if ctx.args["head"] == "lightweight":
         return x
     x = keras.layers.Dense(1280, use_bias=False, kernel_initializer=ctx.quirks.init.dense(),
                            name="final_conv2")(x)
     return ctx.activation(x, "hard_silu", "final_conv2_act")
-
-
-def _check_bool(value):
-    if not isinstance(value, bool):
-        raise ValueError(f"Argument `bsconv_s` must be True or False. Received: bsconv_s={value!r}.")
-    return value
 
 
 def _check_alpha(value):
@@ -118,17 +107,16 @@ FAMILY = Family(
     block=_block,
     block_name="stage{stage}_unit{unit}",
     input_layer=data_bn,
-    stem=lambda x, ctx: ctx.conv_bn_act(x, 16, 3, ctx.config_values["stem_strides"],
-                                        "hard_silu", name="stem"),
-    hybrid_stem=_hybrid_stem,
-    tail=lambda x, ctx: ctx.conv_bn_act(x, 960, 1, 1, "hard_silu", name="final_conv1"),
+    stem=conv_unit(16, 3, "hard_silu", "stem", strides_key="stem_strides"),
+    hybrid_stem=hybrid_stem(16, "hard_silu", residual=False, ordering="post"),
+    tail=conv_unit(960, 1, "hard_silu", "final_conv1"),
     head=lambda ctx: Head(pool="final_pool", hidden=_hidden, classifier=classifier),
     args=(
         Arg("head", "lightweight", "\"lightweight\" (the library's default: pool -> classifier) "
             "or \"full\" (pool -> 1x1 960 -> 1280 -> h-swish -> classifier).",
             lambda v: _utils.check_choice(v, "head", HEADS), annotation=str),
         Arg("bsconv_s", False, "add the BSConv-S orthonormal regulariser (see above).",
-            _check_bool, annotation=bool),
+            lambda v: _utils.check_bool(v, "bsconv_s"), annotation=bool),
         Arg("orthonormal_alpha", 0.1, "its weight (0.1 in the paper).", _check_alpha,
             annotation=float),
     ),

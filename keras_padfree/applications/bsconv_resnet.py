@@ -22,6 +22,7 @@ from keras_padfree.applications._family import Arg
 from keras_padfree.applications._family import Config
 from keras_padfree.applications._family import Family
 from keras_padfree.applications._family import Head
+from keras_padfree.applications._family import hybrid_stem
 from keras_padfree.blocks import common
 from keras_padfree.blocks import resnet_units
 from keras_padfree.layers import _utils
@@ -75,15 +76,6 @@ def data_bn(x, ctx):
     return ctx.bn("data_bn")(x)
 
 
-def _check_bool(name):
-    def check(value):
-        if not isinstance(value, bool):
-            raise ValueError(f"Argument `{name}` must be True or False. Received: {name}={value!r}.")
-        return value
-
-    return check
-
-
 def _check_depth(kind, offset, minimum):
     def check(depth):
         if (isinstance(depth, bool) or not isinstance(depth, int) or depth < minimum
@@ -97,19 +89,18 @@ def _check_depth(kind, offset, minimum):
     return check
 
 
+def _check_bsconv_u(value):
+    return _utils.check_bool(value, "bsconv_u")
+
+
 def _table(offset):
     return lambda args, config: parse(TABLE, n=(args["depth"] - offset) // 6)
 
 
 def _hybrid_stem(ordering):
-    def kwargs(ctx):
-        # The residual hybrid stem, its first 3x3 conv BSConv-U when the model is.
-        return dict(filters=16, strides=1, activation="relu", residual=True, ordering=ordering,
-                    first_conv="bsconv_u" if ctx.args["bsconv_u"] else "standard",
-                    bn_epsilon=1e-5, bn_momentum=0.9, kernel_initializer=ctx.quirks.init.conv(),
-                    depthwise_initializer=ctx.quirks.init.depthwise())
-
-    return kwargs
+    # The residual hybrid stem, its first 3x3 conv BSConv-U when the model is.
+    return hybrid_stem(16, "relu", residual=True, ordering=ordering,
+                       first_conv=lambda ctx: "bsconv_u" if ctx.args["bsconv_u"] else "standard")
 
 
 def _projection_of(pf_projection):
@@ -174,8 +165,7 @@ RESNET = Family(
     args=(
         Arg("depth", 20, "6n + 2 (20, 56, 110, ...).", _check_depth("ResNet", 2, 8),
             positional=True, annotation=int),
-        Arg("bsconv_u", False, "the BSConv-U model.", _check_bool("bsconv_u"),
-            annotation=bool),
+        Arg("bsconv_u", False, "the BSConv-U model.", _check_bsconv_u, annotation=bool),
     ),
     downsampling=("standard", "padding_free"),
     default_classes=100,
@@ -224,7 +214,7 @@ WRN = dataclasses.replace(
         Arg("depth", 40, "6n + 4 (16, 28, 40, ...).", _check_depth("WRN", 4, 10),
             positional=True, annotation=int),
         Arg("width_factor", 3, "k.", _check_width, positional=True, annotation=int),
-        Arg("bsconv_u", False, "the BSConv-U model.", _check_bool("bsconv_u"), annotation=bool),
+        Arg("bsconv_u", False, "the BSConv-U model.", _check_bsconv_u, annotation=bool),
         Arg("pf_projection", "conv3x3", "\"conv3x3\" or \"separable\" (see above; padding-free "
             "only).", _check_projection, annotation=str),
     ),

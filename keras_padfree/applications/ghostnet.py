@@ -8,18 +8,14 @@ set, VegFru-292 and EfficientFormerV2-downsampling folders), the Huawei/timm Gho
 
 import keras
 
-from keras_padfree import normalization
-from keras_padfree.applications import _builder
+from keras_padfree.applications import _second_set
 from keras_padfree.applications._arch import parse
-from keras_padfree.applications._family import Config
-from keras_padfree.applications._family import Family
 from keras_padfree.applications._family import Head
+from keras_padfree.applications._family import conv_unit
 from keras_padfree.blocks import common
 from keras_padfree.blocks.ghost_bottleneck import ghost_bottleneck
 
 __all__ = ["GhostNet", "GhostNetPF"]
-
-SOURCE = "https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem"
 
 # GhostNet 1.0x (Han et al. 2020, table 1): the 16 bottlenecks by their reference names (stage.unit),
 # kernel, expanded and output width, SE ratio, stride at 224 px and in the CIFAR layout.
@@ -59,20 +55,6 @@ def _block(x, row, ctx, *, strides, name):
                             se_ratio=row.se, strides=strides, name=name)
 
 
-def _stem(x, ctx):
-    return ctx.conv_bn_act(x, 16, 3, ctx.config_values["stem_strides"], "relu", name="stem")
-
-
-def _hybrid_stem(ctx):
-    return dict(filters=16, strides=ctx.config_values["stem_strides"], activation="relu",
-                bn_epsilon=1e-5, bn_momentum=0.9, kernel_initializer=ctx.quirks.init.conv(),
-                depthwise_initializer=ctx.quirks.init.depthwise())
-
-
-def _tail(x, ctx):
-    return ctx.conv_bn_act(x, 960, 1, 1, "relu", name="block9_0")
-
-
 def _hidden(x, ctx):
     # conv_head: a 1x1 conv with bias on the pooled 1x1 map, then ReLU and flatten.
     x = keras.layers.Conv2D(1280, 1, use_bias=True, kernel_initializer=ctx.quirks.init.conv(),
@@ -81,10 +63,9 @@ def _hidden(x, ctx):
     return keras.layers.Flatten(name="flatten")(x)
 
 
-FAMILY = Family(
-    name="ghostnet",
+FAMILY = _second_set.family(
+    "ghostnet",
     title="GhostNet 1.0x",
-    source=SOURCE,
     module=__name__,
     description="""
         Builds the reference's ``ghostnet.py`` (GhostNet 1.0x, width 1.0): 3x3 stem conv (16) +
@@ -108,45 +89,26 @@ FAMILY = Family(
         CIFAR, 2 at 224. Attention: the strided bottlenecks are replaced by EfficientFormerV2's
         ``Embedding`` (default BN), the first conv-only, the others with attention.
     """,
-    configs=(
-        Config("imagenet", 224, "s", ((3, 2, 1),), normalization.IMAGENET, {"stem_strides": 2}),
-        Config("cifar", 32, "s32", (), normalization.CIFAR100, {"stem_strides": 1}),
-    ),
     table=TABLE,
     quirks=QUIRKS,
     block=_block,
     block_name=lambda row: "block" + row.id.replace(".", "_"),
-    stem=_stem,
-    hybrid_stem=_hybrid_stem,
-    tail=_tail,
+    stem=(16, "relu"),
+    tail=conv_unit(960, 1, "relu", "block9_0"),
     head=lambda ctx: Head(
         pool="global_pool", pool_kind="keepdims", hidden=_hidden, dropout=0.2,
         dropout_name="head_dropout",
         classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense()}),
     head_has_dropout=True,
-    default_name=lambda args, variant: "ghostnet" + ("" if variant == "orig" else f"_{variant}"),
-    recipes={"small": "second_set_cifar", "large": "vegfru292"},
 )
 
-GhostNet = _builder.make_builder(
-    FAMILY, "GhostNet", "GhostNet 1.0x, as the paper's second set (and its variants) built it.")
-GhostNetPF = _builder.make_builder(
-    FAMILY, "GhostNetPF", "GhostNet 1.0x \"ours\": hybrid stem + padding-free downsampling.",
-    stem="hybrid", downsampling="padding_free")
+GhostNet, GhostNetPF = _second_set.builders(
+    FAMILY, "GhostNet", "GhostNet 1.0x, as the paper's second set (and its variants) built it.",
+    "GhostNet 1.0x \"ours\": hybrid stem + padding-free downsampling.")
 
 
 def _deviations(variant):
     return {"params_all_weights": (-32, DEAD_BN1_REASON)} if variant == "pf" else None
 
 
-for _variant in ("orig", "pf"):
-    _builder.register(
-        FAMILY, GhostNet, architecture="ghostnet", dataset="vegfru", variant=_variant,
-        reference=("ghostnet", _variant, "VegFru"), deviations=_deviations(_variant),
-        aliases=("ghostnet" + ("_pf" if _variant == "pf" else ""),))
-for _variant, _table in (("orig", "set2"), ("pf", "set2"), ("stem_only", "ablation"),
-                         ("downsampling_only", "ablation"),
-                         ("effv2_downsampling", "EfficientFormerV2")):
-    _builder.register(FAMILY, GhostNet, architecture="ghostnet", dataset="cifar",
-                      variant=_variant, reference=("cifar_ghostnet", _variant, _table),
-                      deviations=_deviations(_variant))
+_second_set.register(FAMILY, GhostNet, "ghostnet", "ghostnet", _deviations)

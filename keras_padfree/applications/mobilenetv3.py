@@ -8,20 +8,16 @@ set, VegFru-292 and EfficientFormerV2-downsampling folders), a torchvision Mobil
 
 import keras
 
-from keras_padfree import normalization
-from keras_padfree.applications import _builder
+from keras_padfree.applications import _second_set
 from keras_padfree.applications._arch import MOBILENETV3_LARGE
-from keras_padfree.applications._family import Config
-from keras_padfree.applications._family import Family
 from keras_padfree.applications._family import Head
+from keras_padfree.applications._family import conv_unit
 from keras_padfree.blocks import common
 from keras_padfree.blocks.inverted_residual import inverted_residual
 from keras_padfree.layers._utils import make_divisible
 from keras_padfree.layers.squeeze_excite import SqueezeExcite
 
 __all__ = ["MobileNetV3Large", "MobileNetV3LargePF"]
-
-SOURCE = "https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem"
 
 # torchvision's MobileNetV3: BN eps 1e-3, PyTorch momentum 0.01 (Keras 0.99); convs kaiming-normal
 # (fan-out), Linear N(0, 0.01).
@@ -42,30 +38,14 @@ def _block(x, row, ctx, *, strides, name):
                              squeeze_excite=_squeeze_excite if row.se else None)
 
 
-def _stem(x, ctx):
-    return ctx.conv_bn_act(x, 16, 3, ctx.config_values["stem_strides"], "hard_silu", name="stem")
-
-
-def _hybrid_stem(ctx):
-    # The reference's hybrid stem keeps PyTorch's default BN (eps 1e-5, momentum 0.1).
-    return dict(filters=16, strides=ctx.config_values["stem_strides"], activation="hard_silu",
-                bn_epsilon=1e-5, bn_momentum=0.9, kernel_initializer=ctx.quirks.init.conv(),
-                depthwise_initializer=ctx.quirks.init.depthwise())
-
-
-def _tail(x, ctx):
-    return ctx.conv_bn_act(x, 960, 1, 1, "hard_silu", name="last")
-
-
 def _hidden(x, ctx):
     x = keras.layers.Dense(1280, kernel_initializer=ctx.quirks.init.dense(), name="head_dense")(x)
     return ctx.activation(x, "hard_silu", "head_act")
 
 
-FAMILY = Family(
-    name="mobilenetv3_large",
+FAMILY = _second_set.family(
+    "mobilenetv3_large",
     title="MobileNetV3-large (torchvision)",
-    source=SOURCE,
     module=__name__,
     description="""
         Builds ``torchvision.models.mobilenet_v3_large`` as the reference's ``mobilenet_v3.py``:
@@ -89,43 +69,20 @@ FAMILY = Family(
         the others with 4-D attention whose bias tables follow the input size; its conv-branch BN
         is MobileNetV3's (1e-3, 0.01).
     """,
-    configs=(
-        Config("imagenet", 224, "s", ((3, 2, 1),), normalization.IMAGENET,
-               {"stem_strides": 2}),
-        Config("cifar", 32, "s32", (), normalization.CIFAR100, {"stem_strides": 1}),
-    ),
     table=MOBILENETV3_LARGE,
     quirks=QUIRKS,
     block=_block,
-    block_name="block{index}",
-    stem=_stem,
-    hybrid_stem=_hybrid_stem,
-    tail=_tail,
+    stem=(16, "hard_silu"),
+    tail=conv_unit(960, 1, "hard_silu", "last"),
     head=lambda ctx: Head(
         pool="avg_pool", hidden=_hidden, dropout=0.2, dropout_name="head_dropout",
         classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense()}),
     head_has_dropout=True,
-    default_name=lambda args, variant: "mobilenetv3_large"
-    + ("" if variant == "orig" else f"_{variant}"),
-    recipes={"small": "second_set_cifar", "large": "vegfru292"},
 )
 
-MobileNetV3Large = _builder.make_builder(
+MobileNetV3Large, MobileNetV3LargePF = _second_set.builders(
     FAMILY, "MobileNetV3Large",
-    "torchvision-style MobileNetV3-large, as the paper's second set (and its variants) built it.")
-MobileNetV3LargePF = _builder.make_builder(
-    FAMILY, "MobileNetV3LargePF",
-    "MobileNetV3-large \"ours\": hybrid stem + padding-free downsampling.",
-    stem="hybrid", downsampling="padding_free")
+    "torchvision-style MobileNetV3-large, as the paper's second set (and its variants) built it.",
+    "MobileNetV3-large \"ours\": hybrid stem + padding-free downsampling.")
 
-for _variant in ("orig", "pf"):
-    _builder.register(
-        FAMILY, MobileNetV3Large, architecture="mobilenetv3_large", dataset="vegfru",
-        variant=_variant, reference=("mobilenetv3_large", _variant, "VegFru"),
-        aliases=("mobilenetv3_large" + ("_pf" if _variant == "pf" else ""),))
-for _variant, _table in (("orig", "set2"), ("pf", "set2"), ("stem_only", "ablation"),
-                         ("downsampling_only", "ablation"),
-                         ("effv2_downsampling", "EfficientFormerV2")):
-    _builder.register(FAMILY, MobileNetV3Large, architecture="mobilenetv3_large",
-                      dataset="cifar", variant=_variant,
-                      reference=("cifar_mobilenetv3_large", _variant, _table))
+_second_set.register(FAMILY, MobileNetV3Large, "mobilenetv3_large", "mobilenetv3_large")

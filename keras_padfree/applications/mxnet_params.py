@@ -18,9 +18,8 @@ Gluon names its tensors ``arg:<block prefix>/<param>`` (trainable and fixed para
 import os
 import struct
 
-import numpy as np
-
 import keras
+import numpy as np
 
 __all__ = ["load_mxnet_params", "mxnet_param_names", "read_params", "save_mxnet_params",
            "write_params"]

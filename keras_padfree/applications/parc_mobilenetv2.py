@@ -9,19 +9,16 @@ https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem (folders
 convolutions (Zhang et al., ECCV 2022).
 """
 
-from keras_padfree import normalization
 from keras_padfree.applications import _builder
+from keras_padfree.applications import _second_set
 from keras_padfree.applications._arch import MOBILENETV2
-from keras_padfree.applications._family import Config
-from keras_padfree.applications._family import Family
 from keras_padfree.applications._family import Head
+from keras_padfree.applications._family import conv_unit
 from keras_padfree.blocks import common
 from keras_padfree.blocks.inverted_residual import inverted_residual
 from keras_padfree.blocks.parc_block import parc_block
 
 __all__ = ["ParCMobileNetV2", "ParCMobileNetV2PF"]
-
-SOURCE = "https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem"
 
 # MobileNetV2's table; ParC-Net's global-conv blocks replace the last units of the 64-, 96- and
 # 160-wide stages ("parc_pe": the first of a stage, with positional embeddings).
@@ -51,25 +48,9 @@ def _block(x, row, ctx, *, strides, name):
                       name=name)
 
 
-def _stem(x, ctx):
-    return ctx.conv_bn_act(x, 32, 3, ctx.config_values["stem_strides"], "relu6", name="stem")
-
-
-def _hybrid_stem(ctx):
-    return dict(filters=32, strides=ctx.config_values["stem_strides"], branch_strides=1,
-                activation="relu6", bn_epsilon=1e-5, bn_momentum=0.9,
-                kernel_initializer=ctx.quirks.init.conv(),
-                depthwise_initializer=ctx.quirks.init.depthwise())
-
-
-def _tail(x, ctx):
-    return ctx.conv_bn_act(x, 1280, 1, 1, "relu6", name="head")
-
-
-FAMILY = Family(
-    name="parc_mobilenetv2",
+FAMILY = _second_set.family(
+    "parc_mobilenetv2",
     title="ParC-MobileNetV2",
-    source=SOURCE,
     module=__name__,
     description="""
         The 17 blocks of MobileNetV2's table: inverted residuals (1x1 expand [absent for t=1],
@@ -98,42 +79,23 @@ FAMILY = Family(
         the others with attention); at 32x32 the ParC kernels then stay 8/8/4. The reference's
         orig file ships an unused ``StemBlock`` class; it is not reproduced.
     """,
-    configs=(
-        Config("imagenet", 224, "s", ((3, 2, 1),), normalization.IMAGENET, {"stem_strides": 2}),
-        Config("cifar", 32, "s32", (), normalization.CIFAR100, {"stem_strides": 1}),
-    ),
     table=TABLE,
     quirks=QUIRKS,
     block=_block,
-    block_name="block{index}",
-    stem=_stem,
-    hybrid_stem=_hybrid_stem,
-    tail=_tail,
+    stem=(32, "relu6"),
+    tail=conv_unit(1280, 1, "relu6", "head"),
     head=lambda ctx: Head(
         pool="avg_pool", pool_kind="functional", dropout=0.2, dropout_name="dropout",
         classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense(),
                                             "bias_initializer": "zeros"}),
     head_has_dropout=True,
     needs_static_size=True,
-    default_name=lambda args, variant: "parc_mobilenetv2"
-    + ("" if variant == "orig" else f"_{variant}"),
-    recipes={"small": "second_set_cifar", "large": "vegfru292"},
     legacy_args=_builder.renamed_args({"dropout": "dropout_rate"}),
 )
 
-ParCMobileNetV2 = _builder.make_builder(
+ParCMobileNetV2, ParCMobileNetV2PF = _second_set.builders(
     FAMILY, "ParCMobileNetV2",
-    "ParC-MobileNetV2 (original, or an ablation / attention-downsampling variant).")
-ParCMobileNetV2PF = _builder.make_builder(
-    FAMILY, "ParCMobileNetV2PF",
-    "ParC-MobileNetV2 with padding-free downsampling and the hybrid stem (the paper's \"ours\").",
-    stem="hybrid", downsampling="padding_free")
+    "ParC-MobileNetV2 (original, or an ablation / attention-downsampling variant).",
+    "ParC-MobileNetV2 with padding-free downsampling and the hybrid stem (the paper's \"ours\").")
 
-for _variant in ("orig", "pf"):
-    _builder.register(
-        FAMILY, ParCMobileNetV2, architecture="parc_mobilenetv2", dataset="vegfru",
-        variant=_variant, reference=("parc_mobilenetv2", _variant),
-        aliases=("parc_mobilenetv2" + ("_pf" if _variant == "pf" else ""),))
-for _variant in ("orig", "pf", "stem_only", "downsampling_only", "effv2_downsampling"):
-    _builder.register(FAMILY, ParCMobileNetV2, architecture="parc_mobilenetv2", dataset="cifar",
-                      variant=_variant, reference=("cifar_parc_mobilenetv2", _variant))
+_second_set.register(FAMILY, ParCMobileNetV2, "parc_mobilenetv2", "parc_mobilenetv2")

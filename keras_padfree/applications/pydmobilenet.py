@@ -19,9 +19,8 @@ trainable parameters fewer than its row (registered as a documented deviation of
 
 import dataclasses
 
-import numpy as np
-
 import keras
+import numpy as np
 
 from keras_padfree import normalization
 from keras_padfree.applications import _builder
@@ -31,6 +30,7 @@ from keras_padfree.applications._family import Arg
 from keras_padfree.applications._family import Config
 from keras_padfree.applications._family import Family
 from keras_padfree.applications._family import Head
+from keras_padfree.applications._family import hybrid_stem
 from keras_padfree.applications.mxnet_params import load_mxnet_params
 from keras_padfree.applications.mxnet_params import mxnet_param_names
 from keras_padfree.applications.mxnet_params import save_mxnet_params
@@ -169,12 +169,6 @@ def _wm(m):
     return f"{m:g}".replace(".", "")
 
 
-def _hybrid_stem(ctx):
-    return dict(filters=ctx.config_values["stem"], strides=1, activation="relu", ordering="pre",
-                bn_epsilon=1e-5, bn_momentum=0.9, kernel_initializer=ctx.quirks.init.conv(),
-                depthwise_initializer=ctx.quirks.init.depthwise())
-
-
 _ARGS = (
     Arg("depth", 29, "9 * n + 2 (n blocks per stage): 29 or 56 in the paper.", _check_depth,
         positional=True, annotation=int),
@@ -222,7 +216,7 @@ PYD = Family(
     block_name="stage{stage}_block{unit}_",
     input_layer=lambda x, ctx: ctx.bn("stem_bn", center=False, scale=False)(x),
     stem=lambda x, ctx: ctx.conv(x, ctx.config_values["stem"], 3, name="stem_conv"),
-    hybrid_stem=_hybrid_stem,
+    hybrid_stem=hybrid_stem(lambda ctx: ctx.config_values["stem"], "relu", ordering="pre"),
     tail=_tail,
     head=lambda ctx: Head(pool="avg_pool"),
     args=_ARGS + (Arg("combine", "concat", "\"add\" (the release's \"plus\") or \"concat\".",

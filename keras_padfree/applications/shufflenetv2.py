@@ -8,20 +8,19 @@ https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem (folders
 ``shufflenet*.py``), torchvision's ShuffleNetV2 (Ma et al., ECCV 2018) with CIFAR strides.
 """
 
+import dataclasses
+
 import keras
 
-from keras_padfree import normalization
-from keras_padfree.applications import _builder
+from keras_padfree.applications import _second_set
 from keras_padfree.applications._arch import parse
-from keras_padfree.applications._family import Config
-from keras_padfree.applications._family import Family
 from keras_padfree.applications._family import Head
+from keras_padfree.applications._family import conv_unit
+from keras_padfree.applications._family import hybrid_stem
 from keras_padfree.blocks import common
 from keras_padfree.blocks.shuffle_unit import shuffle_unit
 
 __all__ = ["ShuffleNetV2", "ShuffleNetV2PF"]
-
-SOURCE = "https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem"
 
 # ShuffleNetV2 1.0x (Ma et al. 2018, table 5): stages 2-4, output width, units, stride of the
 # first unit (the same in both layouts: the CIFAR layout changes the stem only).
@@ -44,26 +43,12 @@ def _block(x, row, ctx, *, strides, name):
 
 
 def _stem(x, ctx):
-    values = ctx.config_values
-    x = ctx.conv_bn_act(x, 24, 3, values["conv1_strides"], "relu", name="conv1")
-    if values["pool_strides"] == 1:
+    x = ctx.conv_bn_act(x, 24, 3, ctx.config_values["stem_strides"], "relu", name="conv1")
+    if ctx.config_values["stem_strides"] == 1:
         return keras.layers.MaxPooling2D(3, 1, padding="same", name="maxpool")(x)
     # PyTorch pads with -inf; the input is a ReLU output (>= 0), so zero padding is exact.
     x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
     return keras.layers.MaxPooling2D(3, 2, padding="valid", name="maxpool")(x)
-
-
-def _hybrid_stem(ctx):
-    # Replaces conv1 *and* the max-pool: at 224 both branches have stride 2 (224 -> 112 -> 56).
-    values = ctx.config_values
-    return dict(filters=24, strides=values["conv1_strides"], branch_strides=values["pool_strides"],
-                activation="relu", bn_epsilon=1e-5, bn_momentum=0.9,
-                kernel_initializer=ctx.quirks.init.conv(),
-                depthwise_initializer=ctx.quirks.init.depthwise())
-
-
-def _tail(x, ctx):
-    return ctx.conv_bn_act(x, 1024, 1, 1, "relu", name="conv5")
 
 
 def _classifier(ctx):
@@ -75,10 +60,9 @@ def _classifier(ctx):
     return kwargs
 
 
-FAMILY = Family(
-    name="shufflenetv2",
+FAMILY = _second_set.family(
+    "shufflenetv2",
     title="ShuffleNetV2 1.0x",
-    source=SOURCE,
     module=__name__,
     description="""
         torchvision-style ``shufflenet_v2_x1_0``: conv1 = 3x3 conv 3 -> 24 + BN + ReLU, then a 3x3
@@ -101,37 +85,24 @@ FAMILY = Family(
         activation, no channel shuffle after it): stages 2 and 3 conv-only, stage 4 with 4-D
         attention whose resolution follows the input.
     """,
-    configs=(
-        Config("imagenet", 224, "s", ((3, 2, 1), (3, 2, 1)), normalization.IMAGENET,
-               {"conv1_strides": 2, "pool_strides": 2}),
-        Config("cifar", 32, "s", (), normalization.CIFAR100,
-               {"conv1_strides": 1, "pool_strides": 1}),
-    ),
+    # The max-pool after conv1 has conv1's stride (the CIFAR layout changes the stem only).
+    configs=(dataclasses.replace(_second_set.CONFIGS[0], stem_steps=((3, 2, 1), (3, 2, 1))),
+             _second_set.CONFIGS[1]),
     table=TABLE,
     quirks=QUIRKS,
     block=_block,
     block_name=lambda row: f"stage{row.stage + 1}_unit{row.unit}",
     stem=_stem,
-    hybrid_stem=_hybrid_stem,
-    tail=_tail,
+    # Replaces conv1 *and* the max-pool: at 224 both branches have stride 2 (224 -> 112 -> 56).
+    hybrid_stem=hybrid_stem(24, "relu",
+                            branch_strides=lambda ctx: ctx.config_values["stem_strides"]),
+    tail=conv_unit(1024, 1, "relu", "conv5"),
     head=lambda ctx: Head(pool="avg_pool", pool_kind="functional", classifier=_classifier(ctx)),
-    default_name=lambda args, variant: "shufflenetv2" + ("" if variant == "orig" else f"_{variant}"),
-    recipes={"small": "second_set_cifar", "large": "vegfru292"},
 )
 
-ShuffleNetV2 = _builder.make_builder(
+ShuffleNetV2, ShuffleNetV2PF = _second_set.builders(
     FAMILY, "ShuffleNetV2",
-    "ShuffleNetV2 1.0x (original, or an ablation / attention-downsampling variant).")
-ShuffleNetV2PF = _builder.make_builder(
-    FAMILY, "ShuffleNetV2PF",
-    "ShuffleNetV2 1.0x with padding-free downsampling and the hybrid stem (the paper's \"ours\").",
-    stem="hybrid", downsampling="padding_free")
+    "ShuffleNetV2 1.0x (original, or an ablation / attention-downsampling variant).",
+    "ShuffleNetV2 1.0x with padding-free downsampling and the hybrid stem (the paper's \"ours\").")
 
-for _variant in ("orig", "pf"):
-    _builder.register(
-        FAMILY, ShuffleNetV2, architecture="shufflenetv2", dataset="vegfru", variant=_variant,
-        reference=("shufflenetv2", _variant),
-        aliases=("shufflenetv2" + ("_pf" if _variant == "pf" else ""),))
-for _variant in ("orig", "pf", "stem_only", "downsampling_only", "effv2_downsampling"):
-    _builder.register(FAMILY, ShuffleNetV2, architecture="shufflenetv2", dataset="cifar",
-                      variant=_variant, reference=("cifar_shufflenetv2", _variant))
+_second_set.register(FAMILY, ShuffleNetV2, "shufflenetv2", "shufflenetv2")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import keras
 
 from keras_padfree.blocks.common import Context
-from keras_padfree.layers.ghost_module import GhostModule
 from keras_padfree.layers._utils import make_divisible
+from keras_padfree.layers.ghost_module import GhostModule
 from keras_padfree.layers.squeeze_excite import SqueezeExcite
 
 

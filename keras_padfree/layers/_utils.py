@@ -89,6 +89,14 @@ def check_positive_int(value, argname):
     return value
 
 
+def check_bool(value, argname):
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"Argument `{argname}` must be True or False. Received: {argname}={value!r}."
+        )
+    return value
+
+
 def check_choice(value, argname, allowed):
     if value not in allowed:
         raise ValueError(

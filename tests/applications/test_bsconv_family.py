@@ -8,12 +8,12 @@ family: feature-map sizes, the BSConv-S regulariser, padding, initialisers and a
 import math
 import os
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from keras_padfree import applications, profiling
+from keras_padfree import applications
+from keras_padfree import profiling
 from keras_padfree.applications import bsconv_mobilenetv3 as mbv3
 from keras_padfree.applications import bsconv_resnet as resnet
 from keras_padfree.layers import OrthonormalRegularizer

@@ -3,10 +3,9 @@
 Exact params/MACs of every reference row are checked by ``test_registry_models.py``.
 """
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_padfree import applications
 from keras_padfree.applications import cheap_mobilenet

@@ -6,10 +6,15 @@ Exact counts of every registered variant are checked by test_registry_models.py.
 import numpy as np
 import pytest
 
-from keras_padfree import applications, profiling
-from keras_padfree.applications import GhostNet, GhostNetPF
-from keras_padfree.layers import (AttentionDownsampling, GhostModule, HybridStem,
-                                  PaddingFreeDWConv, SqueezeExcite)
+from keras_padfree import applications
+from keras_padfree import profiling
+from keras_padfree.applications import GhostNet
+from keras_padfree.applications import GhostNetPF
+from keras_padfree.layers import AttentionDownsampling
+from keras_padfree.layers import GhostModule
+from keras_padfree.layers import HybridStem
+from keras_padfree.layers import PaddingFreeDWConv
+from keras_padfree.layers import SqueezeExcite
 
 
 def _row(model, variant, table):

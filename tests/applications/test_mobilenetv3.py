@@ -6,9 +6,14 @@ Exact counts of every registered variant are checked by test_registry_models.py.
 import numpy as np
 import pytest
 
-from keras_padfree import applications, profiling
-from keras_padfree.applications import MobileNetV3Large, MobileNetV3LargePF
-from keras_padfree.layers import AttentionDownsampling, HybridStem, PaddingFreeDWConv, SqueezeExcite
+from keras_padfree import applications
+from keras_padfree import profiling
+from keras_padfree.applications import MobileNetV3Large
+from keras_padfree.applications import MobileNetV3LargePF
+from keras_padfree.layers import AttentionDownsampling
+from keras_padfree.layers import HybridStem
+from keras_padfree.layers import PaddingFreeDWConv
+from keras_padfree.layers import SqueezeExcite
 
 
 def _row(model, variant, table):

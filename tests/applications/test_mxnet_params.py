@@ -7,12 +7,12 @@ arrays, and files that do not fit the architecture must be refused with the firs
 
 import struct
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from keras_padfree.applications import mxnet_params, pydmobilenet
+from keras_padfree.applications import mxnet_params
+from keras_padfree.applications import pydmobilenet
 from tests import helpers
 
 PREFIX = "cifar10_pydmobilenet29_0.25_concat"

@@ -12,12 +12,13 @@ The stem is exempt: :class:`HybridStem` layers, and in 224-pixel configurations 
 reads the raw input (the original stem conv, e.g. 224 -> 112).
 """
 
+import keras
 import pytest
 
-import keras
-
 from keras_padfree import applications
-from keras_padfree.layers import HybridStem, MaxPoolShortcut, PaddingFreeDWConv
+from keras_padfree.layers import HybridStem
+from keras_padfree.layers import MaxPoolShortcut
+from keras_padfree.layers import PaddingFreeDWConv
 
 PF_VARIANTS = ("pf", "downsampling_only")
 MODELS = [name for name in applications.list_models()

@@ -5,14 +5,18 @@ public builders are checked directly (defaults, automatic configuration) plus th
 counts cannot see.
 """
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from keras_padfree import applications, profiling
-from keras_padfree.applications import ParCMobileNetV2, ParCMobileNetV2PF
-from keras_padfree.layers import AttentionDownsampling, HybridStem, PaddingFreeDWConv, ParCConv
+from keras_padfree import applications
+from keras_padfree import profiling
+from keras_padfree.applications import ParCMobileNetV2
+from keras_padfree.applications import ParCMobileNetV2PF
+from keras_padfree.layers import AttentionDownsampling
+from keras_padfree.layers import HybridStem
+from keras_padfree.layers import PaddingFreeDWConv
+from keras_padfree.layers import ParCConv
 
 
 def _row(model, variant):

@@ -3,14 +3,16 @@
 Exact params/MACs of every reference row are checked by ``test_registry_models.py``.
 """
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from keras_padfree import applications, profiling
+from keras_padfree import applications
+from keras_padfree import profiling
 from keras_padfree.applications import pydmobilenet
-from keras_padfree.layers import HybridStem, MaxPoolShortcut, PyramidDWConv
+from keras_padfree.layers import HybridStem
+from keras_padfree.layers import MaxPoolShortcut
+from keras_padfree.layers import PyramidDWConv
 
 
 def _shape(model, name):

@@ -4,10 +4,9 @@ import json
 import os
 import warnings
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_padfree import applications
 from keras_padfree.applications import _registry

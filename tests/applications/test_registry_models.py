@@ -16,10 +16,9 @@ import hashlib
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_padfree import applications
 from keras_padfree import profiling

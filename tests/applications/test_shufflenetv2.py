@@ -5,15 +5,17 @@ public builders are checked directly (defaults, automatic configuration) plus th
 counts cannot see.
 """
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from keras_padfree import applications, profiling
-from keras_padfree.applications import ShuffleNetV2, ShuffleNetV2PF
-from keras_padfree.layers import (AttentionDownsampling, ChannelShuffle, HybridStem,
-                                  PaddingFreeDWConv)
+from keras_padfree import applications
+from keras_padfree import profiling
+from keras_padfree.applications import ShuffleNetV2
+from keras_padfree.applications import ShuffleNetV2PF
+from keras_padfree.layers import AttentionDownsampling
+from keras_padfree.layers import ChannelShuffle
+from keras_padfree.layers import PaddingFreeDWConv
 
 
 def _row(model, variant):

@@ -22,6 +22,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+# 0.1.0 kept these statistics here; they live in keras_padfree.normalization now.
+from keras_padfree.normalization import CIFAR100_MEAN  # noqa: F401
+from keras_padfree.normalization import CIFAR100_STD  # noqa: F401
+from keras_padfree.normalization import IMAGENET_MEAN  # noqa: F401
+from keras_padfree.normalization import IMAGENET_STD  # noqa: F401
+
 if TYPE_CHECKING:
     import keras
 
@@ -121,7 +127,7 @@ def model_preprocessing(model: "keras.Model") -> dict | None:
             f"The preprocessing layers {names} of model {model.name!r} compose to a degenerate map "
             f"(scale={scale.tolist()}, offset={offset.tolist()}).")
     std = 1.0 / (255.0 * scale)
-    mean = -offset * std
+    mean = -offset * std + 0.0  # + 0.0: no negative zeros in the JSON
     return {"layers": names, "scale": scale.tolist(), "offset": offset.tolist(),
             "mean": mean.tolist(), "std": std.tolist()}
 
@@ -218,6 +224,11 @@ def user_normalization(mean: Sequence[float] | float, std: Sequence[float] | flo
         "value_range_per_channel": per_channel,
         "model_preprocessing": None,
     }
+
+
+def mean_std_normalization(mean: Sequence[float] | float, std: Sequence[float] | float) -> dict:
+    """The 0.1.0 name of :func:`user_normalization` (3 channels)."""
+    return user_normalization(mean, std, 3)
 
 
 def resolve_normalization(normalization: str | dict, model: "keras.Model") -> dict:

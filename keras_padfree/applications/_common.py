@@ -4,8 +4,10 @@ Used by the one builder (:mod:`keras_padfree.applications._builder`): :func:`val
 top, :func:`model_inputs` for the input, :func:`load_weights` at the end.
 """
 
+import io
 import json
 import os
+import tempfile
 import zipfile
 
 import keras
@@ -128,24 +130,83 @@ def _file_classes(path):
     return None
 
 
-def _h5_shapes(path):
+def _layout(h5file):
+    """``{tensor key: shape}`` of a Keras weights file (keys follow layer classes and order)."""
+    layout = {}
+    h5file.visititems(
+        lambda key, obj: layout.__setitem__(key, tuple(obj.shape)) if hasattr(obj, "shape")
+        else None)
+    return layout
+
+
+def file_layout(path):
+    """The weight layout of a ``.weights.h5`` or ``.keras`` file; a clear error if unreadable."""
     import h5py
 
-    shapes = []
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda n, o: shapes.append(tuple(o.shape)) if hasattr(o, "shape") else None)
-    return shapes
+    kind = ".keras model" if path.endswith(".keras") else ".weights.h5"
+    try:
+        if path.endswith(".keras"):
+            with zipfile.ZipFile(path) as zf:
+                data = zf.read("model.weights.h5")
+            with h5py.File(io.BytesIO(data), "r") as f:
+                return _layout(f)
+        with h5py.File(path, "r") as f:
+            return _layout(f)
+    except (OSError, KeyError, zipfile.BadZipFile) as e:
+        raise ValueError(
+            f"Argument `weights` names {path!r}, which is not a readable {kind} file ({e}). "
+            "Pass a file written by Keras (model.save_weights() / model.save()), or weights=None."
+        ) from e
+
+
+def model_layout(model):
+    """The weight layout ``model.save_weights`` would write."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.weights.h5")
+        model.save_weights(path)
+        return file_layout(path)
+
+
+def _check_layout(model, path, *, include_top, classes):
+    got, want = file_layout(path), model_layout(model)
+    missing = [k for k in want if k not in got]
+    differ = [(k, got[k], want[k]) for k in want if k in got and got[k] != want[k]]
+    # Only the classifier differs (its kernel and bias end in the number of classes).
+    if include_top and differ and not missing and all(
+            w[-1] == classes and g[:-1] == w[:-1] for _, g, w in differ):
+        file_classes = sorted({g[-1] for _, g, _ in differ})
+        raise ValueError(
+            f"The weights file {path!r} has a {file_classes[0]}-class classifier, but the model "
+            f"was built with classes={classes}. Pass classes={file_classes[0]}, or "
+            "include_top=False to reuse the backbone."
+        )
+    extra = [k for k in got if k not in want] if include_top else []
+    if missing or differ or extra:
+        parts = []
+        if differ:
+            key, g, w = differ[0]
+            parts.append(f"{len(differ)} tensors differ in shape (first: {key}: {g} in the file, "
+                         f"{w} in the model)")
+        if missing:
+            parts.append(f"{len(missing)} tensors of the model are not in the file (first: "
+                         f"{missing[0]})")
+        if extra:
+            parts.append(f"{len(extra)} tensors of the file have no place in the model (first: "
+                         f"{extra[0]})")
+        raise ValueError(
+            f"The weights file {path!r} holds another architecture than {model.name!r}: "
+            + "; ".join(parts) + ". Build the model the file was saved from (same registry name, "
+            "arguments and classes), or pass weights=None."
+        )
 
 
 def load_weights(model, weights, *, include_top, classes):
-    """Loads a ``.weights.h5`` or ``.keras`` file into ``model`` with clear errors."""
+    """Loads a ``.weights.h5`` or ``.keras`` file into ``model`` with clear errors.
+
+    The file's weight layout is compared with the model's first, so that a file of another
+    architecture is refused with what differs instead of being loaded in part.
+    """
     path = os.fspath(weights)
-    classifier = None
-    if include_top:
-        try:
-            classifier = model.get_layer(CLASSIFIER_NAME)
-        except ValueError:
-            classifier = None
     file_classes = _file_classes(path)
     if include_top and file_classes is not None and file_classes != classes:
         raise ValueError(
@@ -153,20 +214,10 @@ def load_weights(model, weights, *, include_top, classes):
             f"built with classes={classes}. Pass classes={file_classes}, or include_top=False to "
             "reuse the backbone."
         )
+    _check_layout(model, path, include_top=include_top, classes=classes)
     try:
         model.load_weights(path)
     except Exception as e:  # noqa: BLE001 - re-raised with the reason users need
-        if include_top and classifier is not None and path.endswith(".h5"):
-            kernel_shape = tuple(classifier.weights[0].shape)
-            shapes = _h5_shapes(path)
-            if kernel_shape not in shapes:
-                others = sorted({s[-1] for s in shapes if len(s) == len(kernel_shape)
-                                 and s[:-1] == kernel_shape[:-1]})
-                raise ValueError(
-                    f"The weights file {path!r} does not fit include_top=True with "
-                    f"classes={classes}: its classifier has {others or 'another number of'} "
-                    "classes. Pass the file's number of classes, or include_top=False."
-                ) from e
         raise ValueError(
-            f"The weights file {path!r} does not match the architecture of {model.name!r}: {e}"
+            f"The weights file {path!r} could not be loaded into {model.name!r}: {e}"
         ) from e

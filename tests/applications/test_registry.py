@@ -174,3 +174,40 @@ def test_make_divisible():
     assert _utils.make_divisible(72 * 0.25, 8) == 24
     assert _utils.make_divisible(480 * 0.25, 4) == 120
     assert _utils.make_divisible(3, 8) == 8
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Weights of NAME with 7 classes and of another model with 7 classes."""
+    folder = tmp_path_factory.mktemp("weights")
+    paths = {}
+    for key, name in (("same", NAME), ("other", "bsconv_resnet20_cifar")):
+        model = applications.create_model(name, classes=7)
+        paths[key] = str(folder / f"{key}.weights.h5")
+        model.save_weights(paths[key])
+    model.save(str(folder / "same.keras"))
+    paths["keras"] = str(folder / "same.keras")
+    keras.backend.clear_session()
+    return paths
+
+
+def test_weights_of_another_architecture_are_named_as_such(saved):
+    with pytest.raises(ValueError, match="holds another architecture") as err:
+        applications.create_model(NAME, classes=7, weights=saved["other"])
+    assert "classes" not in str(err.value).split("holds")[0]
+    assert "tensors" in str(err.value)
+
+
+def test_weights_with_another_number_of_classes_say_how_many(saved):
+    for path in (saved["same"], saved["keras"]):
+        with pytest.raises(ValueError, match="has a 7-class classifier.*classes=7"):
+            applications.create_model(NAME, classes=5, weights=path)
+
+
+@pytest.mark.parametrize("suffix,body", [(".weights.h5", b"not an hdf5 file at all"),
+                                         (".keras", b"PK\x03\x04 truncated zip")])
+def test_a_damaged_weights_file_is_a_clear_error(tmp_path, suffix, body):
+    path = tmp_path / f"damaged{suffix}"
+    path.write_bytes(body)
+    with pytest.raises(ValueError, match=r"Argument `weights` names .*damaged.* not a readable"):
+        applications.create_model(NAME, weights=str(path))

@@ -34,20 +34,21 @@ ZOO_PAIRS = [
     ("parc_mobilenetv2_cifar", "parc_mobilenetv2_downsampling_only_cifar", False),
     ("shufflenetv2_cifar", "shufflenetv2_pf_cifar", True),
     ("shufflenetv2_cifar", "shufflenetv2_downsampling_only_cifar", False),
-    ("bsconv_mobilenetv3_large_cifar", "bsconv_mobilenetv3_large_cifar_pf", True),
+    ("bsconv_mobilenetv3_large_cifar", "bsconv_mobilenetv3_large_pf_cifar", True),
     ("pydmobilenet29_025_concat_cifar", "pydmobilenet29_025_concat_pf_cifar", True),
 ]
 # The rest of the grid: the 224x224 (and ImageNet32) configurations and the other variants.
 ZOO_PAIRS_LARGE = [
-    ("mobilenetv3_large", "mobilenetv3_large_pf", True),
-    ("ghostnet", "ghostnet_pf", True),
-    ("parc_mobilenetv2", "parc_mobilenetv2_pf", True),
-    ("shufflenetv2", "shufflenetv2_pf", True),
-    ("bsconv_mobilenetv3_large_bsconvs_cifar", "bsconv_mobilenetv3_large_bsconvs_cifar_pf", True),
-    ("bsconv_mobilenetv3_large_dogs", "bsconv_mobilenetv3_large_dogs_pf", True),
-    ("bsconv_mobilenetv3_large_imagenet", "bsconv_mobilenetv3_large_imagenet_pf", True),
-    ("pydmobilenet29_025_plus_cifar", "pydmobilenet29_025_plus_pf_cifar", True),
-    ("pydnet_025_imagenet32", "pydnet_025_pf_imagenet32", True),
+    ("mobilenetv3_large_vegfru", "mobilenetv3_large_pf_vegfru", True),
+    ("ghostnet_vegfru", "ghostnet_pf_vegfru", True),
+    ("parc_mobilenetv2_vegfru", "parc_mobilenetv2_pf_vegfru", True),
+    ("shufflenetv2_vegfru", "shufflenetv2_pf_vegfru", True),
+    ("bsconv_mobilenetv3_large_bsconvs_cifar", "bsconv_mobilenetv3_large_bsconvs_pf_cifar",
+     True),
+    ("bsconv_mobilenetv3_large_dogs", "bsconv_mobilenetv3_large_pf_dogs", True),
+    ("bsconv_mobilenetv3_large_imagenet", "bsconv_mobilenetv3_large_pf_imagenet", True),
+    ("pydmobilenet29_025_add_cifar", "pydmobilenet29_025_add_pf_cifar", True),
+    ("pydmobilenet56_025_concat_imagenet32", "pydmobilenet56_025_concat_pf_imagenet32", True),
 ]
 # One of each join point and stem kind on every backend.
 EVERY_BACKEND = {("mobilenetv3_large_cifar", "mobilenetv3_large_pf_cifar"),
@@ -194,9 +195,9 @@ KERAS_CASES = [
     pytest.param("MobileNetV3Small", {"include_preprocessing": True}, False,
                  marks=pytest.mark.all_backends, id="MobileNetV3Small-preprocessing"),
     pytest.param("MobileNetV3Small", {"include_preprocessing": False}, True,
-                 id="MobileNetV3Small-stem"),
+                 marks=pytest.mark.large, id="MobileNetV3Small-stem"),
     pytest.param("MobileNetV3Large", {"include_preprocessing": True}, True,
-                 id="MobileNetV3Large-preprocessing-stem"),
+                 marks=pytest.mark.large, id="MobileNetV3Large-preprocessing-stem"),
     pytest.param("MobileNetV3Large", {"include_preprocessing": False}, False,
                  id="MobileNetV3Large"),
 ]

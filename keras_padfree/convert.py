@@ -421,6 +421,12 @@ class _Converter:
                 continue
             if id(layer) in self.roles:
                 continue
+            if isinstance(layer, keras.Model) and len(layer._inbound_nodes) > 1:
+                raise ValueError(
+                    f"The nested model {layer.name!r} is called {len(layer._inbound_nodes)} "
+                    "times (shared). convert rewrites a nested model called once; convert the "
+                    "shared model on its own and call the result where it was called."
+                )
             if _is_functional(layer):
                 self.analyse(_Graph(layer))
                 continue
@@ -430,18 +436,35 @@ class _Converter:
             self._analyse_node(graph, node, layer)
 
     def _check_nested_sequential(self, seq):
+        """A nested Sequential is copied whole: fail if any of its layers needs a rewrite."""
         for inner in seq._flatten_layers(include_self=False, recursive=True):
-            if isinstance(inner, (keras.layers.DepthwiseConv2D, keras.layers.Conv2D,
-                                  ParCConv, PyramidDWConv)) and (
-                    _strided(inner) or isinstance(inner, ParCConv)):
-                raise ValueError(
-                    f"The nested Sequential model {seq.name!r} holds layer {_describe(inner)}, "
-                    "which convert would have to rewrite, but a nested Sequential is copied as a "
-                    "whole. Build that part as a functional model (keras.Model(inputs, outputs)) "
-                    "or convert it on its own."
-                )
-            if isinstance(inner, (keras.layers.Conv2D, HybridStem)):
+            is_conv = isinstance(inner, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
+                                         keras.layers.SeparableConv2D, HybridStem))
+            first = is_conv and not self.stem_seen
+            if is_conv:
                 self.stem_seen = True
+            if first and (_is_standard_conv(inner) or isinstance(inner, HybridStem)):
+                if not self.hybrid_stem or isinstance(inner, HybridStem):
+                    continue  # the stem conv keeps its stride
+            elif _is_standard_conv(inner) and _strided(inner):
+                pointwise = tuple(inner.kernel_size) == (1, 1)
+                option = self.pointwise_shortcuts if pointwise else self.standard_convs
+                if option == "keep":
+                    continue
+                if option == "error":
+                    self._plan_standard_conv(None, None, inner)  # raises its error
+            elif not ((isinstance(inner, (keras.layers.DepthwiseConv2D,
+                                          keras.layers.SeparableConv2D)) and _strided(inner))
+                      or isinstance(inner, ParCConv)
+                      or (isinstance(inner, PyramidDWConv) and inner.strides == 2
+                          and not inner.padding_free)):
+                continue
+            raise ValueError(
+                f"The nested Sequential model {seq.name!r} holds layer {_describe(inner)}, "
+                "which convert would have to rewrite, but a nested Sequential is copied as a "
+                "whole. Build that part as a functional model (keras.Model(inputs, outputs)) "
+                "or convert it on its own."
+            )
 
     def _analyse_node(self, graph, node, layer):
         is_conv = isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
@@ -685,19 +708,34 @@ class _Converter:
 
     # -- rebuilding --------------------------------------------------------------------------
     def clone_function(self, layer):
+        if isinstance(layer, keras.Model):
+            # A nested model is rebuilt in call_function, on inputs of the new (padding-free)
+            # shapes: its own Input layers have the old ones.
+            self.source_of[id(layer)] = layer
+            return layer
         clone = layer.__class__.from_config(layer.get_config())
         self.source_of[id(clone)] = layer
         return clone
 
+    def _call_nested(self, src, args, kwargs):
+        if isinstance(src, keras.Sequential):
+            layers = [self.clone_function(layer) for layer in src.layers]
+            new = keras.Sequential(layers, name=src.name, trainable=src.trainable)
+            out = self._call(new, src, args, kwargs)
+            self.copies.extend((clone, layer) for clone, layer in zip(layers, src.layers))
+            return out
+        new_inputs = keras.tree.map_structure(
+            lambda t, ref: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=ref.name),
+            args[0], src.input)
+        new = keras.models.clone_model(src, input_tensors=new_inputs,
+                                       clone_function=self.clone_function,
+                                       call_function=self.call_function)
+        return self._call(new, src, args, kwargs)
+
     def call_function(self, clone, *args, **kwargs):
         src = self.source_of.get(id(clone))
-        if src is None or isinstance(src, keras.Model):
-            # A nested model: its layers are cloned (and recorded) one by one inside it, except a
-            # nested Sequential, which is copied as a whole.
-            out = clone(*args, **kwargs)
-            if isinstance(src, keras.Sequential):
-                self.copies.append((clone, src))
-            return out
+        if isinstance(src, keras.Model):
+            return self._call_nested(src, args, kwargs)
         role = self.roles.get(id(src))
         if role is None:
             out = self._call(clone, src, args, kwargs)
@@ -909,8 +947,10 @@ def convert(model: keras.Model, *, shortcut_position: str = "after_activation",
     pyramids and pooled 1x1 shortcuts. The source model is not modified.
 
     Args:
-        model: a functional `keras.Model` (or a built `keras.Sequential`); nested functional
-            models are converted inside.
+        model: a functional `keras.Model` (or a built `keras.Sequential`). Nested functional
+            models are converted inside; nested Sequential models are copied layer by layer (they
+            must need no rewrite themselves). Nested models are rebuilt on the new, smaller
+            feature maps; a nested model called more than once is refused.
         shortcut_position: where the max-pool of the conv's input joins: "after_activation"
             (``act(BN(dw(x))) + pool(x)``; MobileNetV2/V3, ParC, BSConv), "after_bn"
             (``act(BN(dw(x)) + pool(x))``; GhostNet) or "before_bn" (``act(BN(dw(x) + pool(x)))``;
@@ -992,7 +1032,6 @@ def convert(model: keras.Model, *, shortcut_position: str = "after_activation",
 
     new_model = keras.models.clone_model(
         model, clone_function=converter.clone_function, call_function=converter.call_function,
-        recursive=True,
     )
     new_model.name = name or f"{model.name}_pf"
     carried, new_weights, resampled = converter.transfer_weights()

@@ -355,26 +355,59 @@ def _small_backbone():
 
 def test_nested_functional_backbone_is_converted_inside():
     backbone = _small_backbone()
+    features = keras.Input((4, 4, 8), name="features")  # the backbone's output map: 32 / 8
+    neck = keras.Model(features, keras.layers.Conv2D(8, 1, name="neck_conv")(features),
+                       name="neck")
     inputs = keras.Input((32, 32, 3))
-    x = backbone(inputs)
+    x = neck(backbone(inputs))
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(5, name="head")(x)
     source = keras.Model(inputs, outputs, name="classifier")
     _randomize(source, seed=4)
 
     converted, report = convert(source, hybrid_stem=True, return_report=True)
-    nested = converted.layers[1]
+    nested, new_neck = converted.layers[1], converted.layers[2]
     assert isinstance(nested, keras.Model) and nested.name == "backbone"
     pf = [la for la in nested.layers if isinstance(la, PaddingFreeDWConv)]
     assert [la.name for la in pf] == ["dw0_pf", "dw1_pf"]
     assert nested.output.shape[1:] == (3, 3, 8)  # 32 -> stem 16 -> 7 -> 3
+    # The nested model after it is rebuilt on the new map size (its Input was 4x4).
+    assert new_neck.name == "neck" and new_neck.input.shape[1:] == (3, 3, 8)
     assert [e.kind for e in report.layers] == ["hybrid_stem", "padding_free", "padding_free"]
     stems = _layers_of(converted, HybridStem)
     carried, left = _carried_check(source, converted, new_layers=stems)
-    # 19 weights (stem conv + BN: 5, two dw + BN + pw: 12, head: 2), all but the stem's carried.
-    assert carried == report.carried_weights == 14
+    # 21 weights (stem conv + BN: 5, two dw + BN + pw: 12, neck: 2, head: 2); all but the stem's
+    # 5 are carried.
+    assert carried == report.carried_weights == 16
     assert len(left) == 5
     assert converted.name == "classifier_pf"
+    x = np.random.default_rng(4).uniform(0, 1, (2, 32, 32, 3)).astype("float32")
+    assert helpers.forward(converted, x).shape == (2, 5)
+
+
+def test_nested_sequential_is_copied_whole_or_rejected_when_it_needs_a_rewrite():
+    def model(block):
+        inputs = keras.Input((16, 16, 4))
+        x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", name="dw")(inputs)
+        return keras.Model(inputs, block(x), name="outer")
+
+    plain = keras.Sequential([keras.layers.Conv2D(4, 3, padding="same", name="c1"),
+                              keras.layers.ReLU(name="r1")], name="plain_block")
+    source = model(plain)
+    _randomize(source, seed=6)
+    converted, report = convert(source, return_report=True)
+    assert converted.layers[-1].name == "plain_block"
+    assert converted.output.shape[1:] == (7, 7, 4)
+    carried, left = _carried_check(source, converted)
+    # The dw (with a bias: kept, plus a pool and an Add) kernel and bias, c1's kernel and bias.
+    assert carried == report.carried_weights == 4 and left == []
+
+    strided = keras.Sequential([keras.layers.DepthwiseConv2D(3, strides=2, name="inner_dw")],
+                               name="strided_block")
+    with pytest.raises(ValueError, match=r"nested Sequential model 'strided_block' holds layer "
+                                         r"'inner_dw' \(DepthwiseConv2D, kernel 3x3, strides "
+                                         r"\(2, 2\)\)"):
+        convert(model(strided))
 
 
 def test_built_sequential_is_converted_and_an_unbuilt_one_is_rejected():

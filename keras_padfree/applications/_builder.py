@@ -18,7 +18,9 @@ with a real signature and a generated docstring.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import math
 import textwrap
 import warnings
 from typing import Any
@@ -121,6 +123,52 @@ def min_input_size(family: Family, table, config: Config, mode: Any) -> int:
     return size
 
 
+@dataclasses.dataclass(frozen=True)
+class FeatureLevel:
+    """One level of a model's feature pyramid.
+
+    Attributes:
+        level: its name, ``"P<n>"`` with ``2**n`` the nominal reduction (keras-hub's naming).
+        channels: feature channels.
+        reduction: the nominal reduction ``2**n`` (the number of stride-2 steps before it).
+        size: the actual ``(height, width)`` at the model's input size (None where unknown).
+            Padding-free downsampling maps H to ``floor((H - 3) / 2) + 1``, so at 224 px the
+            levels are 112/55/27/13/6, not 112/56/28/14/7: a neck must resize to the size it
+            merges into, never assume a factor of 2.
+        layer: the name of the layer whose output it is.
+    """
+
+    level: str
+    channels: int
+    reduction: int
+    size: tuple
+    layer: str
+
+
+def feature_info(pyramid: dict) -> tuple:
+    """The :class:`FeatureLevel` s of a pyramid ``{"P<n>": tensor}`` (e.g. ``model.pyramid_outputs``
+    or the outputs of a ``features_only`` model), finest first."""
+    levels = []
+    for level, tensor in sorted(pyramid.items(), key=lambda item: int(item[0][1:])):
+        history = getattr(tensor, "_keras_history", None)
+        layer = history.operation.name if history is not None else None
+        levels.append(FeatureLevel(level, int(tensor.shape[-1]), 2 ** int(level[1:]),
+                                   tuple(tensor.shape[1:3]), layer))
+    return tuple(levels)
+
+
+def _check_levels(feature_levels, available):
+    if feature_levels is None:
+        return tuple(available)
+    if (not isinstance(feature_levels, (list, tuple)) or not feature_levels
+            or any(level not in available for level in feature_levels)):
+        raise ValueError(
+            f"Argument `feature_levels` must be a non-empty list of this model's levels "
+            f"{list(available)}. Received: feature_levels={feature_levels!r}."
+        )
+    return tuple(feature_levels)
+
+
 def _check_rate(value):
     if value is None:
         return None
@@ -194,7 +242,7 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
           pooling=None, classes=None, classifier_activation="softmax", name=None,
           include_preprocessing=None, normalization=None, stem="standard",
           downsampling="standard", padding_free=None, config=None, dropout_rate=None,
-          **family_args) -> keras.Model:
+          features_only=False, feature_levels=None, **family_args) -> keras.Model:
     """Builds a model of ``family``; the public builders call this with their arguments."""
     # 1. arguments
     if padding_free is not None:
@@ -227,6 +275,19 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
                          f"Received: include_preprocessing={include_preprocessing!r}.")
     normalization = _check_normalization(normalization, include_preprocessing)
     dropout_rate = _check_rate(dropout_rate)
+    if not isinstance(features_only, bool):
+        raise ValueError("Argument `features_only` must be True or False. "
+                         f"Received: features_only={features_only!r}.")
+    if features_only and pooling is not None:
+        raise ValueError(
+            "Argument `pooling` applies to include_top=False models; a features_only model "
+            f"outputs its feature maps unpooled. Received: pooling={pooling!r}."
+        )
+    if feature_levels is not None and not features_only:
+        raise ValueError("Argument `feature_levels` selects the outputs of a features_only=True "
+                         f"model. Received: feature_levels={feature_levels!r}.")
+    if features_only:
+        include_top = False
     available = family.available_configs(args) if family.available_configs else None
     cfg = resolve_config(family, config, _known_shape(input_tensor, input_shape), available)
     if classes is None:
@@ -263,11 +324,16 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
     else:
         x = family.stem(x, ctx)
 
-    # 3. the table's blocks
+    # 3. the table's blocks; the feature map before each downsampling step is a pyramid level
+    reduction = math.prod(s for _, s, _ in cfg.stem_steps)
+    pyramid = {}
     index = 0
     for row in table:
         strides = row.stride(cfg.stride_column)
         prefix = family.row_name(row)
+        if strides == 2:
+            pyramid[f"P{int(math.log2(reduction))}"] = x
+            reduction *= 2
         if strides == 2 and mode.replaces_blocks:
             x = mode.replace_block(ctx, x, row.out, index, name=prefix)
         else:
@@ -275,11 +341,22 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
         index += strides == 2
     if family.tail is not None:
         x = family.tail(x, ctx)
+    pyramid[f"P{int(math.log2(reduction))}"] = x
 
-    # 4. head, model, weights
-    outputs = _head(x, family, ctx, include_top=include_top, pooling=pooling, classes=classes,
-                    classifier_activation=classifier_activation, dropout_rate=dropout_rate)
+    # 4. head (or the pyramid), model, weights
+    if features_only:
+        levels = _check_levels(feature_levels, pyramid)
+        outputs = {level: pyramid[level] for level in levels}
+    else:
+        outputs = _head(x, family, ctx, include_top=include_top, pooling=pooling,
+                        classes=classes, classifier_activation=classifier_activation,
+                        dropout_rate=dropout_rate)
     model = keras.Model(inputs, outputs, name=name)
+    # keras-hub's attribute (``keras.Model(model.inputs, model.pyramid_outputs)``) and the facts
+    # of each level; neither is saved with the model (``feature_info(model.output)`` rebuilds the
+    # latter from a reloaded features_only model).
+    model.pyramid_outputs = pyramid
+    model.feature_info = feature_info(pyramid)
     if weights is not None:
         if family.load_weights is not None and family.load_weights(model, weights):
             return model
@@ -326,6 +403,7 @@ def _signature(family: Family, fixed: dict) -> inspect.Signature:
         keyword.append(("config", None, "str | None"))
     if family.head_has_dropout:
         keyword.append(("dropout_rate", None, "float | None"))
+    keyword += [("features_only", False, bool), ("feature_levels", None, "tuple | None")]
     params += [P(k, P.KEYWORD_ONLY, default=d, annotation=a) for k, d, a in keyword]
     params += [P(a.name, P.KEYWORD_ONLY, default=a.default, annotation=a.annotation)
                for a in family.args if not a.positional]
@@ -462,6 +540,13 @@ def _docstring_parts(family: Family, summary: str, fixed: dict, registered=()) -
         "config": "layout: " + ", ".join(f"\"{c.name}\"" for c in family.configs)
                   + " or None (the rule above).",
         "dropout_rate": "dropout before the classifier; None: the reference's rate.",
+        "features_only": "True: a multi-output model whose outputs are the feature pyramid "
+                         "``{\"P<n>\": feature map}`` (keras-hub's level names: ``2**n`` is the "
+                         "nominal reduction; the actual sizes are in ``model.feature_info``), no "
+                         "head. Every model also has ``model.pyramid_outputs`` and "
+                         "``model.feature_info``.",
+        "feature_levels": "with ``features_only``: the levels to output, e.g. ``(\"P3\", "
+                          "\"P4\", \"P5\")`` (default: all).",
     }
     for key, doc in docs.items():
         if key in sig.parameters:

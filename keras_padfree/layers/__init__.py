@@ -10,6 +10,7 @@ from keras_padfree.layers.orthonormal_regularizer import OrthonormalRegularizer
 from keras_padfree.layers.padding_free_dw_conv import PaddingFreeDWConv
 from keras_padfree.layers.parc_conv import ParCConv
 from keras_padfree.layers.pyramid_dw_conv import PyramidDWConv
+from keras_padfree.layers.resize_to_match import ResizeToMatch
 from keras_padfree.layers.spatial_mean import SpatialMean
 from keras_padfree.layers.squeeze_excite import SqueezeExcite
 
@@ -26,6 +27,7 @@ __all__ = [
     "PaddingFreeDWConv",
     "ParCConv",
     "PyramidDWConv",
+    "ResizeToMatch",
     "SpatialMean",
     "SqueezeExcite",
 ]

@@ -1,7 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the bundled default: see README.md. Extra arguments go to the command.
+# The main job (see README.md): train on the bundled digits. Extra arguments go to training/fit.py,
+# e.g. `bash scripts/run.sh --epochs 1` or `bash scripts/run.sh --help`.
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
-if [ -f training/fit.py ]; then
-    exec python training/fit.py "$@"
-fi
-exec python -m keras_padfree.profile "$@"
+exec python training/fit.py "$@"

@@ -8,6 +8,9 @@ import math
 import keras
 from keras import ops
 
+# What an ``*_initializer`` argument takes: a Keras initializer, its name or its config.
+Initializer = str | dict | keras.initializers.Initializer
+
 # Activations by the names the reference code uses. Keras 3 defines
 # ``hard_sigmoid(x) = relu6(x + 3) / 6`` and ``hard_silu(x) = x * hard_sigmoid(x)``, which are
 # exactly PyTorch's ``Hardsigmoid`` and ``Hardswish``.

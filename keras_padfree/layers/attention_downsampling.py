@@ -1,11 +1,14 @@
 """AttentionDownsampling: EfficientFormerV2's attention-based stride-2 "Embedding" block."""
 
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
 
 from keras_padfree import profiling
 from keras_padfree.layers import _utils
+from keras_padfree.layers._utils import Initializer
 
 
 def attention_bias_index(height, width):
@@ -91,10 +94,12 @@ class AttentionDownsampling(keras.layers.Layer):
     (2, 16, 16, 40)
     """
 
-    def __init__(self, filters, use_attention=True, key_dim=16, num_heads=8, attn_ratio=4,
-                 attention_activation="gelu", bn_epsilon=1e-5, bn_momentum=0.9,
-                 attention_bn_epsilon=1e-5, attention_bn_momentum=0.9, min_size=2,
-                 kernel_initializer="he_uniform", depthwise_initializer=None, **kwargs):
+    def __init__(self, filters: int, use_attention: bool = True, key_dim: int = 16,
+                 num_heads: int = 8, attn_ratio: int = 4, attention_activation: str = "gelu",
+                 bn_epsilon: float = 1e-5, bn_momentum: float = 0.9,
+                 attention_bn_epsilon: float = 1e-5, attention_bn_momentum: float = 0.9,
+                 min_size: int = 2, kernel_initializer: Initializer = "he_uniform",
+                 depthwise_initializer: Initializer | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.filters = _utils.check_positive_int(filters, "filters")
         if not isinstance(use_attention, bool):

@@ -1,11 +1,13 @@
 """Blueprint separable convolutions (BSConv-U and BSConv-S), Haase & Amthor, CVPR 2020."""
 
 import math
+from typing import Any
 
 import keras
 
 from keras_padfree import profiling
 from keras_padfree.layers import _utils
+from keras_padfree.layers._utils import Initializer
 from keras_padfree.layers.orthonormal_regularizer import OrthonormalRegularizer
 
 
@@ -153,9 +155,11 @@ class BSConvU(_BSConvBase):
     (1, 15, 15, 32)
     """
 
-    def __init__(self, filters, kernel_size=3, strides=1, padding="same", dilation_rate=1,
-                 use_bias=False, with_bn=False, bn_epsilon=1e-5, bn_momentum=0.9,
-                 pointwise_initializer=None, depthwise_initializer=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: int = 3, strides: int = 1,
+                 padding: str | int = "same", dilation_rate: int = 1, use_bias: bool = False,
+                 with_bn: bool = False, bn_epsilon: float = 1e-5, bn_momentum: float = 0.9,
+                 pointwise_initializer: Initializer | None = None,
+                 depthwise_initializer: Initializer | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self._init_common(filters, kernel_size, strides, padding, dilation_rate, use_bias, with_bn,
                           bn_epsilon, bn_momentum, depthwise_initializer)
@@ -205,9 +209,11 @@ class BSConvS(_BSConvBase):
     8
     """
 
-    def __init__(self, filters, kernel_size=3, strides=1, padding="same", dilation_rate=1,
-                 use_bias=False, p=1 / 6, min_mid_channels=4, alpha=0.1, with_bn=False,
-                 bn_epsilon=1e-5, bn_momentum=0.9, depthwise_initializer=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: int = 3, strides: int = 1,
+                 padding: str | int = "same", dilation_rate: int = 1, use_bias: bool = False,
+                 p: float = 1 / 6, min_mid_channels: int = 4, alpha: float = 0.1,
+                 with_bn: bool = False, bn_epsilon: float = 1e-5, bn_momentum: float = 0.9,
+                 depthwise_initializer: Initializer | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self._init_common(filters, kernel_size, strides, padding, dilation_rate, use_bias, with_bn,
                           bn_epsilon, bn_momentum, depthwise_initializer)

@@ -1,5 +1,7 @@
 """ChannelShuffle and ChannelSplit: ShuffleNet's parameter-free channel operations (NHWC)."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -34,7 +36,7 @@ class ChannelShuffle(keras.layers.Layer):
     [0.0, 2.0, 1.0, 3.0]
     """
 
-    def __init__(self, groups=2, **kwargs):
+    def __init__(self, groups: int = 2, **kwargs: Any):
         super().__init__(**kwargs)
         self.groups = _utils.check_positive_int(groups, "groups")
 
@@ -86,7 +88,7 @@ class ChannelSplit(keras.layers.Layer):
     ((1, 4, 4, 3), (1, 4, 4, 3))
     """
 
-    def __init__(self, groups=2, **kwargs):
+    def __init__(self, groups: int = 2, **kwargs: Any):
         super().__init__(**kwargs)
         self.groups = _utils.check_positive_int(groups, "groups")
 

@@ -1,12 +1,14 @@
 """GhostModule: GhostNet's primary conv + cheap depthwise features."""
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
 
 from keras_padfree import profiling
 from keras_padfree.layers import _utils
+from keras_padfree.layers._utils import Initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_padfree")
@@ -38,9 +40,10 @@ class GhostModule(keras.layers.Layer):
     (1, 8, 8, 48)
     """
 
-    def __init__(self, filters, ratio=2, kernel_size=1, dw_size=3, strides=1, activation="relu",
-                 bn_epsilon=1e-5, bn_momentum=0.9, kernel_initializer="he_uniform",
-                 depthwise_initializer=None, **kwargs):
+    def __init__(self, filters: int, ratio: int = 2, kernel_size: int = 1, dw_size: int = 3,
+                 strides: int = 1, activation: str | None = "relu", bn_epsilon: float = 1e-5,
+                 bn_momentum: float = 0.9, kernel_initializer: Initializer = "he_uniform",
+                 depthwise_initializer: Initializer | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.filters = _utils.check_positive_int(filters, "filters")
         self.ratio = _utils.check_positive_int(ratio, "ratio")

@@ -16,7 +16,7 @@ class OrthonormalRegularizer(keras.regularizers.Regularizer):
         alpha: weight of the term in the loss (0.1 in the paper).
     """
 
-    def __init__(self, alpha=0.1):
+    def __init__(self, alpha: float = 0.1):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
             raise ValueError(f"Argument `alpha` must be a number >= 0. Received: alpha={alpha!r}.")
         self.alpha = float(alpha)

@@ -1,11 +1,13 @@
 """ParCConv: ParC-Net's position-aware circular convolution (ParC-MobileNetV2's global conv)."""
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
 
 from keras_padfree import profiling
+from keras_padfree.layers._utils import Initializer
 
 DIRECTIONS = ("vertical", "horizontal")
 _DIRECTION_ALIASES = {"h": "vertical", "vertical": "vertical", "w": "horizontal",
@@ -72,8 +74,10 @@ class ParCConv(keras.layers.Layer):
     (2, 8, 8, 192)
     """
 
-    def __init__(self, direction="vertical", use_pe=False, kernel_initializer=None,
-                 bias_initializer="zeros", pe_initializer=None, **kwargs):
+    def __init__(self, direction: str = "vertical", use_pe: bool = False,
+                 kernel_initializer: Initializer | None = None,
+                 bias_initializer: Initializer = "zeros", pe_initializer: Initializer | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.direction = _canonical_direction(direction)
         self.use_pe = bool(use_pe)

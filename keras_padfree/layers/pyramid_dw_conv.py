@@ -1,10 +1,13 @@
 """PyramidDWConv: PydMobileNet's pyramid depthwise convolution (parallel k x k depthwise branches)."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_padfree import profiling
 from keras_padfree.layers import _utils
+from keras_padfree.layers._utils import Initializer
 from keras_padfree.layers.max_pool_shortcut import MaxPoolShortcut
 
 COMBINES = ("add", "concat")
@@ -46,8 +49,9 @@ class PyramidDWConv(keras.layers.Layer):
     (1, 15, 15, 8)
     """
 
-    def __init__(self, kernel_sizes=(3, 5, 7), strides=1, combine="add", padding_free=False,
-                 depthwise_initializer="glorot_uniform", **kwargs):
+    def __init__(self, kernel_sizes: tuple = (3, 5, 7), strides: int = 1, combine: str = "add",
+                 padding_free: bool = False, depthwise_initializer: Initializer = "glorot_uniform",
+                 **kwargs: Any):
         super().__init__(**kwargs)
         if (not isinstance(kernel_sizes, (list, tuple)) or not kernel_sizes
                 or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0

@@ -1,5 +1,7 @@
 """ResizeToMatch: resizes a feature map to the spatial size of another."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -27,7 +29,7 @@ class ResizeToMatch(keras.layers.Layer):
     (1, 13, 13, 8)
     """
 
-    def __init__(self, interpolation="nearest", **kwargs):
+    def __init__(self, interpolation: str = "nearest", **kwargs: Any):
         super().__init__(**kwargs)
         self.interpolation = _utils.check_choice(interpolation, "interpolation", INTERPOLATIONS)
 

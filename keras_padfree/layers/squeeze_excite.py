@@ -1,10 +1,13 @@
 """Squeeze-and-excitation with the gate the lightweight families use."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_padfree import profiling
 from keras_padfree.layers import _utils
+from keras_padfree.layers._utils import Initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_padfree")
@@ -26,8 +29,9 @@ class SqueezeExcite(keras.layers.Layer):
     (1, 8, 8, 72)
     """
 
-    def __init__(self, squeeze_channels, activation="relu", gate="hard_sigmoid", pool_is_module=True,
-                 kernel_initializer="he_uniform", **kwargs):
+    def __init__(self, squeeze_channels: int, activation: str | None = "relu",
+                 gate: str | None = "hard_sigmoid", pool_is_module: bool = True,
+                 kernel_initializer: Initializer = "he_uniform", **kwargs: Any):
         super().__init__(**kwargs)
         self.squeeze_channels = _utils.check_positive_int(squeeze_channels, "squeeze_channels")
         self.activation = _utils.canonical_activation(activation)

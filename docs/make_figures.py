@@ -30,8 +30,8 @@ FIGURE_NAMES = ("feature_maps", "flops", "latency")
 CHAIN_MODELS = (
     ("GhostNet, 32x32", "ghostnet_cifar", 32),
     ("GhostNet-PF, 32x32", "ghostnet_pf_cifar", 32),
-    ("GhostNet, 224x224", "ghostnet", 224),
-    ("GhostNet-PF, 224x224", "ghostnet_pf", 224),
+    ("GhostNet, 224x224", "ghostnet_vegfru", 224),
+    ("GhostNet-PF, 224x224", "ghostnet_pf_vegfru", 224),
 )
 
 

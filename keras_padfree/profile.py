@@ -4,7 +4,7 @@
     python -m keras_padfree.profile --table set1         # one table (prefix of its name)
     python -m keras_padfree.profile --model "ghostnet*"  # registry names matching a glob
     python -m keras_padfree.profile --json               # machine-readable
-    python -m keras_padfree.profile --layers bsconv_resnet20_cifar_pf --convention bsconv_profile
+    python -m keras_padfree.profile --layers bsconv_resnet20_pf_cifar --convention bsconv_profile
 
 For each reference row it builds the registered model at the row's input size and number of classes,
 counts parameters and FLOPs in the row's convention, and prints them next to the reference

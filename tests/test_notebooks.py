@@ -20,7 +20,7 @@ pytest.importorskip("matplotlib")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK_DIR = os.path.join(ROOT, "notebooks")
-NOTEBOOKS = ("quickstart.ipynb", "paper_tables.ipynb")
+NOTEBOOKS = ("quickstart.ipynb", "paper_tables.ipynb", "dense_prediction.ipynb")
 KERNEL_NAME = "keras_padfree_test_python"
 # A hang detector, not the time budget (both notebooks take a few minutes on 2 idle cores): the
 # training cell takes over 10 minutes on a heavily shared machine.
@@ -73,7 +73,8 @@ def test_notebook_is_stored_without_outputs(name):
 
 @pytest.mark.heavy
 @pytest.mark.parametrize("name, cwd", [("quickstart.ipynb", NOTEBOOK_DIR),
-                                       ("paper_tables.ipynb", ROOT)])
+                                       ("paper_tables.ipynb", ROOT),
+                                       ("dense_prediction.ipynb", NOTEBOOK_DIR)])
 def test_notebook_runs(name, cwd, kernel_name):
     nb = _read(name)
     before = {d: _listing(d) for d in (ROOT, NOTEBOOK_DIR)}

@@ -20,7 +20,21 @@ The transforms reproduce the torchvision ones of the reference training scripts:
 * ``rotation``: ``RandomRotation(deg)`` (bilinear, zero fill), used by the cheap-ops CIFAR code.
 * mixup (PydMobileNet): ``lam ~ Beta(a, a)`` per batch, each batch mixed with its reversed copy.
 
-Images enter as uint8 and leave as float32 in [0, 1], normalised with ``mean``/``std`` when given.
+Images enter as uint8 and leave as float32 in one of two conventions (``model_input``):
+
+* ``"raw_pixels"``: RGB pixels in [0, 255], not normalised, for a model that holds its
+  normalisation (``include_preprocessing=True``: ``Rescaling(1/255)`` and ``Normalization(mean,
+  std**2)`` after its input), which is how ``training/fit.py`` builds and saves models. Every
+  transform runs in pixel space: the uint8 values are only cast, the zero fill is pixel 0, the
+  brightness jitter clips at 255. The transforms are linear in the pixel values (crop, pad, flip,
+  bilinear resize and rotation, mixup), so the images are 255 times the ``"normalized"`` ones before
+  normalisation, up to float rounding: the augmentation is the same.
+* ``"normalized"`` (the default, what earlier versions fed every model): pixels / 255 in [0, 1],
+  then ``(x - mean) / std`` when the :class:`Preprocessing` has a ``mean`` / ``std``; for models
+  that do not hold their normalisation (files saved by earlier versions).
+
+The normalisation constants live in :mod:`keras_padfree.normalization`; the names exported here
+(``CIFAR100_MEAN``, ...) are aliases of those.
 """
 
 import dataclasses
@@ -28,17 +42,22 @@ import math
 
 import tensorflow as tf
 
-__all__ = ["CIFAR100_MEAN", "CIFAR100_STD", "CIFAR10_GLUON_MEAN", "CIFAR10_GLUON_STD",
-           "IMAGENET_MEAN", "IMAGENET_STD", "Preprocessing", "eval_transform", "mixup_batch",
-           "normalization_record", "train_transform"]
+from keras_padfree.normalization import CIFAR10_GLUON_MEAN
+from keras_padfree.normalization import CIFAR10_GLUON_STD
+from keras_padfree.normalization import CIFAR100_MEAN
+from keras_padfree.normalization import CIFAR100_ROUNDED_MEAN
+from keras_padfree.normalization import CIFAR100_ROUNDED_STD
+from keras_padfree.normalization import CIFAR100_STD
+from keras_padfree.normalization import IMAGENET_MEAN
+from keras_padfree.normalization import IMAGENET_STD
 
-CIFAR100_MEAN = (0.5070751592371323, 0.48654887331495095, 0.4409178433670343)
-CIFAR100_STD = (0.2673342858792401, 0.2564384629170883, 0.27615047132568404)
-# PydMobileNet's run_validation.py / notebook normalisation.
-CIFAR10_GLUON_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_GLUON_STD = (0.2023, 0.1994, 0.2010)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["CIFAR100_MEAN", "CIFAR100_ROUNDED_MEAN", "CIFAR100_ROUNDED_STD", "CIFAR100_STD",
+           "CIFAR10_GLUON_MEAN", "CIFAR10_GLUON_STD", "IMAGENET_MEAN", "IMAGENET_STD",
+           "MODEL_INPUTS", "Preprocessing", "check_model_input", "eval_transform", "mixup_batch",
+           "model_normalization", "normalization_record", "train_transform"]
+
+# What the transforms hand to the model (see the module docstring).
+MODEL_INPUTS = ("raw_pixels", "normalized")
 
 _TRAIN_MODES = ("pad_crop", "resize_crop", "random_resized_crop", "none")
 _EVAL_MODES = ("none", "resize_center_crop")
@@ -59,7 +78,10 @@ class Preprocessing:
         rotation: maximum rotation in degrees; 0 disables it.
         scale: area range of ``random_resized_crop``.
         ratio: aspect-ratio range of ``random_resized_crop``.
-        mean: per-channel mean of ``Normalize`` (None: no normalisation, pixels stay in [0, 1]).
+        mean: the recipe's per-channel mean of ``Normalize`` on pixels in [0, 1] (None: no
+            normalisation, as mean 0 / std 1). Applied by the model that holds it
+            (:func:`model_normalization`), or by the transforms with
+            ``model_input="normalized"``.
         std: per-channel std of ``Normalize``.
         mixup_alpha: Beta(a, a) parameter of mixup; 0 disables it.
         mixup_off_epochs: mixup is switched off for this many final epochs.
@@ -98,28 +120,53 @@ class Preprocessing:
         return max(size, int(round(self.resize * size / 224.0)))
 
 
-def normalization_record(prep):
-    """How the pipeline turns pixels into model inputs: ``x = (pixel / 255 - mean) / std``.
+def model_normalization(prep: Preprocessing) -> dict:
+    """The recipe's normalisation as the model builders take it (``normalization=``).
 
-    The record has the keys of the export sidecar's ``mean_std`` normalisation (``type``,
-    ``description``, ``pixel_scale``, ``mean``, ``std``, RGB order); a recipe without ``mean`` /
-    ``std`` gives mean 0 and std 1 (the model sees pixels / 255 in [0, 1]).
+    ``{"mean": [r, g, b], "std": [r, g, b]}`` on pixels in [0, 1]; a recipe without ``mean`` /
+    ``std`` gives mean 0 and std 1 (the model then only rescales to pixels / 255).
     """
     mean = [float(v) for v in (prep.mean if prep.mean is not None else (0.0, 0.0, 0.0))]
     std = [float(v) for v in (prep.std if prep.std is not None else (1.0, 1.0, 1.0))]
+    return {"mean": mean, "std": std}
+
+
+def normalization_record(prep: Preprocessing) -> dict:
+    """How pixels become the network's input: ``x = (pixel / 255 - mean) / std``.
+
+    The record has the keys of the export sidecar's ``mean_std`` normalisation (``type``,
+    ``description``, ``pixel_scale``, ``mean``, ``std``, RGB order); a recipe without ``mean`` /
+    ``std`` gives mean 0 and std 1 (the network sees pixels / 255 in [0, 1]).
+    """
     return {"type": "mean_std", "description": "x = (pixel / 255 - mean) / std, per RGB channel",
-            "pixel_scale": 1.0 / 255.0, "mean": mean, "std": std}
+            "pixel_scale": 1.0 / 255.0, **model_normalization(prep)}
 
 
-def _to_rgb_float(image):
+def check_model_input(model_input: str) -> str:
+    """``model_input`` if it is one of :data:`MODEL_INPUTS`, else a ValueError naming it."""
+    if model_input not in MODEL_INPUTS:
+        raise ValueError(f"Argument `model_input` must be one of {MODEL_INPUTS}. "
+                         f"Received: model_input={model_input!r}.")
+    return model_input
+
+
+def _top(model_input):
+    """The largest pixel value of ``model_input`` before normalisation."""
+    return 255.0 if check_model_input(model_input) == "raw_pixels" else 1.0
+
+
+def _to_rgb_float(image, top):
+    """RGB float32 with pixel values in [0, top]: uint8 pixels, or floats in [0, 1]."""
     image = tf.convert_to_tensor(image)
     if image.shape.rank == 3 and image.shape[-1] == 1:
         image = tf.image.grayscale_to_rgb(image)
     elif image.shape.rank == 3 and image.shape[-1] == 4:
         image = image[..., :3]
     if image.dtype == tf.uint8:
-        return tf.cast(image, tf.float32) / 255.0
-    return tf.cast(image, tf.float32)
+        image = tf.cast(image, tf.float32)
+        return image if top == 255.0 else image / 255.0
+    image = tf.cast(image, tf.float32)
+    return image if top == 1.0 else image * top
 
 
 def _resize_to(image, size):
@@ -165,15 +212,16 @@ def _rotate(image, degrees, seed):
     return out[0]
 
 
-def _normalise(image, prep):
-    if prep.mean is None:
+def _normalise(image, prep, model_input):
+    if model_input == "raw_pixels" or prep.mean is None:
         return image
     mean = tf.constant(prep.mean, tf.float32)
     std = tf.constant(prep.std, tf.float32)
     return (image - mean) / std
 
 
-def train_transform(image, seed, prep, size):
+def train_transform(image: tf.Tensor, seed: tf.Tensor, prep: Preprocessing, size: int,
+                    model_input: str = "normalized") -> tf.Tensor:
     """One training image: uint8 (H, W, C) -> float32 (size, size, 3).
 
     Args:
@@ -181,8 +229,11 @@ def train_transform(image, seed, prep, size):
         seed: int64 tensor of shape (2,), the image's stateless seed.
         prep: the :class:`Preprocessing`.
         size: the model's input size.
+        model_input: ``"raw_pixels"`` (pixels in [0, 255]) or ``"normalized"`` (see the module
+            docstring).
     """
-    image = _to_rgb_float(image)
+    top = _top(model_input)
+    image = _to_rgb_float(image, top)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     if prep.train == "pad_crop":
         image = _resize_to(image, size)
@@ -212,14 +263,18 @@ def train_transform(image, seed, prep, size):
     if prep.brightness:
         factor = tf.random.stateless_uniform(
             [], seeds[3], 1.0 - prep.brightness, 1.0 + prep.brightness)
-        image = tf.clip_by_value(image * factor, 0.0, 1.0)
+        image = tf.clip_by_value(image * factor, 0.0, top)
     image = tf.ensure_shape(image, (size, size, 3))
-    return _normalise(image, prep)
+    return _normalise(image, prep, model_input)
 
 
-def eval_transform(image, prep, size):
-    """One evaluation image: uint8 (H, W, C) -> float32 (size, size, 3), deterministic."""
-    image = _to_rgb_float(image)
+def eval_transform(image: tf.Tensor, prep: Preprocessing, size: int,
+                   model_input: str = "normalized") -> tf.Tensor:
+    """One evaluation image: uint8 (H, W, C) -> float32 (size, size, 3), deterministic.
+
+    ``model_input`` as in :func:`train_transform`."""
+    top = _top(model_input)
+    image = _to_rgb_float(image, top)
     if prep.eval == "resize_center_crop":
         r = prep.resize_for(size)
         if prep.resize_mode == "square":
@@ -230,7 +285,7 @@ def eval_transform(image, prep, size):
     else:
         image = _resize_to(image, size)
     image = tf.ensure_shape(image, (size, size, 3))
-    return _normalise(image, prep)
+    return _normalise(image, prep, model_input)
 
 
 def mixup_batch(images, labels, alpha, seed):

@@ -11,6 +11,11 @@ the stream from any ``(epoch, step)`` is exactly what an uninterrupted run would
 there.
 :func:`eval_dataset` is deterministic (no shuffle, no randomness, every image once).
 
+Both hand the model ``model_input="raw_pixels"`` (float32 RGB pixels in [0, 255], for a model that
+holds its normalisation, as ``training/fit.py`` trains them) or ``"normalized"`` (the default and
+what earlier versions fed every model: ``(pixel / 255 - mean) / std`` with the recipe's mean/std);
+see :mod:`keras_padfree.data.augment`.
+
 Decoded images are cached in memory when the split has a fixed image size and fits in
 ``cache_bytes``; maps run in parallel (order preserved) and batches are prefetched.
 """
@@ -198,9 +203,13 @@ def _seed_pair(seed, epoch):
     return tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + 17, tf.cast(epoch, tf.int64) + 7919])
 
 
-def train_stream(source, prep, *, size, classes, batch_size, seed=0, start_epoch=0, epochs=1,
-                 skip_steps=0, steps_per_epoch_limit=None, drop_remainder=False, cache="auto",
-                 cache_bytes=DEFAULT_CACHE_BYTES, shuffle_buffer=None, run_epochs=None):
+def train_stream(source: DataSource, prep: augment.Preprocessing, *, size: int, classes: int,
+                 batch_size: int, seed: int = 0, start_epoch: int = 0, epochs: int = 1,
+                 skip_steps: int = 0, steps_per_epoch_limit: int | None = None,
+                 drop_remainder: bool = False, cache: bool | str = "auto",
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, shuffle_buffer: int | None = None,
+                 run_epochs: int | None = None,
+                 model_input: str = "normalized") -> tf.data.Dataset:
     """The training stream of epochs ``start_epoch .. epochs-1``, batched and one-hot.
 
     Args:
@@ -219,10 +228,13 @@ def train_stream(source, prep, *, size, classes, batch_size, seed=0, start_epoch
         shuffle_buffer: shuffle buffer (default: the whole split when cached, else 10,000).
         run_epochs: epochs of the whole run (default ``epochs``): mixup is off for the last
             ``prep.mixup_off_epochs`` of them.
+        model_input: ``"raw_pixels"`` (pixels in [0, 255], not normalised) or ``"normalized"``
+            (``(pixel / 255 - mean) / std``); mixup mixes either the same way.
 
     Returns:
         ``tf.data.Dataset`` of ``(images float32 (B, size, size, 3), labels float32 (B, classes))``.
     """
+    augment.check_model_input(model_input)
     base = _maybe_cache(source, cache, cache_bytes)
     cached = base is not source.dataset
     buffer = shuffle_buffer or (source.num_examples if cached else min(source.num_examples, 10000))
@@ -236,7 +248,7 @@ def train_stream(source, prep, *, size, classes, batch_size, seed=0, start_epoch
         def _map(i, example):
             image, label = example
             img_seed = tf.stack([pair[0] + pair[1], tf.cast(i, tf.int64)])
-            image = augment.train_transform(image, img_seed, prep, size)
+            image = augment.train_transform(image, img_seed, prep, size, model_input)
             return image, tf.one_hot(label, classes, dtype=tf.float32)
 
         ds = ds.map(_map, num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -264,14 +276,19 @@ def train_stream(source, prep, *, size, classes, batch_size, seed=0, start_epoch
     return stream.with_options(options).prefetch(AUTOTUNE)
 
 
-def eval_dataset(source, prep, *, size, classes, batch_size, cache="auto",
-                 cache_bytes=DEFAULT_CACHE_BYTES, drop_remainder=False):
-    """Deterministic evaluation batches ``(images, one-hot labels)`` of every example once."""
+def eval_dataset(source: DataSource, prep: augment.Preprocessing, *, size: int, classes: int,
+                 batch_size: int, cache: bool | str = "auto",
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, drop_remainder: bool = False,
+                 model_input: str = "normalized") -> tf.data.Dataset:
+    """Deterministic evaluation batches ``(images, one-hot labels)`` of every example once.
+
+    ``model_input``: ``"raw_pixels"`` or ``"normalized"``, as in :func:`train_stream`."""
+    augment.check_model_input(model_input)
     base = _maybe_cache(source, cache, cache_bytes)
 
     def _map(image, label):
-        return augment.eval_transform(image, prep, size), tf.one_hot(label, classes,
-                                                                       dtype=tf.float32)
+        return (augment.eval_transform(image, prep, size, model_input),
+                tf.one_hot(label, classes, dtype=tf.float32))
 
     ds = base.map(_map, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)

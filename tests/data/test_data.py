@@ -1,5 +1,6 @@
 """Datasets, image folders, augmentations and the deterministic training stream."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -177,3 +178,74 @@ def test_train_stream_resumes_exactly_and_eval_is_deterministic():
     labels = [np.argmax(y, -1) for _, y in data.eval_dataset(ev, prep, size=32, classes=10,
                                                               batch_size=100)]
     assert np.array_equal(np.concatenate(labels), data.load_digits("test")[1])
+
+
+# -- Raw pixels for models that hold their normalisation ----------------------------------------
+
+def test_raw_pixel_transforms_do_not_normalise():
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    prep = data.Preprocessing(train="none", flip=False, mean=(0.5, 0.4, 0.3), std=(0.2,) * 3)
+    seed = tf.constant([1, 2], tf.int64)
+    pixels = img.astype(np.float32)
+    for out in (augment.eval_transform(img, prep, 32, "raw_pixels"),
+                augment.train_transform(img, seed, prep, 32, "raw_pixels")):
+        assert out.dtype == tf.float32
+        np.testing.assert_array_equal(out.numpy(), pixels)  # not even divided by 255
+    # The default is what earlier versions fed every model: (pixel / 255 - mean) / std.
+    expected = (pixels / 255.0 - np.float32([0.5, 0.4, 0.3])) / np.float32(0.2)
+    np.testing.assert_allclose(augment.eval_transform(img, prep, 32).numpy(), expected,
+                               rtol=1e-5, atol=1e-5)
+    for bad in ("raw", None, "normalised"):
+        with pytest.raises(ValueError, match="model_input"):
+            augment.eval_transform(img, prep, 32, bad)
+    source = data.load_source("digits", "eval")
+    with pytest.raises(ValueError, match="model_input"):
+        data.eval_dataset(source, prep, size=32, classes=10, batch_size=8, model_input="raw")
+    with pytest.raises(ValueError, match="model_input"):
+        data.train_stream(source, prep, size=32, classes=10, batch_size=8, model_input="raw")
+
+
+@pytest.mark.parametrize("recipe", ["bsconv_set1", "bsconv_set1_dogs", "vegfru292",
+                                    "cheap_ops_cifar", "cheap_ops_imagenet", "digits"])
+def test_raw_pixel_augmentation_is_the_recipes_augmentation(recipe):
+    """Every transform of the recipe in pixel space: 255 times its [0, 1] images (pad, crops,
+    resizes, flips, rotation, brightness clipped at 255), not normalised."""
+    from keras_padfree.training import get_recipe
+
+    prep = get_recipe(recipe).preprocessing
+    unit = dataclasses.replace(prep, mean=None, std=None)  # the same transforms, in [0, 1]
+    img = np.random.default_rng(1).integers(0, 256, (40, 28, 3), dtype=np.uint8)
+    img[:4] = 255  # saturated rows: a brightness factor > 1 must clip them at 255
+    for i in range(4):
+        seed = tf.constant([i, 7], tf.int64)
+        raw = augment.train_transform(img, seed, prep, 32, "raw_pixels").numpy()
+        np.testing.assert_allclose(
+            raw, 255.0 * augment.train_transform(img, seed, unit, 32).numpy(), atol=2e-3)
+        assert raw.min() >= -1e-3 and raw.max() <= 255.0 + 1e-3 and raw.max() > 2.0
+    raw = augment.eval_transform(img, prep, 32, "raw_pixels").numpy()
+    np.testing.assert_allclose(raw, 255.0 * augment.eval_transform(img, unit, 32).numpy(),
+                               atol=2e-3)
+
+
+def test_raw_pixel_streams_mix_up_the_same_and_eval_is_the_resized_pixels():
+    from keras_padfree.training import get_recipe
+
+    source = data.load_source("digits", "train")
+    prep = get_recipe("pydmobilenet_cifar").preprocessing  # crop, flip, mixup alpha 1
+    assert prep.mixup_alpha and prep.mean is not None
+    unit = dataclasses.replace(prep, mean=None, std=None)
+    kw = dict(size=32, classes=10, batch_size=16, seed=2, epochs=1, steps_per_epoch_limit=3)
+    raw = list(data.train_stream(source, prep, model_input="raw_pixels", **kw))
+    ref = list(data.train_stream(source, unit, **kw))
+    assert len(raw) == 3
+    for (x, y), (x_ref, y_ref) in zip(raw, ref):
+        np.testing.assert_allclose(x.numpy(), 255.0 * x_ref.numpy(), atol=2e-3)
+        np.testing.assert_array_equal(y.numpy(), y_ref.numpy())
+    assert max(float(tf.reduce_max(x)) for x, _ in raw) > 100.0
+    # Evaluation: the stored uint8 digits, RGB, resized; nothing else.
+    ev = data.load_source("digits", "eval")
+    images = np.concatenate([x.numpy() for x, _ in data.eval_dataset(
+        ev, prep, size=32, classes=10, batch_size=100, model_input="raw_pixels")])
+    digits, _ = data.load_digits("test")
+    expected = tf.image.resize(tf.image.grayscale_to_rgb(tf.cast(digits, tf.float32)), (32, 32))
+    np.testing.assert_array_equal(images, expected.numpy())

@@ -30,7 +30,13 @@ class DatasetSpec:
         style: the preprocessing family the recipes choose from: ``"small"`` (32x32-style, random
             crop with zero padding) or ``"large"`` (224-style crops of variable-size images).
         how_to_get: instructions printed when the data is not prepared.
-        default_recipe: the recipe ``training/fit.py`` uses when none is given.
+        default_recipe: the recipe ``training/fit.py`` uses when none is given and the model
+            states none for this dataset (see :func:`keras_padfree.training.default_recipe_for`).
+        registry_dataset: the dataset token of the model registry's names (``"cifar"``,
+            ``"imagenet32"``, ``"dogs"``, ``"imagenet"``: ``..._pf_cifar``) when this is the
+            dataset the papers trained those models on, else None. A model family can state a
+            recipe for that token (``ModelInfo.recipes``), which then wins over its recipe for
+            the dataset's style.
     """
 
     name: str
@@ -43,6 +49,7 @@ class DatasetSpec:
     style: str
     how_to_get: str
     default_recipe: str
+    registry_dataset: str | None = None
 
 
 _TFDS_HOWTO = (
@@ -69,19 +76,21 @@ _SPECS = {
         _TFDS_HOWTO.format(tfds="cifar10", folder="cifar10"), "bsconv_set1"),
     "cifar100": DatasetSpec(
         "cifar100", "tfds", "cifar100", "train", "test", 100, (32, 32), "small",
-        _TFDS_HOWTO.format(tfds="cifar100", folder="cifar100"), "bsconv_set1"),
+        _TFDS_HOWTO.format(tfds="cifar100", folder="cifar100"), "bsconv_set1",
+        registry_dataset="cifar"),
     "stanford_dogs": DatasetSpec(
         "stanford_dogs", "tfds", "stanford_dogs", "train", "test", 120, None, "large",
-        _TFDS_HOWTO.format(tfds="stanford_dogs", folder="stanford_dogs"), "bsconv_set1_dogs"),
+        _TFDS_HOWTO.format(tfds="stanford_dogs", folder="stanford_dogs"), "bsconv_set1_dogs",
+        registry_dataset="dogs"),
     "imagenet2012": DatasetSpec(
         "imagenet2012", "tfds", "imagenet2012", "train", "validation", 1000, None, "large",
-        _IMAGENET_HOWTO, "cheap_ops_imagenet"),
+        _IMAGENET_HOWTO, "cheap_ops_imagenet", registry_dataset="imagenet"),
     "imagenet_resized/32x32": DatasetSpec(
         "imagenet_resized/32x32", "tfds", "imagenet_resized/32x32", "train", "validation", 1000,
         (32, 32), "small",
         "imagenet_resized is built from the manually downloaded ImageNet archives. "
         + _IMAGENET_HOWTO.replace("imagenet2012", "imagenet_resized/32x32"),
-        "pydmobilenet_imagenet32"),
+        "pydmobilenet_imagenet32", registry_dataset="imagenet32"),
     "folder": DatasetSpec(
         "folder", "folder", None, "train", "val", None, None, "large",
         "Pass --data-dir PATH where PATH holds one sub-folder per class (split by --val-fraction), "
@@ -95,12 +104,12 @@ _SPECS = {
 }
 
 
-def list_datasets():
+def list_datasets() -> list[str]:
     """Names accepted by ``--dataset``."""
     return sorted(_SPECS)
 
 
-def get_dataset_spec(name):
+def get_dataset_spec(name: str) -> DatasetSpec:
     """The :class:`DatasetSpec` called ``name``; an unknown name raises a ValueError listing all."""
     if not isinstance(name, str) or name not in _SPECS:
         raise ValueError(

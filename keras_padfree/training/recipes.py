@@ -14,21 +14,31 @@ size, what the weight decay applies to, the input pipeline and the loss extras. 
   states a different policy that no script implements).
 * ``digits``: this package's own quick recipe for the bundled digits (not from a paper).
 
+The normalisation a recipe states (``preprocessing.mean`` / ``std``, from
+:mod:`keras_padfree.normalization`) goes into the model that ``training/fit.py`` trains
+(``include_preprocessing=True``); the input pipeline feeds it raw pixels.
+
 The BSConv-S orthonormal regulariser (alpha 0.1) is part of those models (a kernel regulariser), so
 Keras adds it to the training and evaluation losses, as the reference does.
 """
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from keras_padfree.data.augment import CIFAR10_GLUON_MEAN
-from keras_padfree.data.augment import CIFAR10_GLUON_STD
-from keras_padfree.data.augment import CIFAR100_MEAN
-from keras_padfree.data.augment import CIFAR100_STD
-from keras_padfree.data.augment import IMAGENET_MEAN
-from keras_padfree.data.augment import IMAGENET_STD
 from keras_padfree.data.augment import Preprocessing
+from keras_padfree.normalization import CIFAR10_GLUON_MEAN
+from keras_padfree.normalization import CIFAR10_GLUON_STD
+from keras_padfree.normalization import CIFAR100_MEAN
+from keras_padfree.normalization import CIFAR100_ROUNDED_MEAN
+from keras_padfree.normalization import CIFAR100_ROUNDED_STD
+from keras_padfree.normalization import CIFAR100_STD
+from keras_padfree.normalization import IMAGENET_MEAN
+from keras_padfree.normalization import IMAGENET_STD
 from keras_padfree.training.optimizers import CoupledSGD
 from keras_padfree.training.schedules import EpochSchedule
+
+if TYPE_CHECKING:
+    from keras_padfree.applications._registry import ModelInfo
 
 __all__ = ["Recipe", "default_recipe_for", "get_recipe", "list_recipes"]
 
@@ -79,7 +89,8 @@ class Recipe:
     label_smoothing: float = 0.0
     source: str = ""
 
-    def make_schedule(self, steps_per_epoch, *, epochs=None, learning_rate=None):
+    def make_schedule(self, steps_per_epoch: int, *, epochs: int | None = None,
+                      learning_rate: float | None = None) -> EpochSchedule:
         """The :class:`EpochSchedule` for a run of ``epochs`` (default: the recipe's)."""
         return EpochSchedule(
             base_lr=self.learning_rate if learning_rate is None else learning_rate,
@@ -87,7 +98,8 @@ class Recipe:
             epochs=epochs or self.epochs, milestones=self.milestones, gamma=self.gamma,
             final=self.final_lr_fraction, warmup_epochs=self.warmup_epochs)
 
-    def make_optimizer(self, steps_per_epoch, *, epochs=None, learning_rate=None, **kwargs):
+    def make_optimizer(self, steps_per_epoch: int, *, epochs: int | None = None,
+                       learning_rate: float | None = None, **kwargs) -> CoupledSGD:
         """A :class:`CoupledSGD` with the recipe's schedule and weight-decay semantics."""
         return CoupledSGD(
             learning_rate=self.make_schedule(steps_per_epoch, epochs=epochs,
@@ -174,7 +186,7 @@ _RECIPES = {r.name: r for r in [
         schedule="multistep", milestones=(60, 120, 160), gamma=0.2, final_lr_fraction=0.0,
         warmup_epochs=1.0, epochs=299, batch_size=128,
         preprocessing=Preprocessing(**_CIFAR_AUG, rotation=15.0,
-                                    mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762)),
+                                    mean=CIFAR100_ROUNDED_MEAN, std=CIFAR100_ROUNDED_STD),
         source="Cifar100/main.py; pydmobilenet_and_cheap_ops.md B.5"),
     Recipe(
         name="cheap_ops_imagenet",
@@ -202,38 +214,41 @@ _RECIPES = {r.name: r for r in [
 ]}
 
 
-def list_recipes():
+def list_recipes() -> list[str]:
     """Names accepted by ``--recipe``."""
     return sorted(_RECIPES)
 
 
-def get_recipe(name):
-    """The :class:`Recipe` called ``name``."""
+def get_recipe(name: str) -> Recipe:
+    """The :class:`Recipe` called ``name``; an unknown name raises a ValueError listing all."""
     if not isinstance(name, str) or name not in _RECIPES:
         raise ValueError(f"Unknown recipe: {name!r}. Allowed values: {', '.join(list_recipes())}.")
     return _RECIPES[name]
 
 
-def default_recipe_for(model_info, dataset):
-    """The recipe the reference used for this model family on this dataset.
+def default_recipe_for(model_info: "ModelInfo | None", dataset: str) -> str:
+    """The recipe the reference used for this model on this dataset (``--recipe``'s default).
+
+    The model states it (:class:`~keras_padfree.applications.ModelInfo` ``.recipes``): its
+    recipe for the dataset itself (keyed by the registry's dataset token, e.g. ``"imagenet32"``,
+    see :class:`~keras_padfree.data.DatasetSpec` ``.registry_dataset``) or else for the dataset's
+    style (``"small"`` / ``"large"``). The bundled digits keep their own quick recipe; a model
+    that states none (or None for ``model_info``) gets the dataset's default recipe.
 
     Args:
-        model_info: the model's :class:`~keras_padfree.applications._registry.ModelInfo` (or None).
+        model_info: the model's ``ModelInfo`` (or None).
         dataset: the ``--dataset`` name.
+
+    Returns:
+        A name accepted by :func:`get_recipe`.
     """
     from keras_padfree.data.specs import get_dataset_spec
 
     spec = get_dataset_spec(dataset)
-    if dataset == "digits":
-        return "digits"
-    family = (model_info.family if model_info is not None else "") or ""
-    small = spec.style == "small"
-    if family.startswith("bsconv"):
-        return "bsconv_set1" if small else "bsconv_set1_dogs"
-    if family.startswith("pyd"):
-        return "pydmobilenet_imagenet32" if dataset.startswith("imagenet") else "pydmobilenet_cifar"
-    if "cheap" in family:
-        return "cheap_ops_cifar" if small else "cheap_ops_imagenet"
-    if model_info is not None and family:
-        return "second_set_cifar" if small else "vegfru292"
+    if spec.source == "bundled":
+        return spec.default_recipe
+    recipes = getattr(model_info, "recipes", None) or {}
+    for key in (spec.registry_dataset, spec.style):
+        if key is not None and recipes.get(key):
+            return get_recipe(recipes[key]).name
     return spec.default_recipe

@@ -205,8 +205,13 @@ def test_raw_pixel_transforms_do_not_normalise():
         data.train_stream(source, prep, size=32, classes=10, batch_size=8, model_input="raw")
 
 
-@pytest.mark.parametrize("recipe", ["bsconv_set1", "bsconv_set1_dogs", "vegfru292",
-                                    "cheap_ops_cifar", "cheap_ops_imagenet", "digits"])
+def _recipes():
+    from keras_padfree.training import list_recipes
+
+    return list_recipes()
+
+
+@pytest.mark.parametrize("recipe", _recipes())
 def test_raw_pixel_augmentation_is_the_recipes_augmentation(recipe):
     """Every transform of the recipe in pixel space: 255 times its [0, 1] images (pad, crops,
     resizes, flips, rotation, brightness clipped at 255), not normalised."""

@@ -193,7 +193,7 @@ def test_family_table_covers_every_family_with_a_padding_free_model():
 KERAS_CASES = [
     pytest.param("MobileNetV2", {"alpha": 0.35}, True, id="MobileNetV2-stem"),
     pytest.param("MobileNetV3Small", {"include_preprocessing": True}, False,
-                 marks=pytest.mark.all_backends, id="MobileNetV3Small-preprocessing"),
+                 id="MobileNetV3Small-preprocessing"),
     pytest.param("MobileNetV3Small", {"include_preprocessing": False}, True,
                  marks=pytest.mark.large, id="MobileNetV3Small-stem"),
     pytest.param("MobileNetV3Large", {"include_preprocessing": True}, True,
@@ -353,6 +353,7 @@ def _small_backbone():
     return keras.Model(inputs, x, name="backbone")
 
 
+@pytest.mark.all_backends
 def test_nested_functional_backbone_is_converted_inside():
     backbone = _small_backbone()
     features = keras.Input((4, 4, 8), name="features")  # the backbone's output map: 32 / 8
@@ -566,6 +567,11 @@ def test_errors_name_what_was_found_and_the_options():
     with pytest.raises(ValueError, match=r"'custom' \(_StridedInside\) has stride-2 convolutions "
                                          r"inside \('inner_dw'\)"):
         convert(_graph(_StridedInside(name="custom")))
+    backbone = _small_backbone()
+    a, b = keras.Input((32, 32, 3)), keras.Input((32, 32, 3))
+    twice = keras.Model([a, b], keras.layers.Add()([backbone(a), backbone(b)]))
+    with pytest.raises(ValueError, match="nested model 'backbone' is called 2 times"):
+        convert(twice)
     with pytest.raises(ValueError, match="followed by no activation layer.*stem_options="):
         convert(_graph(keras.layers.Conv2D(4, 3, name="c"),
                        keras.layers.DepthwiseConv2D(3, strides=2, name="dw")), hybrid_stem=True)

@@ -1,14 +1,18 @@
 """Train a keras_padfree model with the papers' recipes.
 
 With no arguments it trains the padding-free ResNet-20 (BSConv library,
-``bsconv_resnet20_cifar_pf``) on the bundled UCI digits (upsampled to 32x32) for a few epochs, on
+``bsconv_resnet20_pf_cifar``) on the bundled UCI digits (upsampled to 32x32) for a few epochs, on
 the CPU, and prints the top-1/top-5 accuracy on the held-out digits::
 
     python training/fit.py
     python training/fit.py --model ghostnet_pf_cifar --dataset cifar100 --data-dir ~/tfds
-    python training/fit.py --model bsconv_mobilenetv3_large_dogs_pf --dataset stanford_dogs \\
+    python training/fit.py --model bsconv_mobilenetv3_large_pf_dogs --dataset stanford_dogs \\
         --distribute mirrored --mixed-precision --jit-compile on         # GPUs
     KERAS_BACKEND=jax python training/fit.py --distribute data_parallel
+
+The saved models (``best.keras``, ``last.keras``, ``final.keras``) hold the recipe's input
+normalisation and take raw RGB pixels in [0, 255]: ``training/evaluate.py`` and
+``training/export_tflite.py`` read it from the model.
 
 Re-running the same command with the same ``--output-dir`` resumes an interrupted run exactly where
 its last backup left it, and only reports the result of a finished one. Other settings are refused
@@ -28,7 +32,7 @@ import shlex
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-DEFAULT_MODEL = "bsconv_resnet20_cifar_pf"  # the padding-free BSConv ResNet-20
+DEFAULT_MODEL = "bsconv_resnet20_pf_cifar"  # the padding-free BSConv ResNet-20
 
 
 def _load_startup():
@@ -84,7 +88,7 @@ def _fraction(text):
     return value
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fit.py", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -177,18 +181,7 @@ def _import_quietly():
         import keras_padfree.training  # noqa: F401 -- imports keras and tensorflow
 
 
-def _default_model():
-    """Today's registered name of the default model (no rename warning for a name not typed)."""
-    import warnings
-
-    from keras_padfree.applications import get_model_info
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return get_model_info(DEFAULT_MODEL).name
-
-
-def next_commands(result, output_dir):
+def next_commands(result: dict, output_dir: str) -> list[str]:
     """The commands that evaluate and export the run's best model, with the real paths."""
     best = os.path.join(output_dir, "best.keras")
     if not os.path.exists(best):
@@ -206,7 +199,7 @@ def next_commands(result, output_dir):
     ]
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> dict | None:
     """Parses ``argv`` and trains; returns the final evaluation dict (None for the --list flags)."""
     args = build_parser().parse_args(argv)
     _import_quietly()
@@ -231,7 +224,7 @@ def main(argv=None):
     from keras_padfree.training import train
 
     if args.model is None:
-        args.model = _default_model()
+        args.model = DEFAULT_MODEL
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     cfg = TrainConfig(
         model=args.model, dataset=args.dataset, recipe=args.recipe, epochs=args.epochs,
@@ -250,7 +243,7 @@ def main(argv=None):
     return result
 
 
-def run(argv=None):
+def run(argv: list[str] | None = None) -> int:
     """``main(argv)`` as the command line runs it; returns the exit status.
 
     0: done. 2: bad arguments, a missing dataset, or an output folder that cannot take this run

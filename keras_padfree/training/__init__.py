@@ -13,6 +13,7 @@ from keras_padfree.training.errors import RunFolderError
 from keras_padfree.training.errors import TrainingDiverged
 from keras_padfree.training.errors import TrainingError
 from keras_padfree.training.loop import TrainConfig
+from keras_padfree.training.loop import build_model
 from keras_padfree.training.loop import evaluate_model
 from keras_padfree.training.loop import train
 from keras_padfree.training.optimizers import CoupledSGD
@@ -24,4 +25,5 @@ from keras_padfree.training.schedules import EpochSchedule
 
 __all__ = ["BackupError", "CoupledSGD", "EpochSchedule", "OutputWriteError", "Recipe",
            "RunFolderError", "TrainConfig", "TrainingBackup", "TrainingDiverged", "TrainingError",
-           "default_recipe_for", "evaluate_model", "get_recipe", "list_recipes", "train"]
+           "build_model", "default_recipe_for", "evaluate_model", "get_recipe", "list_recipes",
+           "train"]

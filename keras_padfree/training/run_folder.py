@@ -14,6 +14,11 @@ a run that never backed up, by ``run.json``) and decides:
   and only those the user listed in ``--allow-changes``;
 * ``"finished"``: the same run has already ended; nothing is trained or written.
 
+A run whose models took another input convention (``"input"`` of the settings: ``"raw_pixels"``
+today; a run started before models held their normalisation recorded none, which means
+``"normalized"``) is refused with its own message: its backup would load into today's model without
+any error and train it on the other convention.
+
 Anything else (other settings, files of a run without a record, a backup of an earlier version) is
 refused with a :class:`~keras_padfree.training.errors.RunFolderError` that names the differences
 and the ways out (``--no-resume``, another ``--output-dir``).
@@ -31,8 +36,9 @@ from keras_padfree.training import files
 from keras_padfree.training.errors import BackupError
 from keras_padfree.training.errors import RunFolderError
 
-__all__ = ["RUN_FILES", "SAFE_CHANGES", "SETTING_KEYS", "RunLock", "RunPlan", "clear_run_files",
-           "describe_changes", "plan_run", "read_record", "write_record"]
+__all__ = ["NORMALIZED", "RAW_PIXELS", "RUN_FILES", "SAFE_CHANGES", "SETTING_KEYS", "RunLock",
+           "RunPlan", "clear_run_files", "describe_changes", "input_convention", "plan_run",
+           "read_record", "write_record"]
 
 LOCK_NAME = "run.lock"
 RECORD_NAME = "run.json"
@@ -41,12 +47,22 @@ RUN_FILES = ("run.json", "final.keras", "final.json", "best.keras", "best.json",
              "train_log.csv", "backup", "tensorboard")
 # The settings that define a run's position and result, in the order messages list them.
 SETTING_KEYS = ("model", "dataset", "train_examples", "data_fingerprint", "classes", "image_size",
-                "normalization", "recipe", "batch_size", "steps_per_epoch", "epochs", "seed",
-                "learning_rate", "precision", "distribute", "replicas", "backend")
+                "normalization", "input", "recipe", "batch_size", "steps_per_epoch", "epochs",
+                "seed", "learning_rate", "precision", "distribute", "replicas", "backend")
 # Settings that a resume may change when the user says so (--allow-changes): the saved position
 # keeps its meaning. "distribute" covers the number of replicas (the global batch is unchanged).
 SAFE_CHANGES = ("epochs", "learning_rate", "distribute")
 _CHANGE_FLAG = {"replicas": "distribute"}
+# The settings' "input": what the run's model takes. Runs of earlier versions recorded no "input":
+# their pipeline normalised the images and their models held no normalisation.
+RAW_PIXELS = "raw_pixels"
+NORMALIZED = "normalized"
+_INPUTS = {
+    RAW_PIXELS: "raw RGB pixels in [0, 255] (the model normalises them with its Rescaling and "
+                "Normalization layers)",
+    NORMALIZED: "images normalised by the input pipeline ((pixel / 255 - mean) / std; the model "
+                "holds no normalisation layers)",
+}
 
 
 def _now():
@@ -284,6 +300,27 @@ def _differences(old, new):
     return {k: [old.get(k), new.get(k)] for k in keys if old.get(k) != new.get(k)}
 
 
+def input_convention(settings):
+    """The ``"input"`` of recorded settings (:data:`RAW_PIXELS` or :data:`NORMALIZED`; a run of an
+    earlier version, which recorded none, is :data:`NORMALIZED`)."""
+    return settings.get("input", NORMALIZED)
+
+
+def _check_input_convention(folder, recorded, settings, what):
+    old, new = input_convention(recorded), input_convention(settings)
+    if old == new:
+        return
+    era = "an earlier version of keras_padfree" if "input" not in recorded else "another version"
+    raise RunFolderError(
+        f"The run in {folder} ({what}) was started by {era}: its model takes "
+        f"{_INPUTS.get(old, repr(old))}, while this version trains models that take "
+        f"{_INPUTS.get(new, repr(new))}. Continuing it would train one model on both "
+        f"conventions, so it is not resumed: {_ways_out(folder)}. Its saved models "
+        "(best.keras, last.keras, final.keras) still load and evaluate as they are: "
+        "training/evaluate.py feeds a model without normalisation layers the recipe's "
+        "normalised images.")
+
+
 def _ways_out(folder):
     return (f"start over with --no-resume (deletes the run's backup, log and models in {folder}), "
             "or pass another --output-dir")
@@ -330,6 +367,7 @@ def plan_run(folder, settings, *, resume=True, allow_changes=(), read_backup=Non
                 f"checked against this command. It cannot be resumed; {_ways_out(folder)}.")
         position = (int(manifest["epoch"]), int(manifest["step"]))
         where = f"its backup in {backup_dir} is at epoch {position[0]}, step {position[1]}"
+        _check_input_convention(folder, recorded, settings, where)
         changes = _differences(recorded, settings)
         refused = [k for k in changes if k not in SAFE_CHANGES
                    and _CHANGE_FLAG.get(k) not in SAFE_CHANGES]
@@ -358,6 +396,8 @@ def plan_run(folder, settings, *, resume=True, allow_changes=(), read_backup=Non
         kind = "finished" if done else "resume"
         return RunPlan(kind, position=position, changes=changes, history=history, record=record)
     if record is not None:
+        _check_input_convention(folder, record["settings"], settings, "its run record "
+                                f"{os.path.join(folder, RECORD_NAME)}")
         changes = _differences(record["settings"], settings)
         if changes:
             raise RunFolderError(

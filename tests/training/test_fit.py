@@ -1,4 +1,5 @@
-"""End-to-end runs of training/fit.py: datasets, resumption after SIGKILL, distribution."""
+"""End-to-end runs of training/fit.py: datasets, resumption after SIGKILL, distribution, and models
+that hold their input normalisation (they take raw pixels)."""
 
 import csv
 import json
@@ -49,12 +50,19 @@ def _tensorflow_sees_accelerator():
     return any(d.device_type != "CPU" for d in tf.config.list_physical_devices())
 
 
-@pytest.mark.all_backends
-def test_fit_on_bundled_digits(fit, tmp_path):
-    out = str(tmp_path / "run")
+@pytest.fixture(scope="module")
+def digits_run(fit, tmp_path_factory):
+    """Two epochs of 6 batches of the tiny model on the bundled digits: (folder, result)."""
+    out = str(tmp_path_factory.mktemp("digits") / "run")
     result = fit.main(["--model", tiny_model.TINY, "--epochs", "2", "--batch-size", "32",
                        "--steps-per-epoch", "6", "--output-dir", out, "--verbose", "0",
                        "--learning-rate", "0.05"])
+    return out, result
+
+
+@pytest.mark.all_backends
+def test_fit_on_bundled_digits(digits_run):
+    out, result = digits_run
     assert result["backend"] == BACKEND
     # --jit-compile auto (the default): XLA off where benchmarks/train_throughput.py found it
     # slower (TensorFlow on CPU, PyTorch), always on for JAX.
@@ -83,12 +91,13 @@ def test_fit_on_bundled_digits(fit, tmp_path):
     ev = evaluate.main([os.path.join(out, "final.keras"), "--dataset", "digits", "--recipe",
                         "digits"])
     assert ev["top1"] == pytest.approx(result["top1"], abs=1e-6)
+    assert ev["input"]["source"] == "model"  # raw pixels; the normalisation read from the model
     assert os.path.exists(os.path.join(out, "final.digits_test.json"))
 
 
 @pytest.mark.parametrize("dataset,recipe_flag,recipe,classes", [
-    # The tiny test model is no BSConv/PydMobileNet model: the second set's recipe by default.
-    ("cifar100", None, "second_set_cifar", 100),
+    # The tiny test model states no recipes: the dataset's default recipe.
+    ("cifar100", None, "bsconv_set1", 100),
     ("stanford_dogs", "bsconv_set1_dogs", "bsconv_set1_dogs", 120)])
 def test_fit_on_mocked_tfds(fit, tmp_path, dataset, recipe_flag, recipe, classes):
     import tensorflow_datasets as tfds
@@ -166,6 +175,15 @@ def test_killed_run_resumes_without_repeating_or_losing_a_step(fit, tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
+def _assert_holds_its_normalisation(out):
+    from keras_padfree.export import model_preprocessing
+    from keras_padfree.training import get_recipe
+
+    assert _final(out)["input"] == "raw_pixels"
+    held = model_preprocessing(keras.saving.load_model(os.path.join(out, "final.keras")))
+    np.testing.assert_allclose(held["mean"], get_recipe("digits").preprocessing.mean, rtol=1e-6)
+
+
 @pytest.mark.heavy
 def test_mirrored_on_two_logical_cpus(tmp_path):
     out = str(tmp_path / "run")
@@ -178,6 +196,7 @@ def test_mirrored_on_two_logical_cpus(tmp_path):
     final = _final(out)
     assert final["replicas"] == 2 and final["distribute"] == "mirrored"
     assert np.isfinite(final["loss"]) and final["optimizer_steps"] == 3
+    _assert_holds_its_normalisation(out)
 
 
 @pytest.mark.heavy
@@ -194,6 +213,7 @@ def test_jax_data_parallel_on_two_host_devices(tmp_path):
     final = _final(out)
     assert final["replicas"] == 2 and final["backend"] == "jax"
     assert np.isfinite(final["loss"]) and final["optimizer_steps"] == 3
+    _assert_holds_its_normalisation(out)
 
 
 def test_bad_flags_are_refused(fit, tmp_path):
@@ -215,22 +235,170 @@ def test_default_run_learns_the_digits(tmp_path):
                           timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     final = _final(out)
-    assert final["model"] == "bsconv_resnet20_cifar_pf" and final["dataset"] == "digits"
+    assert final["model"] == "bsconv_resnet20_pf_cifar" and final["dataset"] == "digits"
     assert final["top1"] > 0.9
 
 
-def test_pipeline_models_do_not_normalise_twice(fit):
-    # The pipeline normalises with the recipe's mean/std; PydMobileNet's in-model normalisation
-    # (Rescaling 1/255 + Normalization, for raw [0, 255] pixels) must then be left out.
-    from keras_padfree import applications
-    from keras_padfree.training.loop import pipeline_model_kwargs
+# -- Models that hold their input normalisation ---------------------------------------------------
 
-    info = applications.get_model_info("pydmobilenet29_025_concat_pf_cifar")
-    kwargs = pipeline_model_kwargs(info)
-    assert kwargs == {"include_preprocessing": False}
-    model = applications.create_model(info.name, **kwargs)
-    assert not any(isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization))
-                   for layer in model.layers)
-    # A builder without the option gets no such argument.
-    tiny_model.register()
-    assert pipeline_model_kwargs(applications.get_model_info(tiny_model.TINY)) == {}
+def _raw_digits(size=32):
+    """The bundled digits' evaluation split as stored (uint8 0..255), only made RGB and resized
+    to the model's input: no scaling, no normalisation. And their labels."""
+    import tensorflow as tf
+
+    from keras_padfree import data
+
+    images, labels = data.load_digits("test")
+    rgb = tf.image.grayscale_to_rgb(tf.cast(images, tf.float32))
+    return tf.image.resize(rgb, (size, size), method="bilinear").numpy(), labels
+
+
+def _preprocessing_layers(model):
+    return [layer for layer in model.layers
+            if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization))]
+
+
+@pytest.fixture(scope="module")
+def learned_digits_run(fit, tmp_path_factory):
+    """Two full epochs of a tiny CNN that learns the digits (about 95 % top-1): its numbers
+    depend on what the model is fed."""
+    out = str(tmp_path_factory.mktemp("learned") / "run")
+    fit.main(["--model", tiny_model.TINY_DIGITS, "--epochs", "2", "--batch-size", "32",
+              "--learning-rate", "0.005", "--output-dir", out, "--verbose", "0",
+              "--no-tensorboard"])
+    return out
+
+
+@pytest.mark.all_backends
+def test_final_model_takes_raw_pixels_and_reproduces_final_json(learned_digits_run):
+    """final.keras (and best.keras) hold the recipe's normalisation: fed the digits' raw pixels,
+    with nothing done to them outside the model, they give final.json's top-1."""
+    from keras_padfree.export import model_preprocessing
+    from keras_padfree.training import get_recipe
+
+    out = learned_digits_run
+    final = _final(out)
+    assert final["top1"] > 0.8, final["top1"]  # learned: a wrong input would show
+    assert final["input"] == "raw_pixels" and final["settings"]["input"] == "raw_pixels"
+    prep = get_recipe("digits").preprocessing
+    assert final["normalization"]["mean"] == list(prep.mean)
+    x, labels = _raw_digits()
+    assert x.max() == 255.0  # raw pixels, not [0, 1]
+    model = keras.saving.load_model(os.path.join(out, "final.keras"))
+    held = model_preprocessing(model)  # what the export reads
+    assert held["layers"] == ["preprocessing_rescale", "preprocessing_normalize"]
+    np.testing.assert_allclose(held["mean"], prep.mean, rtol=1e-6)
+    np.testing.assert_allclose(held["std"], prep.std, rtol=1e-6)
+    probs = keras.ops.convert_to_numpy(model.predict(x, batch_size=128, verbose=0))
+    top1 = float(np.mean(probs.argmax(-1) == labels))
+    # The same examples right (Keras' accuracy metric counts in float32: 1e-6, not 1/359).
+    assert top1 == pytest.approx(final["top1"], abs=1e-6), (top1, final["top1"])
+    # Not by chance: the same images normalised outside as well (the old convention fed to this
+    # model) give other predictions.
+    twice = (x / 255.0 - np.float32(prep.mean)) / np.float32(prep.std)
+    other = keras.ops.convert_to_numpy(model.predict(twice, batch_size=128, verbose=0))
+    assert np.abs(other - probs).max() > 0.05
+    best = keras.saving.load_model(os.path.join(out, "best.keras"))
+    assert model_preprocessing(best)["layers"] == held["layers"]
+
+
+def test_models_are_built_with_the_recipes_normalisation(fit):
+    """Every builder gets include_preprocessing=True and the recipe's mean/std explicitly (not
+    its layout's default); a builder without those arguments is wrapped; one that ignores them is
+    refused."""
+    from keras_padfree import applications
+    from keras_padfree.export import model_preprocessing
+    from keras_padfree.training import build_model
+    from keras_padfree.training import get_recipe
+
+    # PydMobileNet's layout default is not its recipe's value on every dataset: ask for ImageNet's.
+    norm = {"mean": list(get_recipe("pydmobilenet_imagenet32").preprocessing.mean),
+            "std": list(get_recipe("pydmobilenet_imagenet32").preprocessing.std)}
+    model = build_model("pydmobilenet29_025_concat_pf_cifar", input_shape=(32, 32, 3),
+                        classes=10, normalization=norm)
+    assert len(_preprocessing_layers(model)) == 2  # once, not twice
+    held = model_preprocessing(model)
+    np.testing.assert_allclose(held["mean"], norm["mean"], rtol=1e-6)
+    np.testing.assert_allclose(held["std"], norm["std"], rtol=1e-6)
+    # The BSConv recipes do not normalise (the model starts with a learnable BN): mean 0, std 1.
+    model = build_model("bsconv_resnet20_pf_cifar", input_shape=(32, 32, 3), classes=10,
+                        normalization={"mean": [0.0] * 3, "std": [1.0] * 3})
+    held = model_preprocessing(model)
+    assert held["mean"] == [0.0] * 3 and held["std"] == [1.0] * 3
+    assert held["scale"] == pytest.approx([1 / 255.0] * 3)
+
+    from keras_padfree.applications import _registry
+
+    def plain(input_shape=None, classes=10, **kwargs):  # a user's builder: no such arguments
+        return tiny_model.tiny_cnn(input_shape=input_shape, classes=classes)
+
+    def ignoring(input_shape=None, classes=10, include_preprocessing=False, normalization=None,
+                 **kwargs):
+        return tiny_model.tiny_cnn(input_shape=input_shape, classes=classes)
+
+    for name, builder in (("plain_test_cnn", plain), ("ignoring_test_cnn", ignoring)):
+        _registry.register_model(name, builder, family="test", variant="pf",
+                                 input_shape=(32, 32, 3), classes=10, dataset="digits",
+                                 description="test")
+    try:
+        model = build_model("plain_test_cnn", input_shape=(32, 32, 3), classes=10,
+                            normalization=norm)
+        np.testing.assert_allclose(model_preprocessing(model)["mean"], norm["mean"], rtol=1e-6)
+        x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+        inner = model.layers[-1]
+        expected = inner((x / 255.0 - np.float32(norm["mean"])) / np.float32(norm["std"]))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)),
+                                   keras.ops.convert_to_numpy(expected), rtol=1e-4, atol=1e-6)
+        with pytest.raises(ValueError, match="did not put the requested input normalisation"):
+            build_model("ignoring_test_cnn", input_shape=(32, 32, 3), classes=10,
+                        normalization=norm)
+    finally:
+        _registry.unregister_model("plain_test_cnn")
+        _registry.unregister_model("ignoring_test_cnn")
+    assert applications.get_model_info(tiny_model.TINY).name == tiny_model.TINY
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_runs_normalise_in_float32(fit, tmp_path, policy):
+    """Under a mixed policy the saved model's Rescaling / Normalization compute in float32 and
+    hold the recipe's exact values: its first 16-bit layer gets the float32-normalised images the
+    pipeline fed it before models held their normalisation (in 16 bits they would be up to 5
+    times further off). The run trains and saves a model that takes raw pixels."""
+    from keras_padfree.export import model_preprocessing
+    from keras_padfree.training import get_recipe
+
+    out = str(tmp_path / "run")
+    try:
+        result = fit.main(["--model", tiny_model.TINY, "--epochs", "1", "--batch-size", "32",
+                           "--steps-per-epoch", "3", "--eval-steps", "2", "--output-dir", out,
+                           "--verbose", "0", "--no-tensorboard", "--mixed-precision", policy])
+        model = keras.saving.load_model(os.path.join(out, "final.keras"))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert result["precision"] == policy and np.isfinite(result["loss"])
+    layers = _preprocessing_layers(model)
+    assert [layer.name for layer in layers] == ["preprocessing_rescale",
+                                                "preprocessing_normalize"]
+    assert [layer.dtype_policy.name for layer in layers] == ["float32", "float32"]
+    assert model.get_layer("stem_conv").dtype_policy.name == policy  # the rest: mixed
+    prep = get_recipe("digits").preprocessing
+    held = model_preprocessing(model)
+    np.testing.assert_allclose(held["mean"], prep.mean, rtol=1e-6)
+    np.testing.assert_allclose(held["std"], prep.std, rtol=1e-6)
+    x, _ = _raw_digits()
+    x = x[:64]
+    normalised = keras.ops.convert_to_numpy(layers[1](layers[0](x)))
+    assert normalised.dtype == np.float32
+    expected = (x / np.float32(255.0) - np.float32(prep.mean)) / np.float32(prep.std)
+    np.testing.assert_allclose(normalised, expected, rtol=1e-5, atol=1e-5)
+    probs = keras.ops.convert_to_numpy(model.predict(_raw_digits()[0][:32], verbose=0))
+    assert probs.dtype == np.float32 and np.all(np.isfinite(probs))
+
+
+def test_the_default_model_is_named_as_registered(fit):
+    from keras_padfree import applications
+    from keras_padfree.training import TrainConfig
+
+    name = TrainConfig().model
+    assert name == fit.DEFAULT_MODEL == "bsconv_resnet20_pf_cifar"
+    assert applications.get_model_info(name).name == name  # no alias: no rename warning

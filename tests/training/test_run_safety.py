@@ -180,6 +180,61 @@ def test_a_run_folder_of_an_earlier_version_is_refused_not_overwritten(fit, tmp_
     assert result["optimizer_steps"] == 4 and not (out / "backup" / "state.json").exists()
 
 
+def _as_before_models_held_their_normalisation(out):
+    """Rewrites the recorded settings of a run folder as keras_padfree wrote them before its
+    models held their normalisation: no "input" (its pipeline normalised the images). Nothing
+    else differs: the backup's weights would load into today's model without any error."""
+    from keras_padfree.training.callbacks import read_backup_manifest
+
+    manifest = read_backup_manifest(os.path.join(out, "backup"))
+    path = os.path.join(manifest.pop("path"), "manifest.json")
+    assert manifest["settings"].pop("input") == "raw_pixels"
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+    record = _strict_json(os.path.join(out, "run.json"))
+    assert record["settings"].pop("input") == "raw_pixels"
+    with open(os.path.join(out, "run.json"), "w") as f:
+        json.dump(record, f)
+
+
+def test_a_run_started_before_models_held_their_normalisation_is_not_resumed(
+        fit, interrupted_run, finished_run, tmp_path, capsys):
+    runs = [("interrupted", interrupted_run, _interrupted_args),
+            ("finished", finished_run, lambda out: ARGS + ["--epochs", "1", "--output-dir", out])]
+    for name, src, args in runs:
+        out = _copy(src, tmp_path, name)
+        _as_before_models_held_their_normalisation(out)
+        before = _snapshot(out)
+        for extra in ([], ["--epochs", "3", "--allow-changes", "epochs"]):
+            with pytest.raises(ValueError) as err:
+                fit.main(args(out) + extra)
+            message = str(err.value)
+            assert "earlier version" in message, message
+            assert "normalised by the input pipeline" in message and "raw RGB pixels" in message
+            assert "--no-resume" in message and out in message
+            assert _snapshot(out) == before  # nothing resumed, retrained or deleted
+        assert fit.run(args(out)) == 2
+        assert capsys.readouterr().err.startswith("error: The run in ")
+    # --no-resume starts over, in today's convention.
+    result = fit.main(args(out) + ["--no-resume"])
+    assert result["input"] == "raw_pixels" and result["settings"]["input"] == "raw_pixels"
+
+
+def test_a_run_record_without_a_backup_is_checked_for_the_input_convention(tmp_path):
+    from keras_padfree.training import run_folder
+
+    settings = {"model": "m", "epochs": 1, "input": "raw_pixels"}
+    old = dict(settings)
+    del old["input"]
+    run_folder.write_record(str(tmp_path), run_folder.new_record(old))
+    with pytest.raises(ValueError, match=r"run record .*earlier version .*raw RGB pixels"):
+        run_folder.plan_run(str(tmp_path), settings)
+    assert run_folder.input_convention(old) == run_folder.NORMALIZED
+    # The same convention: the run is simply restarted (it never backed up).
+    run_folder.write_record(str(tmp_path), run_folder.new_record(settings))
+    assert run_folder.plan_run(str(tmp_path), settings).kind == "fresh"
+
+
 # -- 2. A resume checks the settings that define the position and the result ---------------------
 
 @pytest.mark.parametrize("flag,value,keys", [

@@ -84,75 +84,49 @@ _ACTIVATION_LAYERS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.L
                       keras.layers.ELU, keras.layers.PReLU)
 
 
-def _variance_scaling(scale, mode, distribution):
-    return {"class_name": "VarianceScaling",
-            "config": {"scale": scale, "mode": mode, "distribution": distribution}}
+def _family_records() -> dict:
+    """The zoo's families whose originals convert, by registry family name."""
+    from keras_padfree import applications
+
+    records = {}
+    for name in applications.list_models():
+        family = applications.get_model_info(name).builder.family
+        if family.convert_options is not None:
+            records.setdefault(family.name, family)
+    return records
 
 
-# PyTorch initialisations of the reference code, as Keras initializer configs.
-_KAIMING_NORMAL_FAN_OUT = _variance_scaling(2.0, "fan_out", "untruncated_normal")
-_KAIMING_NORMAL_FAN_OUT_DW = _variance_scaling(2.0, "fan_in", "untruncated_normal")
-_TORCH_DEFAULT = _variance_scaling(1.0 / 3.0, "fan_in", "uniform")
-_TORCH_DEFAULT_DW = _variance_scaling(1.0 / 3.0, "fan_out", "uniform")
+def _options_of(family) -> dict:
+    """A family's :func:`convert` arguments, read from its record: the quirks' join point and
+    pool, its hybrid stem's settings, and its ``convert_options``."""
+    from keras_padfree.blocks.common import Context
+    from keras_padfree.blocks.downsampling import get_mode
 
-# What each zoo family's padding-free version changes, as `convert` keyword arguments. These are
-# the quirks the zoo's "pf" / "downsampling_only" models reproduce from the reference code (see
-# each family's docstring); converting a family's original model with them gives exactly those
-# models. Hybrid-stem settings: the PyTorch default BN (eps 1e-5, momentum 0.1 = Keras 0.9) and
-# each family's initialisers.
-FAMILY_OPTIONS = {
-    # torchvision MobileNetV3-large: join after the activation; the 5x5 convs get a 3x3/2/0 pool
-    # (the reference overwrites its 5x5/2/1 pool); hard-swish stem with default BN.
-    "mobilenetv3_large": {
-        "shortcut_position": "after_activation",
-        "shortcut_pool": "3x3",
-        "stem_options": {"activation": "hard_silu", "bn_epsilon": 1e-5, "bn_momentum": 0.9,
-                         "kernel_initializer": _KAIMING_NORMAL_FAN_OUT,
-                         "depthwise_initializer": _KAIMING_NORMAL_FAN_OUT_DW},
-    },
-    # GhostNet: the strided depthwise path has no activation, the pool joins after its BN; 5x5
-    # convs get a 5x5/2/1 pool; the strided block's conv shortcut (dw k x k/2 -> BN -> 1x1 -> BN)
-    # gets only the reduced padding.
-    "ghostnet": {
-        "shortcut_position": "after_bn",
-        "shortcut_pool": "kernel",
-        "padding_only": ("*_shortcut_dw_conv",),
-        "stem_options": {"activation": "relu", "bn_epsilon": 1e-5, "bn_momentum": 0.9,
-                         "kernel_initializer": _TORCH_DEFAULT},
-    },
-    # ParC-MobileNetV2: join after ReLU6 (3x3 convs only); the ParC kernels follow the maps.
-    "parc_mobilenetv2": {
-        "shortcut_position": "after_activation",
-        "shortcut_pool": "3x3",
-        "stem_options": {"activation": "relu6", "bn_epsilon": 1e-5, "bn_momentum": 0.9,
-                         "kernel_initializer": _KAIMING_NORMAL_FAN_OUT,
-                         "depthwise_initializer": _KAIMING_NORMAL_FAN_OUT_DW},
-    },
-    # ShuffleNetV2: BN(dw(x) + pool(x)) in both branches; the stem replaces conv1 and the max-pool.
-    "shufflenetv2": {
-        "shortcut_position": "before_bn",
-        "shortcut_pool": "3x3",
-        "stem_options": {"activation": "relu", "bn_epsilon": 1e-5, "bn_momentum": 0.9,
-                         "kernel_initializer": _TORCH_DEFAULT,
-                         "depthwise_initializer": _TORCH_DEFAULT_DW, "replace_pool": True},
-    },
-    # BSConv-library MobileNetV3-large: join after the activation, 3x3 pool for 5x5 convs too.
-    "bsconv_mobilenetv3": {
-        "shortcut_position": "after_activation",
-        "shortcut_pool": "3x3",
-        "stem_options": {"activation": "hard_silu", "bn_epsilon": 1e-5, "bn_momentum": 0.9,
-                         "residual": False, "ordering": "post"},
-    },
-    # PydMobileNet: padding-free pyramid convs (the pool joins every branch before the BN) and the
-    # stride-2 1x1 shortcut conv becomes max-pool + the same 1x1; pre-activation hybrid stem.
-    "pydmobilenet": {
-        "shortcut_position": "before_bn",
-        "shortcut_pool": "3x3",
-        "pointwise_shortcuts": "max_pool",
-        "stem_options": {"activation": "relu", "ordering": "pre", "bn_epsilon": 1e-5,
-                         "bn_momentum": 0.9, "kernel_initializer": "glorot_uniform"},
-    },
-}
+    config = family.configs[0]
+    args = {arg.name: arg.default for arg in family.args}
+    ctx = Context(family.quirks, get_mode("padding_free"), config.name, args, config.values)
+    stem = family.hybrid_stem(ctx)
+    stem_options = {}
+    for key in STEM_OPTION_KEYS:
+        if key in stem:
+            value = stem[key]
+            if isinstance(value, keras.initializers.Initializer):
+                value = keras.initializers.serialize(value)
+            stem_options[key] = value
+    options = {"shortcut_position": family.quirks.join,
+               "shortcut_pool": family.quirks.shortcut_pool}
+    extra = copy.deepcopy(family.convert_options)
+    stem_options.update(extra.pop("stem_options", {}))
+    options.update(extra)
+    options["stem_options"] = stem_options
+    return options
+
+
+# What each zoo family's padding-free version changes, as `convert` keyword arguments, read from
+# the family records (keras_padfree/applications/<family>.py: Quirks.join, Quirks.shortcut_pool,
+# the hybrid stem, Family.convert_options). Converting a family's original model with them gives
+# exactly its "pf" (hybrid_stem=True) or "downsampling_only" (False) model.
+FAMILY_OPTIONS = {name: _options_of(family) for name, family in _family_records().items()}
 
 
 def family_options(name: str) -> dict:

@@ -130,6 +130,10 @@ class Family:
         load_weights: ``load_weights(model, path)`` -> True when it loaded a file of the family's
             own format (e.g. MXNet ``.params``), False to let the builder load it.
         head_has_dropout: whether the builders take ``dropout_rate``.
+        convert_options: how the family's padding-free models differ from its originals beyond
+            the quirks' join point and pool, as :func:`keras_padfree.convert` arguments
+            (``{}``: nothing more); None: its originals do not convert (no depthwise stride-2
+            convs, or no padding-free form).
         module: the module of the public builders (for their ``__module__``).
     """
 
@@ -160,6 +164,7 @@ class Family:
     extra_weight_suffixes: tuple = ()
     load_weights: Callable | None = None
     head_has_dropout: bool = False
+    convert_options: dict | None = None
     module: str = "keras_padfree.applications"
 
     @property

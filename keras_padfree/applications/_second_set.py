@@ -39,6 +39,7 @@ def family(architecture, stem, **fields):
         fields.setdefault("hybrid_stem", hybrid_stem(filters, activation))
     fields.setdefault("configs", CONFIGS)
     fields.setdefault("block_name", "block{index}")
+    fields.setdefault("convert_options", {})
     return Family(
         name=architecture, source=SOURCE, recipes=RECIPES, stem=stem,
         default_name=lambda args, variant: architecture + ("" if variant == "orig"

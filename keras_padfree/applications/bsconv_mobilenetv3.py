@@ -121,6 +121,7 @@ FAMILY = Family(
             annotation=float),
     ),
     downsampling=("standard", "padding_free"),
+    convert_options={},
     default_classes=100,
     default_name=lambda args, variant: "bsconv_mobilenetv3_large"
     + ("" if variant == "orig" else f"_{variant}"),

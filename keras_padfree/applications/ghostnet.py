@@ -100,6 +100,9 @@ FAMILY = _second_set.family(
         dropout_name="head_dropout",
         classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense()}),
     head_has_dropout=True,
+    # The strided block's conv shortcut (dw k x k/2 -> BN -> 1x1 -> BN) gets the reduced padding
+    # only, no pool.
+    convert_options={"padding_only": ("*_shortcut_dw_conv",)},
 )
 
 GhostNet, GhostNetPF = _second_set.builders(

@@ -67,8 +67,9 @@ CONFIGS = (
            {"stem": 64, "widths": (64, 128, 256), "last_conv": 1280, "classes": 1000}),
 )
 
-# MXNet's BN (eps 1e-5, momentum 0.9), Xavier (Glorot) initialisation as the training script.
-QUIRKS = common.Quirks(init=common.GLOROT_UNIFORM)
+# MXNet's BN (eps 1e-5, momentum 0.9), Xavier (Glorot) initialisation as the training script; the
+# padding-free pyramid adds the max-pool to every branch before the BN that follows them.
+QUIRKS = common.Quirks(init=common.GLOROT_UNIFORM, join="before_bn")
 
 STEM_BN_DEVIATION = (
     -6,
@@ -222,6 +223,8 @@ PYD = Family(
     args=_ARGS + (Arg("combine", "concat", "\"add\" (the release's \"plus\") or \"concat\".",
                       _check_combine, positional=True, annotation=str),),
     downsampling=("standard", "padding_free"),
+    # The stride-2 1x1 shortcut conv becomes max-pool + the same 1x1 conv.
+    convert_options={"pointwise_shortcuts": "max_pool"},
     default_classes=None,
     include_preprocessing=True,
     check=_check,
@@ -232,7 +235,7 @@ PYD = Family(
     recipes={"small": "pydmobilenet_cifar", "large": "pydmobilenet_imagenet32"},
 )
 
-_BASELINE = dict(hybrid_stem=None, downsampling=("standard",))
+_BASELINE = dict(hybrid_stem=None, downsampling=("standard",), convert_options=None)
 MOBILENET_BASELINE = dataclasses.replace(
     PYD, title="PydMobileNet's MobileNet baseline", block=_block("mobilenet"),
     description="""

@@ -97,6 +97,8 @@ FAMILY = _second_set.family(
     hybrid_stem=hybrid_stem(24, "relu",
                             branch_strides=lambda ctx: ctx.config_values["stem_strides"]),
     tail=conv_unit(1024, 1, "relu", "conv5"),
+    # The hybrid stem replaces conv1 and the max-pool after it.
+    convert_options={"stem_options": {"replace_pool": True}},
     head=lambda ctx: Head(pool="avg_pool", pool_kind="functional", classifier=_classifier(ctx)),
 )
 

@@ -18,6 +18,8 @@ Normalization layers after its input, as ``training/fit.py`` saves them) takes r
 int8 calibration images come from a dataset's evaluation split (``--dataset``, resized by the
 recipe's evaluation transform) or from a folder of images (``--calibration-dir``, resized to the
 model input); either way they are prepared exactly as the sidecar tells an app to prepare pixels.
+A multi-output model (a ``features_only`` backbone saved to ``.keras``, any dict or list of outputs)
+exports every output, matched to Keras' by name; the report gives each output's parity figure.
 Writes ``out.tflite``, ``out.json`` and ``out.labels.txt`` (with ``--onnx out.onnx`` also the ONNX
 file and its sidecars) all together, only after every argument was checked and the LiteRT (and
 onnxruntime) outputs matched Keras. Bad arguments or files: an ``error:`` line and exit status 2;
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> list:
     shape = _prepare.static_input_shape(model)
     normalization = _normalization(args)
     norm = md.resolve_normalization(normalization, model)
-    classes = tflite_export.classifier_classes(model)
+    classes = tflite_export.model_classes(model)
     limit = max(args.num_calibration, args.num_samples)
     if args.dataset:
         if shape[0] != shape[1]:
@@ -309,16 +311,31 @@ def main(argv: list[str] | None = None) -> list:
     return results
 
 
+def _check_text(parity: dict) -> str:
+    """The measured figure of one parity record, as its criterion reads it."""
+    if parity["criterion"] == "max_abs_diff":
+        what = "p" if parity["compared"] == "probabilities" else "y"
+        return f"max |{what}_keras - {what}_file| = {parity['max_abs_diff']:.2g}"
+    if parity["criterion"] == "cosine_similarity":
+        return f"min cosine similarity {parity['cosine_similarity']:.4f}"
+    return f"top-1 agreement {parity['top1_agreement']:.1%}"
+
+
 def report(result: object) -> str:
-    """Two lines about one written export: its files, its parity and its input."""
+    """Two lines about one written export (its files, its parity and its input), and one per
+    output of a multi-output model."""
     parity = result.parity
     norm = result.metadata["input"]["normalization"]
-    check = (f"max |p_keras - p_file| = {parity['max_abs_diff']:.2g}"
-             if parity["criterion"] == "max_abs_diff"
-             else f"top-1 agreement {parity['top1_agreement']:.1%}")
     files = ", ".join(p for p in (result.path, result.metadata_path, result.labels_path) if p)
+    if parity["criterion"] == "per_output":
+        check = f"{len(parity['outputs'])} outputs, matched by name"
+        meanings = {o["key"]: o["meaning"] for o in result.metadata["outputs"]}
+        lines = [f"\n    {o['key']} ({meanings[o['key']]}): {_check_text(o)}"
+                 for o in parity["outputs"]]
+    else:
+        check, lines = _check_text(parity), []
     return (f"wrote {files}\n  parity on {parity['samples']} {parity['sample_source']} images: "
-            f"{check}\n  input: {norm['description']} (from the {norm['source']})")
+            f"{check}{''.join(lines)}\n  input: {norm['description']} (from the {norm['source']})")
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -213,6 +213,88 @@ def keras_outputs(model, x, batch_size=8):
     return np.concatenate(outs, axis=0)
 
 
+def output_keys(model: "keras.Model") -> list[str] | None:
+    """None for a model with one output tensor; else the names of its outputs, in the model's order.
+
+    A dict output gives its keys (a ``features_only`` backbone: ``"P0"``, ``"P1"``, ...); a list
+    or tuple gives ``"output_0"``, ``"output_1"``, ... (the names Keras' LiteRT export gives them in
+    the file's signature). A list of one tensor is a multi-output model of one output.
+
+    Raises:
+        ValueError: naming ``model`` when the outputs are nested (a dict of lists, ...) or a dict
+            key is not a non-empty string.
+    """
+    out = model.output
+    if isinstance(out, dict):
+        items = list(out.items())
+        bad = [k for k, _ in items if not isinstance(k, str) or not k]
+        if bad:
+            raise ValueError(
+                f"Argument `model`: the output dict of {model.name!r} has keys that are not "
+                f"non-empty strings: {bad!r}; every output needs a name in the exported file.")
+        keys = [k for k, _ in items]
+        values = [v for _, v in items]
+    elif isinstance(out, (list, tuple)):
+        keys = [f"output_{i}" for i in range(len(out))]
+        values = list(out)
+    else:
+        return None
+    nested = [k for k, v in zip(keys, values) if isinstance(v, (dict, list, tuple))]
+    if nested:
+        raise ValueError(
+            f"Argument `model`: the outputs of {model.name!r} are nested ({nested} hold more "
+            "than one tensor); only a single output, a flat list or a flat dict of tensors can be "
+            "exported. Rebuild it as keras.Model(inputs, {name: tensor, ...}).")
+    return keys
+
+
+def output_tensors(model: "keras.Model") -> dict:
+    """``{name: symbolic output tensor}`` of a multi-output model (see :func:`output_keys`)."""
+    keys = output_keys(model)
+    if keys is None:
+        raise ValueError(f"{model.name!r} has a single output tensor.")
+    out = model.output
+    values = list(out.values()) if isinstance(out, dict) else list(out)
+    return dict(zip(keys, values))
+
+
+def keras_output_dict(model, x, batch_size=8):
+    """The inference outputs (training=False) of a multi-output model as ``{name: float32 array}``
+    (names from :func:`output_keys`, in the model's order)."""
+    import keras
+
+    keys = output_keys(model)
+    chunks = {k: [] for k in keys}
+    for i in range(0, x.shape[0], batch_size):
+        y = model(x[i:i + batch_size], training=False)
+        values = [y[k] for k in keys] if isinstance(y, dict) else list(y)
+        if len(values) != len(keys):
+            raise RuntimeError(f"{model.name!r} returned {len(values)} outputs, not {len(keys)}.")
+        for k, v in zip(keys, values):
+            chunks[k].append(np.asarray(keras.ops.convert_to_numpy(v), dtype="float32"))
+    return {k: np.concatenate(v, axis=0) for k, v in chunks.items()}
+
+
+def _tensor_activation(tensor):
+    """"softmax" when the layer producing the symbolic ``tensor`` is a softmax, else None."""
+    import keras
+
+    history = getattr(tensor, "_keras_history", None)
+    layer = history.operation if history is not None else None
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    act = getattr(layer, "activation", None)
+    if act is not None and getattr(act, "__name__", "") == "softmax":
+        return "softmax"
+    return None
+
+
+def output_activations(model: "keras.Model") -> dict:
+    """``{name: "softmax" or None}`` for each output of a multi-output model: whether the layer
+    that produces it ends in a softmax."""
+    return {k: _tensor_activation(t) for k, t in output_tensors(model).items()}
+
+
 def output_activation(model):
     """"softmax" when the model ends in a softmax activation, else None (logits or features)."""
     import keras

@@ -4,7 +4,9 @@ The sidecar describes the model's input and output in words and numbers (no Pyth
 input tensor's shape, layout (NHWC), dtype, colour order and value range, how raw RGB pixels become
 the model's input (``x = (pixel * pixel_scale - mean) / std``), where that normalisation came from,
 the output's meaning, the quantisation parameters of both tensors, the model's counts and the
-exporter's version. :data:`SIDECAR_SCHEMA` is its schema (documented in ``docs/android.md``).
+exporter's version. A multi-output model's sidecar has ``outputs`` (every output: its name, its
+position in the file, shape, dtype, meaning, quantisation) instead of ``output``.
+:data:`SIDECAR_SCHEMA` is its schema (documented in ``docs/android.md``).
 
 The normalisation is read from the model, never guessed. A model that *holds its preprocessing*
 starts, right after its image input, with a chain of ``keras.layers.Rescaling`` and/or
@@ -413,13 +415,24 @@ SIDECAR_SCHEMA = {
         "normalization": _NORMALIZATION,
         "quantization?": _TENSOR_QUANTIZATION,
     },
-    "output": {
+    "output?": {
         "name": (str,),
         "shape": [(int, _NULL)],
         "dtype": (str,),
         "meaning": (str,),
         "quantization?": _TENSOR_QUANTIZATION,
     },
+    "signature?": {"key": (str,), "input": (str,)},
+    "outputs?": [{
+        "key": (str,),
+        "index": (int,),
+        "name": (str,),
+        "shape": [(int, _NULL)],
+        "dtype": (str,),
+        "meaning": (str,),
+        "reduction?": (int,),
+        "quantization?": _TENSOR_QUANTIZATION,
+    }],
     "num_classes": (int, _NULL),
     "counts": {"params": (int,), "trainable_params": (int,), "macs": (int, _NULL),
                "classes": (int, _NULL)},
@@ -438,8 +451,21 @@ SIDECAR_SCHEMA = {
         "criterion": (str,),
         "tolerance?": _NUM,
         "min_top1_agreement?": _NUM,
+        "cosine_similarity?": _NUM,
+        "min_cosine_similarity?": _NUM,
         "reference_backend": (str,),
         "sample_source": (str,),
+        "outputs?": [{
+            "key": (str,),
+            "max_abs_diff": _NUM,
+            "compared": (str,),
+            "top1_agreement?": _NUM,
+            "criterion": (str,),
+            "tolerance?": _NUM,
+            "min_top1_agreement?": _NUM,
+            "cosine_similarity?": _NUM,
+            "min_cosine_similarity?": _NUM,
+        }],
     },
     "labels_file": (str, _NULL),
 }
@@ -452,16 +478,19 @@ SIDECAR_ENUMS = {
     "input.normalization.source": ("model", "user"),
     "input.normalization.type": ("in_model", "mean_std"),
     "output.dtype": ("float32", "int8"),
+    "outputs[].dtype": ("float32", "int8"),
     "quantization.type": ("none", "float16", "dynamic", "int8"),
-    "parity.criterion": ("max_abs_diff", "top1_agreement"),
-    "parity.compared": ("probabilities", "outputs"),
+    "parity.criterion": ("max_abs_diff", "top1_agreement", "cosine_similarity", "per_output"),
+    "parity.compared": ("probabilities", "outputs", "per_output"),
     "parity.sample_source": ("sample_inputs", "representative_data", "synthetic"),
+    "parity.outputs[].criterion": ("max_abs_diff", "top1_agreement", "cosine_similarity"),
+    "parity.outputs[].compared": ("probabilities", "outputs"),
 }
 
 
 def schema_keys(schema: dict | None = None, prefix: str = "") -> list[str]:
-    """Every key path of the schema (``"input.normalization.mean"``), in order; optional keys
-    without their ``?``."""
+    """Every key path of the schema (``"input.normalization.mean"``; the keys of the objects in
+    an array as ``"outputs[].key"``), in order; optional keys without their ``?``."""
     schema = SIDECAR_SCHEMA if schema is None else schema
     out = []
     for key, spec in schema.items():
@@ -470,6 +499,8 @@ def schema_keys(schema: dict | None = None, prefix: str = "") -> list[str]:
         nested = _nested_object(spec)
         if nested is not None:
             out.extend(schema_keys(nested, path + "."))
+        elif isinstance(spec, list) and isinstance(spec[0], dict):
+            out.extend(schema_keys(spec[0], path + "[]."))
     return out
 
 
@@ -483,8 +514,27 @@ def _nested_object(spec):
     return None
 
 
+def _values_at(value, parts):
+    """The values at a key path (``"a.b[].c"`` split on dots); absent optional keys give none."""
+    if not parts:
+        yield value
+        return
+    part, rest = parts[0], parts[1:]
+    array = part.endswith("[]")
+    key = part[:-2] if array else part
+    if not isinstance(value, dict) or key not in value:
+        return
+    items = value[key] if array else [value[key]]
+    for item in items:
+        yield from _values_at(item, rest)
+
+
 def validate_sidecar(meta: dict) -> None:
     """Checks a sidecar dict against :data:`SIDECAR_SCHEMA` and :data:`SIDECAR_ENUMS`.
+
+    A single-output model's sidecar has ``output``; a multi-output model's has ``outputs`` (one
+    record per output, with unique keys and positions) and, for a LiteRT file, ``signature``; the
+    parity record then has ``outputs`` for the same keys.
 
     Raises:
         ValueError: naming the first key that is missing, unexpected, of the wrong type or has a
@@ -492,12 +542,32 @@ def validate_sidecar(meta: dict) -> None:
     """
     _validate(meta, SIDECAR_SCHEMA, "")
     for path, allowed in SIDECAR_ENUMS.items():
-        value = meta
-        for part in path.split("."):
-            value = value[part]
-        if value not in allowed:
-            raise ValueError(f"Sidecar key {path!r} must be one of {list(allowed)}. "
-                             f"Received: {value!r}.")
+        for value in _values_at(meta, path.split(".")):
+            if value not in allowed:
+                raise ValueError(f"Sidecar key {path!r} must be one of {list(allowed)}. "
+                                 f"Received: {value!r}.")
+    if ("output" in meta) == ("outputs" in meta):
+        raise ValueError("A sidecar has either 'output' (one output) or 'outputs' (several), "
+                         f"not {'both' if 'output' in meta else 'neither'}.")
+    if "outputs" in meta:
+        keys = [o["key"] for o in meta["outputs"]]
+        indices = sorted(o["index"] for o in meta["outputs"])
+        if not keys or len(set(keys)) != len(keys) or indices != list(range(len(keys))):
+            raise ValueError(
+                "Sidecar key 'outputs' must list each output once: unique keys, positions 0.."
+                f"{len(keys) - 1}. Received: keys {keys}, positions {indices}.")
+        checked = [o["key"] for o in meta["parity"].get("outputs", [])]
+        if sorted(checked) != sorted(keys):
+            raise ValueError(f"Sidecar key 'parity.outputs' must check the outputs {keys}. "
+                             f"Received: {checked}.")
+        if "signature" not in meta and meta["format"] == "tflite":
+            raise ValueError("The sidecar of a multi-output LiteRT file lacks the keys "
+                             "['signature'].")
+    else:
+        for key in ("signature", "parity.outputs"):
+            if list(_values_at(meta, key.split("."))):
+                raise ValueError(f"Sidecar key {key!r} belongs to a multi-output model "
+                                 "('outputs'); this one has 'output'.")
     if meta["schema_version"] != SCHEMA_VERSION:
         raise ValueError(f"Sidecar schema_version must be {SCHEMA_VERSION}. "
                          f"Received: {meta['schema_version']!r}.")

@@ -20,8 +20,12 @@ from keras_padfree.export import metadata as md
 from keras_padfree.export.tflite import FLOAT32_TOLERANCE
 from keras_padfree.export.tflite import ExportResult
 from keras_padfree.export.tflite import ParityError
-from keras_padfree.export.tflite import classifier_classes
+from keras_padfree.export.tflite import check_bound
+from keras_padfree.export.tflite import check_outputs_parity
+from keras_padfree.export.tflite import model_classes
 from keras_padfree.export.tflite import output_meaning
+from keras_padfree.export.tflite import pyramid_reduction
+from keras_padfree.export.tflite import tensor_meaning
 
 if TYPE_CHECKING:
     import keras
@@ -55,14 +59,16 @@ def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError("Argument `num_samples` must be a positive int. "
                          f"Received: num_samples={num_samples!r}.")
+    check_bound(tolerance, "tolerance", upper=None)
     _require_onnx()
     import onnxruntime
 
     model, _ = _prepare.load_if_path(model)
     model_name = model_name or model.name
+    keys = _prepare.output_keys(model)  # None: one output tensor
     shape = _prepare.static_input_shape(model, input_shape)
     norm = md.resolve_normalization(normalization, model)
-    classes = classifier_classes(model)
+    classes = model_classes(model)
     label_list = (md.resolve_labels(labels, classes, model_name=model_name, dataset=dataset)
                   if classes is not None else None)
     f32 = _prepare.float32_copy(model)
@@ -70,8 +76,16 @@ def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
         samples = _prepare.as_array(sample_inputs, shape, 10**9, "sample_inputs")
     else:
         samples = _prepare.synthetic_images(shape, num_samples, norm)
-    reference = _prepare.keras_outputs(f32, samples)
-    activation = _prepare.output_activation(f32)
+    if keys is None:
+        reference = _prepare.keras_outputs(f32, samples)
+        activation = _prepare.output_activation(f32)
+    else:
+        reference = _prepare.keras_output_dict(f32, samples)
+        activations = _prepare.output_activations(f32)
+        if not isinstance(f32.output, dict):
+            # tf2onnx names a dict's outputs by their keys but a list's only by position
+            # (Identity:0, Identity_1:0, ...): convert the same network with named outputs.
+            f32 = keras.Model(f32.inputs, _prepare.output_tensors(f32), name=f32.name)
 
     with tempfile.TemporaryDirectory(prefix="keras_padfree_onnx_") as tmp:
         out = os.path.join(tmp, "model.onnx")
@@ -95,11 +109,16 @@ def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
         session = onnxruntime.InferenceSession(content, providers=["CPUExecutionProvider"])
         in_meta = session.get_inputs()[0]
         out_meta = session.get_outputs()[0]
-        got = np.asarray(session.run(None, {in_meta.name: samples})[0], dtype="float32")
+        results = session.run(None, {in_meta.name: samples})
+        got = np.asarray(results[0], dtype="float32")
     except Exception as e:  # noqa: BLE001 - any onnxruntime failure means a bad conversion
         raise ParityError(
             f"onnxruntime cannot run the ONNX file converted from {model_name!r} "
             f"({type(e).__name__}: {e}). No file was written.") from e
+    if keys is not None:
+        return _multi_output_export(
+            path, model_name, keras.backend.backend(), session, results, reference, activations,
+            keys, tolerance, sample_inputs, shape, norm, classes, label_list, f32, content)
     if got.shape != reference.shape:
         raise ParityError(f"onnxruntime output shape {got.shape} differs from Keras' "
                           f"{reference.shape}. No file was written.")
@@ -128,13 +147,66 @@ def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
               "width": int(shape[1]), "channels": int(shape[2]),
               "value_range": list(norm["value_range"]), "normalization": norm}
     out_rec = {"name": out_meta.name, "shape": dims(out_meta.shape), "dtype": "float32",
-               "meaning": output_meaning(activation, classes)}
+               "meaning": (output_meaning(activation, classes) if reference.ndim == 2
+                           else tensor_meaning(None, reference.shape, activation))}
     meta = {"schema_version": md.SCHEMA_VERSION, "format": "onnx",
             "model_file": os.path.basename(path), "model_name": model_name,
             "exporter": md.exporter_record(),
             "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
             "input": in_rec, "output": out_rec, "num_classes": classes,
             "counts": md.model_counts(f32, shape, classes),
+            "quantization": {"type": "none", "weights": "float32", "activations": "float32"},
+            "parity": parity}
+    files = {path: content}
+    texts = md.sidecar_texts(path, meta, label_list)
+    files.update(texts)
+    json_path, labels_path = md.sidecar_paths(path)
+    result = ExportResult(path=path, metadata_path=json_path,
+                          labels_path=labels_path if label_list is not None else None,
+                          parity=parity, metadata=json.loads(texts[json_path]))
+    return files, result
+
+
+def _input_record(in_meta, shape, norm):
+    return {"name": in_meta.name, "shape": _dims(in_meta.shape), "dtype": "float32",
+            "layout": "NHWC", "color_order": "RGB", "height": int(shape[0]),
+            "width": int(shape[1]), "channels": int(shape[2]),
+            "value_range": list(norm["value_range"]), "normalization": norm}
+
+
+def _dims(shape_):
+    return [d if isinstance(d, int) else None for d in shape_]
+
+
+def _multi_output_export(path, model_name, backend, session, results, reference, activations,
+                         keys, tolerance, sample_inputs, shape, norm, classes, label_list, f32,
+                         content):
+    """The files and result of a multi-output model's ONNX export: outputs matched by name."""
+    import onnxruntime
+
+    out_metas = session.get_outputs()
+    got = {m.name: np.asarray(r, dtype="float32") for m, r in zip(out_metas, results)}
+    tol = FLOAT32_TOLERANCE if tolerance is None else tolerance
+    parity = check_outputs_parity(None, reference, got, activations, model_name, tolerance=tol,
+                                  runtime="onnxruntime")
+    parity["reference_backend"] = backend
+    parity["sample_source"] = "sample_inputs" if sample_inputs is not None else "synthetic"
+    parity["outputs"] = parity.pop("outputs")
+    names = [m.name for m in out_metas]
+    records = []
+    for key in keys:
+        rec = {"key": key, "index": names.index(key), "name": key,
+               "shape": _dims(out_metas[names.index(key)].shape), "dtype": "float32",
+               "meaning": tensor_meaning(key, reference[key].shape, activations[key])}
+        if pyramid_reduction(key) is not None:
+            rec["reduction"] = pyramid_reduction(key)
+        records.append(rec)
+    meta = {"schema_version": md.SCHEMA_VERSION, "format": "onnx",
+            "model_file": os.path.basename(path), "model_name": model_name,
+            "exporter": md.exporter_record(),
+            "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
+            "input": _input_record(session.get_inputs()[0], shape, norm), "outputs": records,
+            "num_classes": classes, "counts": md.model_counts(f32, shape, classes),
             "quantization": {"type": "none", "weights": "float32", "activations": "float32"},
             "parity": parity}
     files = {path: content}
@@ -159,6 +231,11 @@ def export_onnx(model: "keras.Model | str", path: str | os.PathLike, *,
     probabilities against Keras must be <= 1e-4 (``tolerance``), else :class:`ParityError` and
     no file. Writes ``path.json`` / ``path.labels.txt`` sidecars like :func:`export_tflite`, with
     the model file, all or none.
+
+    A multi-output model (a dict or list of outputs, e.g. a ``features_only`` backbone) gives an
+    ONNX file whose outputs are named by the dict keys (``output_<i>`` for a list); they are
+    matched to Keras' by these names, each within ``tolerance`` (times ``max(1, max |output|)``
+    for a feature map), and the sidecar lists them (``outputs``, ``parity.outputs``).
 
     Args:
         model: a ``keras.Model`` or a ``.keras`` path.

@@ -42,6 +42,23 @@ def tiny_model(classes=10, size=32, name="tiny_pf", preprocessing=True, mean=TES
     return keras.Model(inp, x, name=name)
 
 
+def tiny_backbone(size=32, name="tiny_pf_features", as_list=False):
+    """``tiny_model``'s layers as a feature pyramid: ``{"P0", "P1", "P2", "P3"}`` (a dict, keys
+    in a non-sorted order so that order matters), or with ``as_list`` two same-shape maps and the
+    class probabilities ``[P3, P3 doubled, probabilities]``."""
+    import keras
+
+    classifier = tiny_model(size=size, name=name)
+    levels = {"P2": classifier.get_layer("down2").output,
+              "P0": classifier.get_layer("expand").output,
+              "P3": classifier.get_layer("mix").output,
+              "P1": classifier.get_layer("down1").output}
+    if not as_list:
+        return keras.Model(classifier.input, levels, name=name)
+    doubled = keras.layers.Rescaling(2.0, name="doubled")(levels["P3"])
+    return keras.Model(classifier.input, [levels["P3"], doubled, classifier.output], name=name)
+
+
 def calibrate_batchnorm(model, x):
     """Sets every BatchNormalization's moving statistics to those of ``x`` (one forward pass).
 

@@ -123,31 +123,3 @@ def test_readme_flow(workdir, monkeypatch):
     assert status == 0, out + err
     figures = export_and_compare(workdir, monkeypatch)
     assert figures["keras"] >= 0.8, figures  # trained: 10 classes, chance is 0.1
-
-
-def _train_small_model_holding_its_preprocessing(path):
-    """The small test network behind Rescaling(1/255) + Normalization(the digits recipe's
-    mean/std), trained on raw digit pixels; saved to ``path``."""
-    from keras_padfree import training
-    from tests.export.conftest import digits_pixels
-    from tests.export.conftest import tiny_model
-
-    prep = training.get_recipe("digits").preprocessing
-    keras.utils.set_random_seed(0)
-    model = tiny_model(classes=10, name="small_digits", mean=prep.mean, std=prep.std)
-    x_train, y_train = digits_pixels("train")
-    model.compile(optimizer=keras.optimizers.Adam(3e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=["accuracy"], jit_compile=False)
-    model.fit(x_train, y_train, batch_size=64, epochs=8, verbose=0)
-    model.save(path)
-    return model
-
-
-@pytest.mark.heavy
-def test_export_side_on_a_model_holding_its_preprocessing(workdir, monkeypatch):
-    run = workdir / "runs" / "default"
-    run.mkdir(parents=True)
-    _train_small_model_holding_its_preprocessing(run / "best.keras")
-    figures = export_and_compare(workdir, monkeypatch)
-    assert figures["keras"] >= 0.8, figures

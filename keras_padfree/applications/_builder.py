@@ -206,12 +206,14 @@ def _check_normalization(normalization, include_preprocessing):
 
 
 def _preprocessing(x, normalization):
-    x = keras.layers.Rescaling(1.0 / 255.0, name="preprocessing_rescale")(x)
+    # In float32 also under a mixed-precision policy: raw pixels up to 255 and their normalised
+    # values lose more than one 16-bit rounding when computed in 16 bits.
+    x = keras.layers.Rescaling(1.0 / 255.0, dtype="float32", name="preprocessing_rescale")(x)
     if normalization is None:
         return x
     mean, std = normalization
     return keras.layers.Normalization(mean=list(mean), variance=[s * s for s in std],
-                                      name="preprocessing_normalize")(x)
+                                      dtype="float32", name="preprocessing_normalize")(x)
 
 
 def _head(x, family: Family, ctx: Context, *, include_top, pooling, classes,
@@ -621,7 +623,8 @@ def register(family: Family, builder, *, architecture: str, dataset: str, varian
         description=f"{description} ({title}, {size}x{size}).", reference=reference,
         source=family.source, deviations=deviations,
         test_input_shape=test_input_shape or ((32, 32, 3) if size <= 32 else (96, 96, 3)),
-        recipe=family.recipes.get(style), recipes=family.recipes, aliases=aliases, **kwargs,
+        recipe=family.recipes.get(dataset) or family.recipes.get(style), recipes=family.recipes,
+        aliases=aliases, **kwargs,
     )
     builder.registered.append(_registry._REGISTRY[name])
     builder.__doc__ = docstring(family, builder.summary, fixed, builder.registered)

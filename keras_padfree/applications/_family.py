@@ -117,7 +117,9 @@ class Family:
             here).
         default_name: ``default_name(args, variant)`` -> the model name when none is given.
         needs_static_size: the family sizes layers from the feature maps (ParC kernels).
-        recipes: training recipe per dataset style ("small" 32-px datasets, "large" 224-px ones).
+        recipes: training recipe per registry dataset token ("imagenet32", ...) where the
+            reference trained differently on it, else per dataset style ("small": 32-px datasets,
+            "large": 224-px ones).
         default_classes: ``classes`` when not given (None: the configuration's ``classes`` value).
         include_preprocessing: the default of ``include_preprocessing``.
         legacy_args: ``legacy_args(builder_name, kwargs)`` maps arguments of earlier versions

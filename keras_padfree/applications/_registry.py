@@ -131,7 +131,8 @@ class ModelInfo:
             ``{"params_all_weights": (delta, "why")}``; the count tests add ``delta`` to the
             reference integer (nothing else is tolerated).
         recipe: the training recipe the reference used for this model on its dataset.
-        recipes: the family's recipe per dataset style ("small", "large").
+        recipes: the family's recipe per registry dataset token ("imagenet32", ...) and per
+            dataset style ("small", "large").
         aliases: names of earlier versions that resolve to this model.
     """
 

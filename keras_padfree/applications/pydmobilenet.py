@@ -232,7 +232,10 @@ PYD = Family(
     load_weights=_load_weights,
     default_name=lambda args, variant: f"pydmobilenet{args['depth']}_"
     f"{_wm(args['width_multiplier'])}_{args['combine']}" + ("" if variant == "orig" else "_pf"),
-    recipes={"small": "pydmobilenet_cifar", "large": "pydmobilenet_imagenet32"},
+    # The authors trained with pydmobilenet_imagenet32 on ImageNet (32 px), with the CIFAR recipe
+    # otherwise.
+    recipes={"small": "pydmobilenet_cifar", "large": "pydmobilenet_cifar",
+             "imagenet32": "pydmobilenet_imagenet32", "imagenet": "pydmobilenet_imagenet32"},
 )
 
 _BASELINE = dict(hybrid_stem=None, downsampling=("standard",), convert_options=None)

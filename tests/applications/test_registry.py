@@ -60,7 +60,9 @@ def test_every_name_follows_the_grammar():
         else:
             assert stem.endswith("_" + token), name
         assert info.input_shape[0] == (224 if dataset in ("vegfru", "dogs", "imagenet") else 32)
-        assert info.recipe is not None and info.recipe == info.recipes[_registry.DATASETS[dataset][2]]
+        style = _registry.DATASETS[dataset][2]
+        assert info.recipe is not None
+        assert info.recipe == info.recipes.get(dataset, info.recipes[style]), name
     assert _registry.model_name("ghostnet", "cifar", "pf") == "ghostnet_pf_cifar"
     assert _registry.model_name("pydmobilenet29", "cifar", "orig",
                                 (_registry.width_token(0.25), "add")) == "pydmobilenet29_025_add_cifar"

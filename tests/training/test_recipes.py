@@ -59,13 +59,6 @@ def test_every_model_gets_the_prefix_rules_recipe_on_every_dataset():
     assert _mismatches([m for m in models if not _pyd(m)]) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PydMobileNet's metadata states recipes by style only ({'small': 'pydmobilenet_cifar', "
-    "'large': 'pydmobilenet_imagenet32'}); the prefix rule gave pydmobilenet_imagenet32 on "
-    "imagenet_resized/32x32 (its own ImageNet32) and pydmobilenet_cifar on stanford_dogs and "
-    "folder. Needs, in applications/pydmobilenet.py: recipes={'small': 'pydmobilenet_cifar', "
-    "'large': 'pydmobilenet_cifar', 'imagenet32': 'pydmobilenet_imagenet32', 'imagenet': "
-    "'pydmobilenet_imagenet32'} (and _builder.register's recipe= by dataset token first)."))
 def test_pydmobilenet_models_get_the_prefix_rules_recipe_on_every_dataset():
     models = [m for m in applications.list_models() if _pyd(m)]
     assert models

@@ -8,7 +8,9 @@ the CPU, and prints the top-1/top-5 accuracy on the held-out digits::
     python training/fit.py --model ghostnet_pf_cifar --dataset cifar100 --data-dir ~/tfds
     python training/fit.py --model bsconv_mobilenetv3_large_pf_dogs --dataset stanford_dogs \\
         --distribute mirrored --mixed-precision --jit-compile on         # GPUs
-    KERAS_BACKEND=jax python training/fit.py --distribute data_parallel
+    KERAS_BACKEND=jax python training/fit.py --distribute data_parallel     # several devices
+    KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \
+        python training/fit.py --distribute data_parallel                 # 2 CPU devices
 
 The saved models (``best.keras``, ``last.keras``, ``final.keras``) hold the recipe's input
 normalisation and take raw RGB pixels in [0, 255]: ``training/evaluate.py`` and

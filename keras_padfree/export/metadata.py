@@ -68,7 +68,10 @@ def model_preprocessing(model: "keras.Model") -> dict | None:
     ``keras.layers.Rescaling`` (``y = x * scale + offset``) and ``keras.layers.Normalization``
     (``y = (x - mean) / sqrt(variance)``, or its ``invert``) layers that directly follow it,
     whatever their names, and composes them into ``y = scale * x + offset`` per channel. The chain
-    ends at the first other layer, or where a tensor feeds more than one layer.
+    ends at the first other layer, or where a tensor feeds more than one layer. Layers that read
+    only a tensor's size, not its values (a segmentation head's
+    :class:`~keras_padfree.layers.ResizeToMatch` resizing its logits to the input image's size)
+    do not count.
 
     Returns:
         None when the input is not followed by such a chain; else a dict with ``layers`` (their
@@ -94,7 +97,8 @@ def model_preprocessing(model: "keras.Model") -> dict | None:
     offset = np.zeros(channels, "float64")
     names = []
     while True:
-        users = consumers.get(id(tensor), [])
+        users = [(layer, node) for layer, node in consumers.get(id(tensor), [])
+                 if not _reads_only_size(layer, node, tensor)]
         if len(users) != 1:
             break
         layer, node = users[0]
@@ -132,6 +136,16 @@ def model_preprocessing(model: "keras.Model") -> dict | None:
     mean = -offset * std + 0.0  # + 0.0: no negative zeros in the JSON
     return {"layers": names, "scale": scale.tolist(), "offset": offset.tolist(),
             "mean": mean.tolist(), "std": std.tolist()}
+
+
+def _reads_only_size(layer, node, tensor):
+    """Whether ``layer`` uses ``tensor`` only for its spatial size: the reference of a
+    ``ResizeToMatch([x, reference])`` that is not also its ``x``."""
+    from keras_padfree.layers.resize_to_match import ResizeToMatch
+
+    inputs = list(node.input_tensors)
+    return (isinstance(layer, ResizeToMatch) and len(inputs) == 2 and inputs[1] is tensor
+            and inputs[0] is not tensor)
 
 
 def _consumers(model):

@@ -242,6 +242,31 @@ def test_dict_backbone_int8_io_per_output_quantization(tiny, tmp_path):
             assert cos >= 0.95, (rec["key"], cos)
 
 
+def test_segmentation_model_holding_its_preprocessing_takes_raw_pixels(tmp_path):
+    """The segmentation head resizes its logits to the input's size (ResizeToMatch reads the
+    image only for its size), so the model still starts with its preprocessing chain: exported
+    with normalization="auto", it takes raw pixels. int8: per-pixel top-1 agreement."""
+    from keras_padfree import dense
+    from keras_padfree import export
+    from keras_padfree.export import metadata as md
+
+    keras.utils.set_random_seed(0)
+    seg = realistic(dense.segmentation_model(tiny_backbone(name="tiny_seg_backbone"), classes=3,
+                                             filters=8, name="tiny_seg"))
+    assert md.model_preprocessing(seg)["layers"] == ["preprocessing_rescale",
+                                                     "preprocessing_normalize"]
+    calib = sample_images(seg, 32, seed=7)
+    res = export.export_tflite(seg, tmp_path / "seg.tflite", quantization="int8",
+                               representative_data=calib, num_samples=16)
+    meta = res.metadata
+    assert meta["input"]["normalization"]["source"] == "model"
+    assert meta["input"]["value_range"] == [0.0, 255.0]
+    assert meta["output"]["meaning"].startswith("per-pixel class probabilities")
+    assert res.parity["criterion"] == "top1_agreement" and res.parity["compared"] == "probabilities"
+    assert res.parity["top1_agreement"] >= export.MIN_TOP1_AGREEMENT["int8"]
+    print("tiny_seg int8: per-pixel top-1 agreement", res.parity["top1_agreement"])
+
+
 def test_onnx_multi_output(tiny, tmp_path):
     try:
         import onnxruntime

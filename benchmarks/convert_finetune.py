@@ -58,8 +58,9 @@ def load_data():
     for split in ("train", "test"):
         images, labels = load_digits(split)
         x = images.astype("float32") / 255.0
-        x = keras.ops.convert_to_numpy(keras.ops.image.resize(x, (SIZE, SIZE),
-                                                              interpolation="bilinear"))
+        x = keras.ops.convert_to_numpy(
+            keras.ops.image.resize(x, (SIZE, SIZE), interpolation="bilinear")
+        )
         out[split] = (np.repeat(x, 3, axis=-1), labels.astype("int32"))
     mean, std = out["train"][0].mean(), out["train"][0].std()
     return {k: ((x - mean) / std, y) for k, (x, y) in out.items()}
@@ -70,16 +71,22 @@ def variant_name(orig, variant):
     info = applications.get_model_info(orig)
     for name in applications.list_models(family=info.family):
         other = applications.get_model_info(name)
-        if other.variant == variant and other.input_shape == info.input_shape and \
-                other.dataset == info.dataset:
+        if (
+            other.variant == variant
+            and other.input_shape == info.input_shape
+            and other.dataset == info.dataset
+        ):
             return name
     raise ValueError(f"No {variant!r} model of family {info.family!r} next to {orig!r}.")
 
 
 def compile_model(model, lr):
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=False)  # XLA: slower on CPU, slow to compile
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,
+    )  # XLA: slower on CPU, slow to compile
 
 
 def accuracy(model, data):
@@ -104,15 +111,18 @@ def fit_epochs(model, data, epochs, lr, batch_size, seed, label, log):
 
 def recalibrate_batch_norm(model, data, batch_size):
     """Re-estimates every BN's moving statistics as the mean over the training batches."""
-    bns = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-           if isinstance(layer, keras.layers.BatchNormalization)]
+    bns = [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     saved = [bn.momentum for bn in bns]
     x, _ = data["train"]
     try:
         for t, start in enumerate(range(0, len(x), batch_size)):
             for bn in bns:
                 bn.momentum = t / (t + 1.0)  # moving = running mean of the batch statistics
-            model(x[start:start + batch_size], training=True)
+            model(x[start : start + batch_size], training=True)
     finally:
         for bn, momentum in zip(bns, saved):
             bn.momentum = momentum
@@ -121,8 +131,9 @@ def recalibrate_batch_norm(model, data, batch_size):
 
 def build(name, seed):
     keras.utils.set_random_seed(seed)
-    return applications.create_model(name, input_shape=(SIZE, SIZE, 3), classes=CLASSES,
-                                      classifier_activation=None)
+    return applications.create_model(
+        name, input_shape=(SIZE, SIZE, 3), classes=CLASSES, classifier_activation=None
+    )
 
 
 def run(args, log):
@@ -130,56 +141,109 @@ def run(args, log):
     rows = []
 
     def row(model_label, how, epochs, seconds, acc, flops):
-        rows.append({"model": model_label, "how": how, "epochs": epochs,
-                     "train_seconds": None if seconds is None else round(seconds, 1),
-                     "test_accuracy": round(acc, 4), "macs": flops})
+        rows.append(
+            {
+                "model": model_label,
+                "how": how,
+                "epochs": epochs,
+                "train_seconds": None if seconds is None else round(seconds, 1),
+                "test_accuracy": round(acc, 4),
+                "macs": flops,
+            }
+        )
 
     orig = build(args.model, args.seed)
     orig_macs = profiling.count_flops(orig)
     log(f"{args.model}: training from scratch, {args.epochs} epochs")
-    history = list(fit_epochs(orig, data, args.epochs, args.lr, args.batch_size, args.seed,
-                              "original", log))
-    row(f"{args.model} (original)", "trained from scratch", args.epochs,
-        sum(h[1] for h in history), history[-1][2], orig_macs)
+    history = list(
+        fit_epochs(orig, data, args.epochs, args.lr, args.batch_size, args.seed, "original", log)
+    )
+    row(
+        f"{args.model} (original)",
+        "trained from scratch",
+        args.epochs,
+        sum(h[1] for h in history),
+        history[-1][2],
+        orig_macs,
+    )
 
-    targets = {False: variant_name(args.model, "downsampling_only"),
-               True: variant_name(args.model, "pf")}
+    targets = {
+        False: variant_name(args.model, "downsampling_only"),
+        True: variant_name(args.model, "pf"),
+    }
     for stem in (False, True):
-        label = ("converted, padding-free downsampling + hybrid stem" if stem
-                 else "converted, padding-free downsampling")
-        converted, report = convert(orig, hybrid_stem=stem, return_report=True,
-                                    **family_options(args.model))
+        label = (
+            "converted, padding-free downsampling + hybrid stem"
+            if stem
+            else "converted, padding-free downsampling"
+        )
+        converted, report = convert(
+            orig, hybrid_stem=stem, return_report=True, **family_options(args.model)
+        )
         log(f"{label}: {report.summary()}")
         macs = profiling.count_flops(converted)
         row(label, "converted, no training", 0, None, accuracy(converted, data), macs)
         calibrated = convert(orig, hybrid_stem=stem, **family_options(args.model))
         recalibrate_batch_norm(calibrated, data, args.batch_size)
-        row(label, "converted, BN statistics re-estimated (no weight update)", 0, None,
-            accuracy(calibrated, data), macs)
+        row(
+            label,
+            "converted, BN statistics re-estimated (no weight update)",
+            0,
+            None,
+            accuracy(calibrated, data),
+            macs,
+        )
         total = 0.0
-        for epoch, seconds, acc in fit_epochs(converted, data, args.finetune_epochs,
-                                              args.finetune_lr, args.batch_size,
-                                              args.seed + 1000, "fine-tune", log):
+        for epoch, seconds, acc in fit_epochs(
+            converted,
+            data,
+            args.finetune_epochs,
+            args.finetune_lr,
+            args.batch_size,
+            args.seed + 1000,
+            "fine-tune",
+            log,
+        ):
             total += seconds
             row(label, "converted, fine-tuned", epoch, total, acc, macs)
 
         scratch = build(targets[stem], args.seed)
         scratch_macs = profiling.count_flops(scratch)
         total = 0.0
-        for epoch, seconds, acc in fit_epochs(scratch, data, args.finetune_epochs, args.lr,
-                                              args.batch_size, args.seed, "scratch", log):
+        for epoch, seconds, acc in fit_epochs(
+            scratch, data, args.finetune_epochs, args.lr, args.batch_size, args.seed, "scratch", log
+        ):
             total += seconds
-            row(f"{targets[stem]} (zoo)", "trained from scratch (same epochs as the fine-tuning)",
-                epoch, total, acc, scratch_macs)
+            row(
+                f"{targets[stem]} (zoo)",
+                "trained from scratch (same epochs as the fine-tuning)",
+                epoch,
+                total,
+                acc,
+                scratch_macs,
+            )
 
     # Control: the original itself, trained as long as the fine-tuning at the fine-tuning lr.
     total = 0.0
-    for epoch, seconds, acc in fit_epochs(orig, data, args.finetune_epochs, args.finetune_lr,
-                                          args.batch_size, args.seed + 1000, "original, more",
-                                          log):
+    for epoch, seconds, acc in fit_epochs(
+        orig,
+        data,
+        args.finetune_epochs,
+        args.finetune_lr,
+        args.batch_size,
+        args.seed + 1000,
+        "original, more",
+        log,
+    ):
         total += seconds
-        row(f"{args.model} (original)", "control: trained on like the fine-tuning",
-            args.epochs + epoch, total, acc, orig_macs)
+        row(
+            f"{args.model} (original)",
+            "control: trained on like the fine-tuning",
+            args.epochs + epoch,
+            total,
+            acc,
+            orig_macs,
+        )
     return rows
 
 
@@ -207,8 +271,10 @@ def write(results, out):
     ]
     for r in results["rows"]:
         seconds = "" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}"
-        lines.append(f"| {r['model']} | {r['how']} | {r['epochs']} | {seconds} | "
-                     f"{100 * r['test_accuracy']:.1f} % | {r['macs'] / 1e6:.1f} M |")
+        lines.append(
+            f"| {r['model']} | {r['how']} | {r['epochs']} | {seconds} | "
+            f"{100 * r['test_accuracy']:.1f} % | {r['macs'] / 1e6:.1f} M |"
+        )
     lines.append("")
     with open(out + ".md", "w") as f:
         f.write("\n".join(lines))
@@ -216,21 +282,29 @@ def write(results, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="shufflenetv2_cifar",
-                        help="a zoo original (variant 'orig') of a family with a padding-free form")
+    parser.add_argument(
+        "--model",
+        default="shufflenetv2_cifar",
+        help="a zoo original (variant 'orig') of a family with a padding-free form",
+    )
     parser.add_argument("--epochs", type=int, default=3, help="training epochs of the original")
     parser.add_argument("--finetune-epochs", type=int, default=2)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--finetune-lr", type=float, default=5e-4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join(RESULTS, "convert_finetune"),
-                        help="output path without extension (.md and .json are written)")
+    parser.add_argument(
+        "--out",
+        default=os.path.join(RESULTS, "convert_finetune"),
+        help="output path without extension (.md and .json are written)",
+    )
     args = parser.parse_args(argv)
     info = applications.get_model_info(args.model)
     if info.variant != "orig":
-        parser.error(f"--model must be an original model (variant 'orig'); {args.model!r} is "
-                     f"{info.variant!r}.")
+        parser.error(
+            f"--model must be an original model (variant 'orig'); {args.model!r} is "
+            f"{info.variant!r}."
+        )
 
     def log(message):
         print(message, flush=True)
@@ -239,12 +313,16 @@ def main(argv=None):
     start = time.perf_counter()
     rows = run(args, log)
     results = {
-        "command": "python benchmarks/convert_finetune.py" + (
+        "command": "python benchmarks/convert_finetune.py"
+        + (
             " " + " ".join(argv if argv is not None else sys.argv[1:])
-            if (argv if argv is not None else sys.argv[1:]) else ""),
+            if (argv if argv is not None else sys.argv[1:])
+            else ""
+        ),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, no GPU"
-                   if not _has_gpu() else f"{platform.machine()} with GPU",
+        if not _has_gpu()
+        else f"{platform.machine()} with GPU",
         "cpus": len(os.sched_getaffinity(0)),
         "load_start": load_start,
         "load_end": os.getloadavg()[0],

@@ -50,7 +50,8 @@ def feature_map_figure(path):
     for label, sizes in chains:
         print(f"  {label:22s} {' -> '.join(str(s) for s in sizes)}")
     fig = plotting.plot_feature_map_chains(
-        chains, title="Feature-map sides: padded stride-2 convs (grey) vs. padding-free (red)")
+        chains, title="Feature-map sides: padded stride-2 convs (grey) vs. padding-free (red)"
+    )
     return plotting.save_figure(fig, path)
 
 
@@ -67,8 +68,10 @@ def latency_figure(path, results_path=LATENCY_JSON):
 
     results = plotting.load_latency_results(results_path)
     if results is None:
-        print(f"  {os.path.relpath(results_path, ROOT)} does not exist yet: run "
-              "`python benchmarks/latency.py` first; no latency figure drawn.")
+        print(
+            f"  {os.path.relpath(results_path, ROOT)} does not exist yet: run "
+            "`python benchmarks/latency.py` first; no latency figure drawn."
+        )
         return None
     fig = plotting.plot_latency(results)
     return plotting.save_figure(fig, path)
@@ -76,11 +79,15 @@ def latency_figure(path, results_path=LATENCY_JSON):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=FIGURE_NAMES, action="append",
-                        help="draw only this figure (repeatable)")
+    parser.add_argument(
+        "--only", choices=FIGURE_NAMES, action="append", help="draw only this figure (repeatable)"
+    )
     parser.add_argument("--out", default=FIGURES, help="output folder (default docs/figures)")
-    parser.add_argument("--latency-json", default=LATENCY_JSON,
-                        help="benchmark results file (default benchmarks/results/latency.json)")
+    parser.add_argument(
+        "--latency-json",
+        default=LATENCY_JSON,
+        help="benchmark results file (default benchmarks/results/latency.json)",
+    )
     args = parser.parse_args(argv)
     wanted = args.only or list(FIGURE_NAMES)
     os.makedirs(args.out, exist_ok=True)

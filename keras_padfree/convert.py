@@ -78,10 +78,24 @@ STANDARD_CONVS = ("error", "keep")
 PARC_KERNELS = ("resample", "reinitialize")
 # HybridStem arguments `stem_options` may set (filters and strides come from the replaced conv),
 # plus "replace_pool": also replace a 3x3 max-pool that follows the stem (ShuffleNetV2).
-STEM_OPTION_KEYS = ("activation", "residual", "ordering", "first_conv", "bn_epsilon",
-                    "bn_momentum", "kernel_initializer", "depthwise_initializer", "replace_pool")
-_ACTIVATION_LAYERS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU,
-                      keras.layers.ELU, keras.layers.PReLU)
+STEM_OPTION_KEYS = (
+    "activation",
+    "residual",
+    "ordering",
+    "first_conv",
+    "bn_epsilon",
+    "bn_momentum",
+    "kernel_initializer",
+    "depthwise_initializer",
+    "replace_pool",
+)
+_ACTIVATION_LAYERS = (
+    keras.layers.ReLU,
+    keras.layers.Activation,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+)
 
 
 def _family_records() -> dict:
@@ -113,8 +127,10 @@ def _options_of(family) -> dict:
             if isinstance(value, keras.initializers.Initializer):
                 value = keras.initializers.serialize(value)
             stem_options[key] = value
-    options = {"shortcut_position": family.quirks.join,
-               "shortcut_pool": family.quirks.shortcut_pool}
+    options = {
+        "shortcut_position": family.quirks.join,
+        "shortcut_pool": family.quirks.shortcut_pool,
+    }
     extra = copy.deepcopy(family.convert_options)
     stem_options.update(extra.pop("stem_options", {}))
     options.update(extra)
@@ -205,8 +221,10 @@ class ConversionReport:
         for entry in self.layers:
             kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
         parts = ", ".join(f"{n} {k}" for k, n in kinds.items()) or "nothing"
-        return (f"converted: {parts}; {self.carried_weights} weight tensors carried, "
-                f"{len(self.resampled_weights)} resampled, {len(self.new_weights)} new")
+        return (
+            f"converted: {parts}; {self.carried_weights} weight tensors carried, "
+            f"{len(self.resampled_weights)} resampled, {len(self.new_weights)} new"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -214,8 +232,11 @@ class ConversionReport:
 
 
 def _is_functional(layer):
-    return (isinstance(layer, keras.Model) and not isinstance(layer, keras.Sequential)
-            and hasattr(layer, "_nodes_by_depth"))
+    return (
+        isinstance(layer, keras.Model)
+        and not isinstance(layer, keras.Sequential)
+        and hasattr(layer, "_nodes_by_depth")
+    )
 
 
 class _Graph:
@@ -273,7 +294,8 @@ def _strided(layer):
 
 def _is_standard_conv(layer):
     return isinstance(layer, keras.layers.Conv2D) and not isinstance(
-        layer, (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D))
+        layer, (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    )
 
 
 def _activation_name(layer):
@@ -298,19 +320,35 @@ def _activation_name(layer):
 def _plain_depthwise(layer):
     """Whether a DepthwiseConv2D fits PaddingFreeDWConv's conv exactly (no bias, act, extras)."""
     cfg = layer.get_config()
-    return (not cfg["use_bias"] and cfg.get("activation") in (None, "linear")
-            and cfg.get("depthwise_regularizer") is None and cfg.get("depthwise_constraint") is None
-            and cfg.get("activity_regularizer") is None)
+    return (
+        not cfg["use_bias"]
+        and cfg.get("activation") in (None, "linear")
+        and cfg.get("depthwise_regularizer") is None
+        and cfg.get("depthwise_constraint") is None
+        and cfg.get("activity_regularizer") is None
+    )
 
 
 def _plain_batch_norm(layer):
     """Whether a BatchNormalization fits PaddingFreeDWConv's BN exactly."""
     cfg = layer.get_config()
-    return (cfg["axis"] in (-1, 3, [-1], [3]) and cfg["center"] and cfg["scale"]
-            and not cfg.get("renorm") and not cfg.get("synchronized")
-            and all(cfg.get(k) is None for k in ("beta_regularizer", "gamma_regularizer",
-                                                 "beta_constraint", "gamma_constraint"))
-            and cfg.get("activity_regularizer") is None)
+    return (
+        cfg["axis"] in (-1, 3, [-1], [3])
+        and cfg["center"]
+        and cfg["scale"]
+        and not cfg.get("renorm")
+        and not cfg.get("synchronized")
+        and all(
+            cfg.get(k) is None
+            for k in (
+                "beta_regularizer",
+                "gamma_regularizer",
+                "beta_constraint",
+                "gamma_constraint",
+            )
+        )
+        and cfg.get("activity_regularizer") is None
+    )
 
 
 def _spatial_size(tensor):
@@ -336,9 +374,19 @@ class _Role:
 
 
 class _Converter:
-
-    def __init__(self, model, *, shortcut_position, shortcut_pool, hybrid_stem, stem_options,
-                 padding_only, pointwise_shortcuts, standard_convs, parc_kernels):
+    def __init__(
+        self,
+        model,
+        *,
+        shortcut_position,
+        shortcut_pool,
+        hybrid_stem,
+        stem_options,
+        padding_only,
+        pointwise_shortcuts,
+        standard_convs,
+        parc_kernels,
+    ):
         self.model = model
         self.shortcut_position = shortcut_position
         self.shortcut_pool = shortcut_pool
@@ -412,8 +460,15 @@ class _Converter:
     def _check_nested_sequential(self, seq):
         """A nested Sequential is copied whole: fail if any of its layers needs a rewrite."""
         for inner in seq._flatten_layers(include_self=False, recursive=True):
-            is_conv = isinstance(inner, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-                                         keras.layers.SeparableConv2D, HybridStem))
+            is_conv = isinstance(
+                inner,
+                (
+                    keras.layers.Conv2D,
+                    keras.layers.DepthwiseConv2D,
+                    keras.layers.SeparableConv2D,
+                    HybridStem,
+                ),
+            )
             first = is_conv and not self.stem_seen
             if is_conv:
                 self.stem_seen = True
@@ -427,11 +482,18 @@ class _Converter:
                     continue
                 if option == "error":
                     self._plan_standard_conv(None, None, inner)  # raises its error
-            elif not ((isinstance(inner, (keras.layers.DepthwiseConv2D,
-                                          keras.layers.SeparableConv2D)) and _strided(inner))
-                      or isinstance(inner, ParCConv)
-                      or (isinstance(inner, PyramidDWConv) and inner.strides == 2
-                          and not inner.padding_free)):
+            elif not (
+                (
+                    isinstance(inner, (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D))
+                    and _strided(inner)
+                )
+                or isinstance(inner, ParCConv)
+                or (
+                    isinstance(inner, PyramidDWConv)
+                    and inner.strides == 2
+                    and not inner.padding_free
+                )
+            ):
                 continue
             raise ValueError(
                 f"The nested Sequential model {seq.name!r} holds layer {_describe(inner)}, "
@@ -441,8 +503,15 @@ class _Converter:
             )
 
     def _analyse_node(self, graph, node, layer):
-        is_conv = isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-                                     keras.layers.SeparableConv2D, HybridStem))
+        is_conv = isinstance(
+            layer,
+            (
+                keras.layers.Conv2D,
+                keras.layers.DepthwiseConv2D,
+                keras.layers.SeparableConv2D,
+                HybridStem,
+            ),
+        )
         if is_conv and not self.stem_seen:
             self.stem_seen = True
             if isinstance(layer, HybridStem):
@@ -489,9 +558,15 @@ class _Converter:
     def _check_custom_layer(self, layer):
         if not isinstance(layer, keras.layers.Layer):
             return  # a keras.ops operation of the graph (x + 3.0 in keras' MobileNetV3)
-        inner = [sub for sub in layer._flatten_layers(include_self=False, recursive=True)
-                 if isinstance(sub, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-                                     keras.layers.SeparableConv2D)) and _strided(sub)]
+        inner = [
+            sub
+            for sub in layer._flatten_layers(include_self=False, recursive=True)
+            if isinstance(
+                sub,
+                (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D),
+            )
+            and _strided(sub)
+        ]
         if inner:
             raise ValueError(
                 f"Layer {_describe(layer)} has stride-{tuple(inner[0].strides)[0]} convolutions "
@@ -553,8 +628,12 @@ class _Converter:
             if nxt is not None and isinstance(nxt.operation, _ACTIVATION_LAYERS):
                 act = nxt.operation
                 chain.append(act)
-        fusable = (bn is not None and _plain_depthwise(layer) and _plain_batch_norm(bn)
-                   and (act is None or _activation_name(act) is not None))
+        fusable = (
+            bn is not None
+            and _plain_depthwise(layer)
+            and _plain_batch_norm(bn)
+            and (act is None or _activation_name(act) is not None)
+        )
         info = {"pad": pad.operation if pad is not None else None, "bn": bn, "act": act}
         if fusable:
             self._assign(layer, _Role("fused", info))
@@ -582,9 +661,13 @@ class _Converter:
             return
         if pointwise and self.pointwise_shortcuts == "max_pool":
             cfg = layer.get_config()
-            if (tuple(layer.strides) != (2, 2) or cfg["use_bias"] or layer.groups != 1
-                    or cfg.get("activation") not in (None, "linear")
-                    or tuple(layer.dilation_rate) != (1, 1)):
+            if (
+                tuple(layer.strides) != (2, 2)
+                or cfg["use_bias"]
+                or layer.groups != 1
+                or cfg.get("activation") not in (None, "linear")
+                or tuple(layer.dilation_rate) != (1, 1)
+            ):
                 raise ValueError(
                     f"Found layer {_describe(layer)} (use_bias={cfg['use_bias']}, activation="
                     f"{cfg.get('activation')!r}): pointwise_shortcuts='max_pool' replaces a "
@@ -593,13 +676,19 @@ class _Converter:
                 )
             self._assign(layer, _Role("pointwise"))
             return
-        what = ("a stride-2 1x1 convolution (a projection shortcut)" if pointwise
-                else "a stride-2 standard convolution, which has no depthwise form")
-        option = ("pointwise_shortcuts='max_pool' to replace it by a max-pool of the input and the "
-                  "same 1x1 kernel (PydMobileNet's padding-free shortcut), or "
-                  "pointwise_shortcuts='keep' to leave it" if pointwise
-                  else "standard_convs='keep' to leave it padded (only the depthwise convs become "
-                       "padding-free)")
+        what = (
+            "a stride-2 1x1 convolution (a projection shortcut)"
+            if pointwise
+            else "a stride-2 standard convolution, which has no depthwise form"
+        )
+        option = (
+            "pointwise_shortcuts='max_pool' to replace it by a max-pool of the input and the "
+            "same 1x1 kernel (PydMobileNet's padding-free shortcut), or "
+            "pointwise_shortcuts='keep' to leave it"
+            if pointwise
+            else "standard_convs='keep' to leave it padded (only the depthwise convs become "
+            "padding-free)"
+        )
         raise ValueError(
             f"Found layer {_describe(layer)}: {what}. Padding-free downsampling carries trained "
             "weights over only for stride-2 DepthwiseConv2D layers (the max-pool shortcut adds "
@@ -648,8 +737,11 @@ class _Converter:
                 pool_pad = nxt
                 nxt = graph.only_consumer(nxt.outputs[0])
             pool = nxt.operation if nxt is not None else None
-            if not isinstance(pool, keras.layers.MaxPooling2D) or tuple(pool.pool_size) != (3, 3) \
-                    or tuple(pool.strides)[0] not in (1, 2):
+            if (
+                not isinstance(pool, keras.layers.MaxPooling2D)
+                or tuple(pool.pool_size) != (3, 3)
+                or tuple(pool.strides)[0] not in (1, 2)
+            ):
                 found = _describe(pool) if pool is not None else "nothing it can replace"
                 raise ValueError(
                     "stem_options={'replace_pool': True} replaces a 3x3 max-pool (stride 1 or 2) "
@@ -667,8 +759,13 @@ class _Converter:
                 self._assign(other, _Role("skip"))
                 replaced.append(other)
         replaced += chain_extra
-        kwargs = {"filters": conv.filters, "strides": strides[0], "branch_strides": branch_strides,
-                  "activation": activation, "ordering": ordering}
+        kwargs = {
+            "filters": conv.filters,
+            "strides": strides[0],
+            "branch_strides": branch_strides,
+            "activation": activation,
+            "ordering": ordering,
+        }
         if bn is not None:
             kwargs["bn_epsilon"] = bn.epsilon
             kwargs["bn_momentum"] = bn.momentum
@@ -700,10 +797,15 @@ class _Converter:
             return out
         new_inputs = keras.tree.map_structure(
             lambda t, ref: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=ref.name),
-            args[0], src.input)
-        new = keras.models.clone_model(src, input_tensors=new_inputs,
-                                       clone_function=self.clone_function,
-                                       call_function=self.call_function)
+            args[0],
+            src.input,
+        )
+        new = keras.models.clone_model(
+            src,
+            input_tensors=new_inputs,
+            clone_function=self.clone_function,
+            call_function=self.call_function,
+        )
         return self._call(new, src, args, kwargs)
 
     def call_function(self, clone, *args, **kwargs):
@@ -723,8 +825,9 @@ class _Converter:
             self.copies.append((clone, src))
             return self._add_shortcut(out, src, role.info["dw"])
         if role.kind == "stem":
-            stem = HybridStem(name=self.unique("stem"), dtype=src.dtype_policy,
-                              **role.info["kwargs"])
+            stem = HybridStem(
+                name=self.unique("stem"), dtype=src.dtype_policy, **role.info["kwargs"]
+            )
             self.stems.append(stem)
             out = self._call(stem, src, (x,), {})
             self.entries.append(("hybrid_stem", role.info["replaced"], stem))
@@ -743,10 +846,12 @@ class _Converter:
             return out
         if role.kind == "pointwise":
             self._check_map(src, x)
-            new = MaxPoolShortcut(filters=src.filters,
-                                  kernel_initializer=keras.initializers.get(
-                                      src.get_config()["kernel_initializer"]),
-                                  name=src.name, dtype=src.dtype_policy)
+            new = MaxPoolShortcut(
+                filters=src.filters,
+                kernel_initializer=keras.initializers.get(src.get_config()["kernel_initializer"]),
+                name=src.name,
+                dtype=src.dtype_policy,
+            )
             out = self._call(new, src, (x,), {})
             self.pointwise.append((new, src))
             self.entries.append(("pointwise_max_pool", src, new))
@@ -763,25 +868,34 @@ class _Converter:
         pool_size, pool_pad = self._pool(k)
         if role.kind == "fused":
             bn, act = role.info["bn"], role.info["act"]
-            base = src.name[:-len("_conv")] if src.name.endswith("_conv") else src.name
+            base = src.name[: -len("_conv")] if src.name.endswith("_conv") else src.name
             new = PaddingFreeDWConv(
-                kernel_size=k, activation=_activation_name(act) if act is not None else None,
-                use_bn=True, shortcut_position=self.shortcut_position,
-                shortcut_pool_size=pool_size, shortcut_padding=pool_pad,
-                bn_epsilon=bn.epsilon, bn_momentum=bn.momentum,
+                kernel_size=k,
+                activation=_activation_name(act) if act is not None else None,
+                use_bn=True,
+                shortcut_position=self.shortcut_position,
+                shortcut_pool_size=pool_size,
+                shortcut_padding=pool_pad,
+                bn_epsilon=bn.epsilon,
+                bn_momentum=bn.momentum,
                 depthwise_initializer=keras.initializers.get(
-                    src.get_config()["depthwise_initializer"]),
+                    src.get_config()["depthwise_initializer"]
+                ),
                 trainable=src.trainable and bn.trainable and (act is None or act.trainable),
-                dtype=src.dtype_policy, name=self.unique(f"{base}_pf"),
+                dtype=src.dtype_policy,
+                name=self.unique(f"{base}_pf"),
             )
             out = self._call(new, src, (x,), {})
             self.fused.append((new, src, bn))
             self.entries.append(("padding_free", [role.info["pad"], src, bn, act], new))
             return out
         # unfused_dw
-        shortcut = MaxPoolShortcut(pool_size=pool_size, padding=pool_pad,
-                                   name=self.unique(f"{src.name}_pf_shortcut"),
-                                   dtype=src.dtype_policy)(x)
+        shortcut = MaxPoolShortcut(
+            pool_size=pool_size,
+            padding=pool_pad,
+            name=self.unique(f"{src.name}_pf_shortcut"),
+            dtype=src.dtype_policy,
+        )(x)
         x = self._reduced_pad(x, src)
         new = type(src).from_config({**src.get_config(), "padding": "valid"})
         out = self._call(new, src, (x,), {})
@@ -801,13 +915,15 @@ class _Converter:
         p = (src.kernel_size[0] - 3) // 2
         if p == 0:
             return x
-        return keras.layers.ZeroPadding2D(p, name=self.unique(f"{src.name}_pad"),
-                                          dtype=src.dtype_policy)(x)
+        return keras.layers.ZeroPadding2D(
+            p, name=self.unique(f"{src.name}_pad"), dtype=src.dtype_policy
+        )(x)
 
     def _add_shortcut(self, out, join, dw):
         shortcut = self.pending.pop(id(join))
-        return keras.layers.Add(name=self.unique(f"{dw.name}_pf_add"),
-                                dtype=dw.dtype_policy)([out, shortcut])
+        return keras.layers.Add(name=self.unique(f"{dw.name}_pf_add"), dtype=dw.dtype_policy)(
+            [out, shortcut]
+        )
 
     def _check_map(self, src, x):
         h, w = _spatial_size(x)
@@ -853,8 +969,11 @@ class _Converter:
                     carried += _copy_all([nv], [sv], src.name)
                 elif self.parc_kernels == "resample":
                     axis = 0 if new.direction == "vertical" else 1
-                    nv.assign(_resample_circular(keras.ops.convert_to_numpy(sv), axis,
-                                                 nv.shape[axis], density))
+                    nv.assign(
+                        _resample_circular(
+                            keras.ops.convert_to_numpy(sv), axis, nv.shape[axis], density
+                        )
+                    )
                     resampled.append(nv.path)
                 else:
                     new_weights.append(nv.path)
@@ -868,13 +987,16 @@ class _Converter:
 
 def _copy_all(new_vars, src_vars, name):
     if len(new_vars) != len(src_vars):
-        raise RuntimeError(f"Layer {name!r}: {len(src_vars)} weights to carry into "
-                           f"{len(new_vars)}.")
+        raise RuntimeError(
+            f"Layer {name!r}: {len(src_vars)} weights to carry into {len(new_vars)}."
+        )
     for nv, sv in zip(new_vars, src_vars):
         value = keras.ops.convert_to_numpy(sv)
         if tuple(nv.shape) != value.shape:
-            raise RuntimeError(f"Layer {name!r}: weight {sv.path} of shape {value.shape} cannot "
-                               f"be carried into {nv.path} of shape {tuple(nv.shape)}.")
+            raise RuntimeError(
+                f"Layer {name!r}: weight {sv.path} of shape {value.shape} cannot "
+                f"be carried into {nv.path} of shape {tuple(nv.shape)}."
+            )
         nv.assign(value)
     return len(new_vars)
 
@@ -889,8 +1011,12 @@ def _resample_circular(values, axis, new_size, density):
     old_size = values.shape[axis]
     edges_old = np.arange(old_size + 1, dtype=np.float64) / old_size
     edges_new = np.arange(new_size + 1, dtype=np.float64) / new_size
-    overlap = np.clip(np.minimum(edges_new[1:, None], edges_old[None, 1:])
-                      - np.maximum(edges_new[:-1, None], edges_old[None, :-1]), 0.0, None)
+    overlap = np.clip(
+        np.minimum(edges_new[1:, None], edges_old[None, 1:])
+        - np.maximum(edges_new[:-1, None], edges_old[None, :-1]),
+        0.0,
+        None,
+    )
     weights = overlap * (old_size if density else new_size)  # (K', K)
     moved = np.moveaxis(values.astype(np.float64), axis, 0)
     out = np.tensordot(weights, moved, axes=(1, 0))
@@ -907,12 +1033,20 @@ def _entry(kind, source, new):
 # Public entry point.
 
 
-def convert(model: keras.Model, *, shortcut_position: str = "after_activation",
-            shortcut_pool: str = "3x3", hybrid_stem: bool = False,
-            stem_options: dict | None = None, padding_only=(),
-            pointwise_shortcuts: str = "error", standard_convs: str = "error",
-            parc_kernels: str = "resample", name: str | None = None,
-            return_report: bool = False):
+def convert(
+    model: keras.Model,
+    *,
+    shortcut_position: str = "after_activation",
+    shortcut_pool: str = "3x3",
+    hybrid_stem: bool = False,
+    stem_options: dict | None = None,
+    padding_only=(),
+    pointwise_shortcuts: str = "error",
+    standard_convs: str = "error",
+    parc_kernels: str = "resample",
+    name: str | None = None,
+    return_report: bool = False,
+):
     """Rewrites a Keras functional CNN into its padding-free version, carrying its weights.
 
     See the module docstring for what is rewritten. Every other layer is cloned from its config and
@@ -977,7 +1111,8 @@ def convert(model: keras.Model, *, shortcut_position: str = "after_activation",
     if isinstance(padding_only, str):
         padding_only = (padding_only,)
     if not isinstance(padding_only, (list, tuple)) or not all(
-            isinstance(p, str) for p in padding_only):
+        isinstance(p, str) for p in padding_only
+    ):
         raise ValueError(
             "Argument `padding_only` must be a list of layer names or glob patterns. "
             f"Received: padding_only={padding_only!r}."
@@ -987,25 +1122,39 @@ def convert(model: keras.Model, *, shortcut_position: str = "after_activation",
     model = _functional_source(model)
 
     converter = _Converter(
-        model, shortcut_position=shortcut_position, shortcut_pool=shortcut_pool,
-        hybrid_stem=hybrid_stem, stem_options=stem_options, padding_only=tuple(padding_only),
-        pointwise_shortcuts=pointwise_shortcuts, standard_convs=standard_convs,
+        model,
+        shortcut_position=shortcut_position,
+        shortcut_pool=shortcut_pool,
+        hybrid_stem=hybrid_stem,
+        stem_options=stem_options,
+        padding_only=tuple(padding_only),
+        pointwise_shortcuts=pointwise_shortcuts,
+        standard_convs=standard_convs,
         parc_kernels=parc_kernels,
     )
     converter._collect_names(model)
     converter.analyse(_Graph(model))
-    downsamplings = [r for r in converter.roles.values()
-                     if r.kind in ("fused", "unfused_dw", "padding_only", "pyramid", "pointwise")]
+    downsamplings = [
+        r
+        for r in converter.roles.values()
+        if r.kind in ("fused", "unfused_dw", "padding_only", "pyramid", "pointwise")
+    ]
     if not downsamplings and not any(r.kind == "stem" for r in converter.roles.values()):
-        already = (f" It already has {converter.already_padding_free} PaddingFreeDWConv layers: "
-                   "it is padding-free." if converter.already_padding_free else "")
+        already = (
+            f" It already has {converter.already_padding_free} PaddingFreeDWConv layers: "
+            "it is padding-free."
+            if converter.already_padding_free
+            else ""
+        )
         raise ValueError(
             f"Model {model.name!r} has no stride-2 DepthwiseConv2D (or PyramidDWConv) to make "
             f"padding-free, and hybrid_stem is False: there is nothing to convert.{already}"
         )
 
     new_model = keras.models.clone_model(
-        model, clone_function=converter.clone_function, call_function=converter.call_function,
+        model,
+        clone_function=converter.clone_function,
+        call_function=converter.call_function,
     )
     new_model.name = name or f"{model.name}_pf"
     carried, new_weights, resampled = converter.transfer_weights()
@@ -1013,7 +1162,9 @@ def convert(model: keras.Model, *, shortcut_position: str = "after_activation",
         return new_model
     report = ConversionReport(
         layers=tuple(_entry(kind, source, new) for kind, source, new in converter.entries),
-        carried_weights=carried, new_weights=new_weights, resampled_weights=resampled,
+        carried_weights=carried,
+        new_weights=new_weights,
+        resampled_weights=resampled,
     )
     return new_model, report
 
@@ -1030,8 +1181,11 @@ def _functional_source(model):
                 "to rewrite. Build it with an input (keras.Input(shape) as its first layer) or "
                 f"call it once. Received: model={model.name!r} (unbuilt Sequential)."
             )
-        return keras.Model(inputs[0] if len(inputs) == 1 else inputs,
-                           outputs[0] if len(outputs) == 1 else outputs, name=model.name)
+        return keras.Model(
+            inputs[0] if len(inputs) == 1 else inputs,
+            outputs[0] if len(outputs) == 1 else outputs,
+            name=model.name,
+        )
     if not isinstance(model, keras.Model):
         raise ValueError(
             "Argument `model` must be a functional keras.Model (or a built keras.Sequential). "

@@ -14,9 +14,8 @@ upsampling by 2.
 
 from __future__ import annotations
 
-import numpy as np
-
 import keras
+import numpy as np
 
 from keras_padfree.applications import create_model
 from keras_padfree.layers.resize_to_match import ResizeToMatch
@@ -26,8 +25,9 @@ __all__ = ["fpn", "mean_iou", "segmentation_model", "synthetic_shapes"]
 SHAPES = ("square", "disc", "triangle")
 
 
-def fpn(pyramid: dict, filters: int = 64, *, interpolation: str = "nearest",
-        name: str = "fpn") -> dict:
+def fpn(
+    pyramid: dict, filters: int = 64, *, interpolation: str = "nearest", name: str = "fpn"
+) -> dict:
     """A feature pyramid network (Lin et al. 2017) over ``{"P<n>": feature map}`` of any sizes.
 
     Each level gets a 1x1 lateral conv to ``filters`` channels; from the coarsest level down, the
@@ -44,14 +44,19 @@ def fpn(pyramid: dict, filters: int = 64, *, interpolation: str = "nearest",
     Returns:
         ``{"P<n>": merged feature map}`` with the input levels' sizes and ``filters`` channels.
     """
-    if not isinstance(pyramid, dict) or not pyramid or any(
-            not (isinstance(k, str) and k.startswith("P") and k[1:].isdigit()) for k in pyramid):
+    if (
+        not isinstance(pyramid, dict)
+        or not pyramid
+        or any(not (isinstance(k, str) and k.startswith("P") and k[1:].isdigit()) for k in pyramid)
+    ):
         raise ValueError(
             'Argument `pyramid` must be a non-empty dict {"P<n>": feature map}, e.g. '
             f"model.pyramid_outputs. Received: pyramid={pyramid!r}."
         )
     if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-        raise ValueError(f"Argument `filters` must be a positive integer. Received: filters={filters!r}.")
+        raise ValueError(
+            f"Argument `filters` must be a positive integer. Received: filters={filters!r}."
+        )
     levels = sorted(pyramid, key=lambda level: int(level[1:]), reverse=True)  # coarsest first
     merged, top = {}, None
     for level in levels:
@@ -60,14 +65,22 @@ def fpn(pyramid: dict, filters: int = 64, *, interpolation: str = "nearest",
             up = ResizeToMatch(interpolation, name=f"{name}_{level}_resize")([top, x])
             x = keras.layers.Add(name=f"{name}_{level}_add")([x, up])
         top = x
-        merged[level] = keras.layers.Conv2D(filters, 3, padding="same",
-                                            name=f"{name}_{level}_smooth")(x)
+        merged[level] = keras.layers.Conv2D(
+            filters, 3, padding="same", name=f"{name}_{level}_smooth"
+        )(x)
     return {level: merged[level] for level in reversed(levels)}
 
 
-def segmentation_model(backbone: str | keras.Model, classes: int, *, levels=None,
-                       filters: int = 64, input_shape=None, name: str | None = None,
-                       **backbone_kwargs) -> keras.Model:
+def segmentation_model(
+    backbone: str | keras.Model,
+    classes: int,
+    *,
+    levels=None,
+    filters: int = 64,
+    input_shape=None,
+    name: str | None = None,
+    **backbone_kwargs,
+) -> keras.Model:
     """A semantic segmentation model: a zoo backbone's pyramid, :func:`fpn`, a per-pixel head.
 
     The finest merged level goes through a 3x3 conv + BN + ReLU and a 1x1 conv to ``classes``,
@@ -84,7 +97,9 @@ def segmentation_model(backbone: str | keras.Model, classes: int, *, levels=None
         **backbone_kwargs: more arguments of ``create_model`` (e.g. ``include_preprocessing``).
     """
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-        raise ValueError(f"Argument `classes` must be an integer >= 2. Received: classes={classes!r}.")
+        raise ValueError(
+            f"Argument `classes` must be an integer >= 2. Received: classes={classes!r}."
+        )
     if isinstance(backbone, str):
         kwargs = dict(backbone_kwargs, features_only=True)
         if input_shape is not None:
@@ -101,8 +116,10 @@ def segmentation_model(backbone: str | keras.Model, classes: int, *, levels=None
     if levels is not None:
         missing = [level for level in levels if level not in pyramid]
         if missing:
-            raise ValueError(f"Argument `levels` names levels the backbone lacks: {missing}; it "
-                             f"has {sorted(pyramid)}. Received: levels={levels!r}.")
+            raise ValueError(
+                f"Argument `levels` names levels the backbone lacks: {missing}; it "
+                f"has {sorted(pyramid)}. Received: levels={levels!r}."
+            )
         pyramid = {level: pyramid[level] for level in levels}
     merged = fpn(pyramid, filters)
     finest = merged[min(merged, key=lambda level: int(level[1:]))]
@@ -128,7 +145,9 @@ def synthetic_shapes(count: int, size: int = 32, *, seed: int = 0) -> tuple:
     """
     for arg, value, low in (("count", count, 1), ("size", size, 8)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"Argument `{arg}` must be an integer >= {low}. Received: {arg}={value!r}.")
+            raise ValueError(
+                f"Argument `{arg}` must be an integer >= {low}. Received: {arg}={value!r}."
+            )
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype("float32") + 0.5
     images = np.empty((count, size, size, 3), "uint8")
@@ -162,8 +181,10 @@ def mean_iou(masks, predictions, classes: int) -> tuple:
     """
     masks, predictions = np.asarray(masks), np.asarray(predictions)
     if masks.shape != predictions.shape:
-        raise ValueError(f"Masks of shape {masks.shape} and predictions of shape "
-                         f"{predictions.shape} must have the same shape.")
+        raise ValueError(
+            f"Masks of shape {masks.shape} and predictions of shape "
+            f"{predictions.shape} must have the same shape."
+        )
     per_class = []
     for c in range(classes):
         union = np.logical_or(masks == c, predictions == c).sum()

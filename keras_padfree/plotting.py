@@ -63,7 +63,8 @@ def _loaded_modules():
 def _check_positive_int(value, argname):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(
-            f"Argument `{argname}` must be a positive int. Received: {argname}={value!r}.")
+            f"Argument `{argname}` must be a positive int. Received: {argname}={value!r}."
+        )
 
 
 def downsampling_chain(size, steps, *, padding_free, kernel_size=3):
@@ -87,16 +88,19 @@ def downsampling_chain(size, steps, *, padding_free, kernel_size=3):
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"Argument `steps` must be an int >= 0. Received: steps={steps!r}.")
     if kernel_size not in (3, 5, 7):
-        raise ValueError(f"Argument `kernel_size` must be 3, 5 or 7. Received: "
-                         f"kernel_size={kernel_size!r}.")
+        raise ValueError(
+            f"Argument `kernel_size` must be 3, 5 or 7. Received: kernel_size={kernel_size!r}."
+        )
     pad = (kernel_size - 3) // 2 if padding_free else (kernel_size - 1) // 2
     chain = [size]
     for _ in range(steps):
         n = (chain[-1] + 2 * pad - kernel_size) // 2 + 1
         if n < 1:
-            raise ValueError(f"A {size}-pixel input cannot be downsampled {steps} times "
-                             f"({'padding-free' if padding_free else 'padded'}): the chain "
-                             f"{chain} ends below one pixel.")
+            raise ValueError(
+                f"A {size}-pixel input cannot be downsampled {steps} times "
+                f"({'padding-free' if padding_free else 'padded'}): the chain "
+                f"{chain} ends below one pixel."
+            )
         chain.append(n)
     return chain
 
@@ -138,8 +142,10 @@ def plot_feature_map_chains(chains, *, title=None, ax=None, grid_max=32):
         The matplotlib Figure.
     """
     if not chains:
-        raise ValueError("Argument `chains` must hold at least one (label, sizes) pair. "
-                         f"Received: chains={chains!r}.")
+        raise ValueError(
+            "Argument `chains` must hold at least one (label, sizes) pair. "
+            f"Received: chains={chains!r}."
+        )
     for label, sizes in chains:
         if not sizes or any(not isinstance(s, int) or s < 1 for s in sizes):
             raise ValueError(f"Chain {label!r}: sizes must be positive ints. Received: {sizes!r}.")
@@ -158,27 +164,54 @@ def plot_feature_map_chains(chains, *, title=None, ax=None, grid_max=32):
     for row, (label, sizes) in enumerate(chains):
         y0 = -row * (row_height + 0.25)
         scale = unit / sizes[0]
-        color = _PF_COLOR if ("free" in label.lower() or "pf" in label.lower()
-                              or "ours" in label.lower()) else _ORIG_COLOR
+        color = (
+            _PF_COLOR
+            if ("free" in label.lower() or "pf" in label.lower() or "ours" in label.lower())
+            else _ORIG_COLOR
+        )
         x = 0.0
         ax.text(-0.15, y0 + unit / 2, label, ha="right", va="center", fontsize=9)
         for i, s in enumerate(sizes):
             side = max(s * scale, 0.02)
             yc = y0 + (unit - side) / 2
-            ax.add_patch(Rectangle((x, yc), side, side, facecolor=color, alpha=0.25 + 0.5 * i
-                                   / max(1, len(sizes) - 1), edgecolor=color, linewidth=1.0))
+            ax.add_patch(
+                Rectangle(
+                    (x, yc),
+                    side,
+                    side,
+                    facecolor=color,
+                    alpha=0.25 + 0.5 * i / max(1, len(sizes) - 1),
+                    edgecolor=color,
+                    linewidth=1.0,
+                )
+            )
             if sizes[0] <= grid_max:  # one cell per pixel, so 16 vs. 15 is visible
                 for k in range(1, s):
-                    ax.plot([x + k * scale, x + k * scale], [yc, yc + side], color="white",
-                            linewidth=0.35)
-                    ax.plot([x, x + side], [yc + k * scale, yc + k * scale], color="white",
-                            linewidth=0.35)
+                    ax.plot(
+                        [x + k * scale, x + k * scale],
+                        [yc, yc + side],
+                        color="white",
+                        linewidth=0.35,
+                    )
+                    ax.plot(
+                        [x, x + side],
+                        [yc + k * scale, yc + k * scale],
+                        color="white",
+                        linewidth=0.35,
+                    )
             ax.text(x + side / 2, y0 - 0.08, f"{s}", ha="center", va="top", fontsize=8)
             nxt = x + side + gap
             if i + 1 < len(sizes):
-                ax.add_patch(FancyArrowPatch((x + side + 0.05, y0 + unit / 2),
-                                             (nxt - 0.05, y0 + unit / 2), arrowstyle="->",
-                                             mutation_scale=8, color="#444444", linewidth=0.8))
+                ax.add_patch(
+                    FancyArrowPatch(
+                        (x + side + 0.05, y0 + unit / 2),
+                        (nxt - 0.05, y0 + unit / 2),
+                        arrowstyle="->",
+                        mutation_scale=8,
+                        color="#444444",
+                        linewidth=0.8,
+                    )
+                )
             x = nxt
         max_width = max(max_width, x)
     ax.set_xlim(-2.6, max_width)
@@ -201,7 +234,7 @@ def _pretty_model(model_key):
     name = model_key
     for prefix in ("cifar_",):
         if name.startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
     for suffix in ("_dogs", "_imagenet"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
@@ -236,8 +269,13 @@ def flops_accuracy_points(names=None):
                 continue
             key = _panel_key(row, info)
             entry = panels.setdefault(key, {}).setdefault(row.model, {})
-            entry[info.variant] = {"name": name, "flops": row.flops, "params": row.params,
-                                   "top1": row.paper_top1, "table": row.table}
+            entry[info.variant] = {
+                "name": name,
+                "flops": row.flops,
+                "params": row.params,
+                "top1": row.paper_top1,
+                "table": row.table,
+            }
     return panels
 
 
@@ -260,11 +298,14 @@ def plot_flops_accuracy(points=None, *, ncols=None, annotate=True):
     """
     if points is None:
         points = flops_accuracy_points()
-    panels = [(k, v) for k, v in points.items()
-              if any("orig" in m and "pf" in m for m in v.values())]
+    panels = [
+        (k, v) for k, v in points.items() if any("orig" in m and "pf" in m for m in v.values())
+    ]
     if not panels:
-        raise ValueError("No registered model pair (orig and pf) with the paper's accuracy was "
-                         "found; cannot draw the FLOPs-accuracy figure.")
+        raise ValueError(
+            "No registered model pair (orig and pf) with the paper's accuracy was "
+            "found; cannot draw the FLOPs-accuracy figure."
+        )
     order = {"set1": 0, "set2": 1}
     panels.sort(key=lambda kv: (order.get(kv[0][0], 2), kv[0][2], kv[0][3]))
     plt = _pyplot()
@@ -283,12 +324,22 @@ def plot_flops_accuracy(points=None, *, ncols=None, annotate=True):
             color = colors[label]
             orig, pf = variants.get("orig"), variants.get("pf")
             if orig and pf:
-                ax.annotate("", xy=(pf["flops"] / 1e6, pf["top1"]),
-                            xytext=(orig["flops"] / 1e6, orig["top1"]),
-                            arrowprops=dict(arrowstyle="->", color=color, linewidth=1.4))
+                ax.annotate(
+                    "",
+                    xy=(pf["flops"] / 1e6, pf["top1"]),
+                    xytext=(orig["flops"] / 1e6, orig["top1"]),
+                    arrowprops=dict(arrowstyle="->", color=color, linewidth=1.4),
+                )
             if orig:
-                h = ax.scatter(orig["flops"] / 1e6, orig["top1"], s=28, facecolor="white",
-                               edgecolor=color, linewidth=1.4, zorder=3)
+                h = ax.scatter(
+                    orig["flops"] / 1e6,
+                    orig["top1"],
+                    s=28,
+                    facecolor="white",
+                    edgecolor=color,
+                    linewidth=1.4,
+                    zorder=3,
+                )
                 handles.setdefault("original (open circle)", h)
             if pf:
                 h = ax.scatter(pf["flops"] / 1e6, pf["top1"], s=32, color=color, zorder=3)
@@ -296,13 +347,23 @@ def plot_flops_accuracy(points=None, *, ncols=None, annotate=True):
             for variant, (marker, text) in _VARIANT_MARKERS.items():
                 v = variants.get(variant)
                 if v:
-                    h = ax.scatter(v["flops"] / 1e6, v["top1"], s=22, marker=marker,
-                                   facecolor="none", edgecolor=color, linewidth=0.9, zorder=2)
+                    h = ax.scatter(
+                        v["flops"] / 1e6,
+                        v["top1"],
+                        s=22,
+                        marker=marker,
+                        facecolor="none",
+                        edgecolor=color,
+                        linewidth=0.9,
+                        zorder=2,
+                    )
                     handles.setdefault(text, h)
             if annotate and (pf or orig):
                 family_handles.append(
-                    plt.Line2D([], [], color=color, marker="o", linewidth=1.4, markersize=4,
-                               label=label))
+                    plt.Line2D(
+                        [], [], color=color, marker="o", linewidth=1.4, markersize=4, label=label
+                    )
+                )
         if family_handles:
             ax.legend(handles=family_handles, fontsize=6, loc="best", framealpha=0.8)
         table, _, _, _, convention = key
@@ -318,10 +379,19 @@ def plot_flops_accuracy(points=None, *, ncols=None, annotate=True):
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     if handles:
-        fig.legend(list(handles.values()), list(handles.keys()), loc="lower center",
-                   ncol=min(5, len(handles)), fontsize=8, frameon=False)
-    fig.suptitle("Padding-free downsampling: paper top-1 vs. exact reference FLOPs "
-                 "(arrow: original -> padding-free)", fontsize=10)
+        fig.legend(
+            list(handles.values()),
+            list(handles.keys()),
+            loc="lower center",
+            ncol=min(5, len(handles)),
+            fontsize=8,
+            frameon=False,
+        )
+    fig.suptitle(
+        "Padding-free downsampling: paper top-1 vs. exact reference FLOPs "
+        "(arrow: original -> padding-free)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     return fig
 
@@ -349,8 +419,10 @@ def load_latency_results(path):
 
 def _check_latency_result(result, where):
     if not isinstance(result, dict) or not isinstance(result.get("pairs"), list):
-        raise ValueError(f"{where}: expected the dict written by benchmarks/latency.py, with a "
-                         f"'pairs' list. Received: {type(result).__name__}.")
+        raise ValueError(
+            f"{where}: expected the dict written by benchmarks/latency.py, with a "
+            f"'pairs' list. Received: {type(result).__name__}."
+        )
     threads = result.get("settings", {}).get("threads")
     if not threads:
         raise ValueError(f"{where}: 'settings' has no 'threads' list.")
@@ -381,15 +453,18 @@ def plot_latency(result, *, threads=None):
     if threads is None:
         threads = 1 if 1 in measured else measured[0]
     if threads not in measured:
-        raise ValueError(f"Argument `threads` must be one of the measured thread counts {measured}."
-                         f" Received: threads={threads!r}.")
+        raise ValueError(
+            f"Argument `threads` must be one of the measured thread counts {measured}."
+            f" Received: threads={threads!r}."
+        )
     pairs = result["pairs"]
     if not pairs:
         raise ValueError("The latency results hold no measured pair; nothing to plot.")
     plt = _pyplot()
     sizes = sorted({int(e["size"]) for e in pairs})
-    fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(4.2 * (len(sizes) + 1), 3.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(sizes) + 1, figsize=(4.2 * (len(sizes) + 1), 3.4), squeeze=False
+    )
     axes = axes[0]
     for ax, size in zip(axes, sizes):
         rows = [e for e in pairs if int(e["size"]) == size]
@@ -404,8 +479,9 @@ def plot_latency(result, *, threads=None):
         ax.set_yticks(ys)
         ax.set_yticklabels([e["family"] for e in rows], fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlabel(f"median latency (ms), {threads} thread{'s' if threads > 1 else ''}",
-                      fontsize=8)
+        ax.set_xlabel(
+            f"median latency (ms), {threads} thread{'s' if threads > 1 else ''}", fontsize=8
+        )
         ax.set_title(f"LiteRT, {size}x{size} input", fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", alpha=0.3)
@@ -420,31 +496,46 @@ def plot_latency(result, *, threads=None):
         fr = e["pf_flops"] / e["orig_flops"]
         lr = e[f"pf_ms_t{threads}"] / e[f"orig_ms_t{threads}"]
         lo, hi = min(lo, fr, lr), max(hi, fr, lr)
-        ax.scatter(fr, lr, color=cmap(families.index(e["family"]) % 10),
-                   marker=markers.get(int(e["size"]), "^"), s=30, zorder=3)
+        ax.scatter(
+            fr,
+            lr,
+            color=cmap(families.index(e["family"]) % 10),
+            marker=markers.get(int(e["size"]), "^"),
+            s=30,
+            zorder=3,
+        )
     lo, hi = lo - 0.05, hi + 0.08
     ax.plot([lo, hi], [lo, hi], color="#444444", linewidth=0.8, label="latency = FLOPs ratio")
-    ax.plot([lo, hi], [lo + 0.05, hi + 0.05], color="#444444", linewidth=0.8, linestyle="--",
-            label="goal: FLOPs ratio + 0.05")
+    ax.plot(
+        [lo, hi],
+        [lo + 0.05, hi + 0.05],
+        color="#444444",
+        linewidth=0.8,
+        linestyle="--",
+        label="goal: FLOPs ratio + 0.05",
+    )
     for i, fam in enumerate(families):
         ax.scatter([], [], color=cmap(i % 10), marker="o", s=20, label=fam)
     for size in sizes:
-        ax.scatter([], [], color="#999999", marker=markers.get(size, "^"), s=20,
-                   label=f"{size}x{size}")
+        ax.scatter(
+            [], [], color="#999999", marker=markers.get(size, "^"), s=20, label=f"{size}x{size}"
+        )
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel("FLOPs PF / orig (thop_0.0.31)", fontsize=8)
-    ax.set_ylabel(f"latency PF / orig ({threads} thread{'s' if threads > 1 else ''})",
-                  fontsize=8)
+    ax.set_ylabel(f"latency PF / orig ({threads} thread{'s' if threads > 1 else ''})", fontsize=8)
     ax.set_title("Does the FLOPs saving reach the clock?", fontsize=9)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     machine = result.get("machine", {})
-    bits = [f"measured {result['date_utc']} UTC" if result.get("date_utc") else "",
-            f"{machine['cpu_count']} CPU cores" if machine.get("cpu_count") else "",
-            f"load {machine['load_average_1_5_15'][0]:.1f}"
-            if machine.get("load_average_1_5_15") else ""]
+    bits = [
+        f"measured {result['date_utc']} UTC" if result.get("date_utc") else "",
+        f"{machine['cpu_count']} CPU cores" if machine.get("cpu_count") else "",
+        f"load {machine['load_average_1_5_15'][0]:.1f}"
+        if machine.get("load_average_1_5_15")
+        else "",
+    ]
     fig.suptitle("benchmarks/latency.py: " + ", ".join(b for b in bits if b), fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig

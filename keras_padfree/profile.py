@@ -8,7 +8,8 @@
 
 For each reference row it builds the registered model at the row's input size and number of classes,
 counts parameters and FLOPs in the row's convention, and prints them next to the reference
-implementation's exact counts and the paper's printed values, with the differences. The exit status is
+implementation's exact counts and the paper's printed values, with the differences. The exit status
+is
 1 when any count differs from the reference.
 """
 
@@ -21,10 +22,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def reproduce(pattern="*", table=None):
-    """Yields one dict per reference row of every registered model matching ``pattern``/``table``."""
+    """Yields one dict per reference row of every registered model matching
+    ``pattern``/``table``."""
     import keras
 
-    from keras_padfree import applications, profiling
+    from keras_padfree import applications
+    from keras_padfree import profiling
 
     for name in applications.list_models(pattern, table=table):
         info = applications.get_model_info(name)
@@ -51,8 +54,10 @@ def reproduce(pattern="*", table=None):
                 "params_all_weights": all_weights,
                 "reference_params_all_weights": row.params_all_weights,
                 "params_all_weights_diff": (
-                    None if row.params_all_weights is None
-                    else all_weights - row.params_all_weights
+                    None
+                    if row.params_all_weights is None
+                    else all_weights
+                    - row.params_all_weights
                     - dev.get("params_all_weights", (0, ""))[0]
                 ),
                 "flops": flops,
@@ -72,9 +77,11 @@ def _fmt_m(value):
 
 
 def _print_table(rows, out):
-    header = (f"{'model':40s} {'table':12s} {'in':>4s} {'cls':>5s} {'params':>10s} {'ref':>10s} "
-              f"{'diff':>5s} {'paper M':>8s} {'FLOPs':>12s} {'ref':>12s} {'diff':>5s} "
-              f"{'paper M':>8s} {'top-1':>6s}")
+    header = (
+        f"{'model':40s} {'table':12s} {'in':>4s} {'cls':>5s} {'params':>10s} {'ref':>10s} "
+        f"{'diff':>5s} {'paper M':>8s} {'FLOPs':>12s} {'ref':>12s} {'diff':>5s} "
+        f"{'paper M':>8s} {'top-1':>6s}"
+    )
     print(header, file=out)
     print("-" * len(header), file=out)
     for r in rows:
@@ -94,18 +101,29 @@ def main(argv=None):
         description="Parameters and FLOPs of the zoo next to the papers' tables.",
     )
     parser.add_argument("--model", default="*", help="registry names matching this glob")
-    parser.add_argument("--table", default=None,
-                        help="only rows of tables whose name starts with this (e.g. set1, set2, "
-                             "ablation, VegFru, PydMobileNet, cheap)")
+    parser.add_argument(
+        "--table",
+        default=None,
+        help="only rows of tables whose name starts with this (e.g. set1, set2, "
+        "ablation, VegFru, PydMobileNet, cheap)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--layers", metavar="NAME", default=None,
-                        help="print the per-layer profile of one registered model and exit")
-    parser.add_argument("--convention", default="macs",
-                        help="with --layers: macs (default), bsconv_profile or thop_0.0.31")
+    parser.add_argument(
+        "--layers",
+        metavar="NAME",
+        default=None,
+        help="print the per-layer profile of one registered model and exit",
+    )
+    parser.add_argument(
+        "--convention",
+        default="macs",
+        help="with --layers: macs (default), bsconv_profile or thop_0.0.31",
+    )
     parser.add_argument("--input-size", type=int, default=None, help="with --layers: input side")
     args = parser.parse_args(argv)
 
-    from keras_padfree import applications, profiling
+    from keras_padfree import applications
+    from keras_padfree import profiling
 
     if args.layers:
         info = applications.get_model_info(args.layers)
@@ -118,8 +136,11 @@ def main(argv=None):
 
     rows = list(reproduce(args.model, args.table))
     if not rows:
-        print(f"No registered model with paper figures matches --model {args.model!r} "
-              f"--table {args.table!r}.", file=sys.stderr)
+        print(
+            f"No registered model with paper figures matches --model {args.model!r} "
+            f"--table {args.table!r}.",
+            file=sys.stderr,
+        )
         return 2
     if args.json:
         json.dump(rows, sys.stdout, indent=1)

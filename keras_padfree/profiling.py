@@ -13,7 +13,8 @@ Conventions (``CONVENTIONS``):
     What users mean by "FLOPs" of a mobile network, and what the PydMobileNet and cheap-operation
     tables use (``conv_fc_macs`` / ``conv_linear_macs``).
 ``"bsconv_profile"``
-    The BSConv library's ``ModelProfiler`` (the paper's first table): conv and dense MACs plus one per
+    The BSConv library's ``ModelProfiler`` (the paper's first table): conv and dense MACs plus one
+    per
     biased output, 2 per element for affine BatchNorm, 1 per element for ReLU modules, 1 per *input*
     element for every pooling module; nothing for h-swish, h-sigmoid, ReLU6, additions,
     concatenations or the SE multiply.
@@ -223,7 +224,9 @@ def _activation_ops(layer, input_shape, output_shape):
 
 def _pool_ops(kind):
     def ops_fn(layer, input_shape, output_shape):
-        return [Op("pool", elems_in=_elems(input_shape), elems_out=_elems(output_shape), detail=kind)]
+        return [
+            Op("pool", elems_in=_elems(input_shape), elems_out=_elems(output_shape), detail=kind)
+        ]
 
     return ops_fn
 
@@ -281,8 +284,10 @@ def _as_shape(shape):
 
 
 def _normalize_input_shape(input_shape):
-    if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(
-        input_shape[0], (list, tuple)
+    if (
+        isinstance(input_shape, (list, tuple))
+        and input_shape
+        and isinstance(input_shape[0], (list, tuple))
     ):
         return [_as_shape(s) for s in input_shape]
     return _as_shape(input_shape)
@@ -307,7 +312,8 @@ def layer_ops(layer, input_shape):
     raise ValueError(
         f"The profiler does not know what layer {layer.name!r} of type {type(layer).__name__} "
         "computes. Give the layer a `profile_ops(input_shape)` method returning "
-        "`keras_padfree.profiling.Op` records, or build the model from Keras layers the profiler knows: "
+        "`keras_padfree.profiling.Op` records, or build the model from Keras layers the profiler "
+        "knows: "
         f"{sorted(c.__name__ for c in _KERAS_LAYER_OPS)}."
     )
 
@@ -398,8 +404,10 @@ def _walk(model, prefix=""):
                 continue
             ins, _ = _node_shapes(node)
             path = f"{prefix}{layer.name}"
-            if isinstance(layer, keras.Model) and hasattr(layer, "_operations") and not hasattr(
-                layer, "profile_ops"
+            if (
+                isinstance(layer, keras.Model)
+                and hasattr(layer, "_operations")
+                and not hasattr(layer, "profile_ops")
             ):
                 yield from _walk(layer, prefix=path + "/")
             else:
@@ -443,8 +451,9 @@ def profile_model(model, convention="macs"):
         except Exception:  # noqa: BLE001 - informative only
             out_shape = None
         rows.append(
-            LayerProfile(path, type(layer).__name__, _normalize_input_shape(shape), out_shape,
-                         params, flops)
+            LayerProfile(
+                path, type(layer).__name__, _normalize_input_shape(shape), out_shape, params, flops
+            )
         )
         total_flops += flops
         total_params += params
@@ -459,7 +468,4 @@ def count_flops(model, convention="macs"):
 def count_params(model, convention="macs"):
     """Trainable parameters; under ``"thop_0.0.31"`` without the layers' ``functional_weights``."""
     key = normalize_convention(convention)
-    return sum(
-        _trainable_count(layer, CONVENTIONS[key].leaf_params_only)
-        for layer in model.layers
-    )
+    return sum(_trainable_count(layer, CONVENTIONS[key].leaf_params_only) for layer in model.layers)

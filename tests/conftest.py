@@ -17,8 +17,9 @@ REFERENCE_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "r
 
 
 def pytest_addoption(parser):
-    parser.addoption("--run-large", action="store_true", default=False,
-                     help="also run the tests marked large")
+    parser.addoption(
+        "--run-large", action="store_true", default=False, help="also run the tests marked large"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

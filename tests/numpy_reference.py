@@ -18,7 +18,7 @@ def conv2d(x, kernel, stride=1, padding=0, bias=None):
     out = np.zeros((n, oh, ow, cout), dtype=np.float64)
     for i in range(kh):
         for j in range(kw):
-            patch = x[:, i:i + stride * oh:stride, j:j + stride * ow:stride, :]
+            patch = x[:, i : i + stride * oh : stride, j : j + stride * ow : stride, :]
             out += np.einsum("nhwc,co->nhwo", patch, kernel[i, j])
     if bias is not None:
         out += bias
@@ -34,7 +34,10 @@ def depthwise_conv2d(x, kernel, stride=1, padding=0):
     out = np.zeros((n, oh, ow, c), dtype=np.float64)
     for i in range(kh):
         for j in range(kw):
-            out += x[:, i:i + stride * oh:stride, j:j + stride * ow:stride, :] * kernel[i, j, :, 0]
+            out += (
+                x[:, i : i + stride * oh : stride, j : j + stride * ow : stride, :]
+                * kernel[i, j, :, 0]
+            )
     return out
 
 
@@ -45,7 +48,9 @@ def max_pool(x, k, stride, padding):
     out = np.full((n, oh, ow, c), -np.inf)
     for i in range(k):
         for j in range(k):
-            out = np.maximum(out, x[:, i:i + stride * oh:stride, j:j + stride * ow:stride, :])
+            out = np.maximum(
+                out, x[:, i : i + stride * oh : stride, j : j + stride * ow : stride, :]
+            )
     return out
 
 
@@ -69,15 +74,24 @@ def hard_swish(x):
     return x * hard_sigmoid(x)
 
 
-ACTIVATIONS = {"relu": relu, "relu6": relu6, "hard_silu": hard_swish, "hard_sigmoid": hard_sigmoid,
-               None: lambda x: x}
+ACTIVATIONS = {
+    "relu": relu,
+    "relu6": relu6,
+    "hard_silu": hard_swish,
+    "hard_sigmoid": hard_sigmoid,
+    None: lambda x: x,
+}
 
 
 def randomize_bn(layer, rng):
     """Gives a built BatchNormalization random statistics and affine parameters; returns them."""
     c = layer.gamma.shape[0]
-    values = [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.2, c), rng.normal(0, 0.2, c),
-              rng.uniform(0.5, 1.5, c)]
+    values = [
+        rng.uniform(0.5, 1.5, c),
+        rng.normal(0, 0.2, c),
+        rng.normal(0, 0.2, c),
+        rng.uniform(0.5, 1.5, c),
+    ]
     layer.set_weights([v.astype("float32") for v in values])
     gamma, beta, mean, var = values
     return gamma, beta, mean, var

@@ -27,11 +27,15 @@ def test_the_mode_recipe_applies_and_builds(tmp_path, monkeypatch):
     mode = next(d for d in _diffs() if "downsampling.py" in d.splitlines()[0])
     patch = tmp_path / "mode.diff"
     patch.write_text(mode)
-    check = subprocess.run(["git", "apply", "--check", str(patch)], cwd=ROOT,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        ["git", "apply", "--check", str(patch)], cwd=ROOT, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stderr
-    added = "\n".join(line[1:] for line in mode.splitlines() if line.startswith("+")
-                      and not line.startswith("+++"))
+    added = "\n".join(
+        line[1:]
+        for line in mode.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    )
     from keras_padfree.blocks import downsampling
 
     namespace = dict(vars(downsampling))
@@ -39,8 +43,9 @@ def test_the_mode_recipe_applies_and_builds(tmp_path, monkeypatch):
     monkeypatch.setitem(downsampling.MODES, "valid_only", namespace["ValidOnly"]())
     from keras_padfree import applications
 
-    model = applications.MobileNetV3Large(input_shape=(32, 32, 3), classes=3,
-                                          downsampling="valid_only")
+    model = applications.MobileNetV3Large(
+        input_shape=(32, 32, 3), classes=3, downsampling="valid_only"
+    )
     assert model.get_layer("last_conv").output.shape[1:3] == (3, 3)
     with pytest.raises(ValueError, match="downsampling"):
         applications.MobileNetV3Large(downsampling="no_such_mode")

@@ -1,10 +1,9 @@
 """Feature pyramids of every family, the FPN neck that merges levels of any size, the
 segmentation model and its generated data."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_padfree import applications
 from keras_padfree import dense
@@ -29,7 +28,8 @@ def test_every_family_reports_its_pyramid(name):
         assert tensor.shape[-1] == level.channels
         assert level.reduction == 2 ** int(level.level[1:])
         assert model.get_layer(level.layer).output is tensor or level.layer in (
-            layer.name for layer in model.layers)
+            layer.name for layer in model.layers
+        )
     sizes = _pyramid_sizes(model)
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
     side = info.input_shape[0]
@@ -39,26 +39,31 @@ def test_every_family_reports_its_pyramid(name):
                 assert coarser == (finer - 3) // 2 + 1
     # The last level is what include_top=False returns.
     headless = applications.create_model(name, include_top=False)
-    assert tuple(headless.output.shape[1:]) == tuple(model.output[model.feature_info[-1].level]
-                                                     .shape[1:])
+    assert tuple(headless.output.shape[1:]) == tuple(
+        model.output[model.feature_info[-1].level].shape[1:]
+    )
 
 
 def test_padding_free_levels_at_224_are_not_powers_of_two():
     orig = applications.create_model("mobilenetv3_large_vegfru", features_only=True)
-    pf = applications.create_model("mobilenetv3_large_pf_vegfru", features_only=True,
-                                   feature_levels=("P3", "P4", "P5"))
+    pf = applications.create_model(
+        "mobilenetv3_large_pf_vegfru", features_only=True, feature_levels=("P3", "P4", "P5")
+    )
     assert _pyramid_sizes(orig) == [112, 56, 28, 14, 7]
     assert _pyramid_sizes(pf) == [112, 55, 27, 13, 6]
     assert list(pf.output) == ["P3", "P4", "P5"]
     assert [f.channels for f in pf.feature_info] == [16, 24, 40, 112, 960]
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"features_only": "yes"}, "features_only"),
-    ({"features_only": True, "pooling": "avg"}, "pooling"),
-    ({"feature_levels": ("P1",)}, "features_only=True"),
-    ({"features_only": True, "feature_levels": ("P9",)}, "feature_levels"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"features_only": "yes"}, "features_only"),
+        ({"features_only": True, "pooling": "avg"}, "pooling"),
+        ({"feature_levels": ("P1",)}, "features_only=True"),
+        ({"features_only": True, "feature_levels": ("P9",)}, "feature_levels"),
+    ],
+)
 def test_feature_arguments_are_checked(kwargs, match):
     with pytest.raises(ValueError, match=match):
         applications.create_model("bsconv_resnet20_pf_cifar", **kwargs)
@@ -76,22 +81,32 @@ def test_a_saved_features_only_model_keeps_its_levels(tmp_path):
         np.testing.assert_allclose(before[level], after[level], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name,size", [
-    pytest.param("bsconv_resnet20_pf_cifar", 32, marks=pytest.mark.all_backends),
-    ("bsconv_resnet20_cifar", 32), ("ghostnet_pf_cifar", 40), ("ghostnet_cifar", 40),
-    ("shufflenetv2_pf_vegfru", 96), ("shufflenetv2_vegfru", 100),
-    pytest.param("mobilenetv3_large_pf_vegfru", 224, marks=pytest.mark.large),
-    pytest.param("parc_mobilenetv2_pf_vegfru", 160, marks=pytest.mark.large),
-])
+@pytest.mark.parametrize(
+    "name,size",
+    [
+        pytest.param("bsconv_resnet20_pf_cifar", 32, marks=pytest.mark.all_backends),
+        ("bsconv_resnet20_cifar", 32),
+        ("ghostnet_pf_cifar", 40),
+        ("ghostnet_cifar", 40),
+        ("shufflenetv2_pf_vegfru", 96),
+        ("shufflenetv2_vegfru", 100),
+        pytest.param("mobilenetv3_large_pf_vegfru", 224, marks=pytest.mark.large),
+        pytest.param("parc_mobilenetv2_pf_vegfru", 160, marks=pytest.mark.large),
+    ],
+)
 def test_fpn_merges_levels_of_any_size(name, size):
     backbone = applications.create_model(name, input_shape=(size, size, 3), features_only=True)
     merged = dense.fpn(backbone.output, filters=16)
     assert {k: tuple(v.shape[1:]) for k, v in merged.items()} == {
-        f.level: f.size + (16,) for f in backbone.feature_info}
+        f.level: f.size + (16,) for f in backbone.feature_info
+    }
     neck = keras.Model(backbone.input, merged)
     x = np.random.RandomState(0).rand(1, size, size, 3).astype("float32")
-    outputs = neck.predict(x, verbose=0) if not helpers.EAGER else {
-        k: keras.ops.convert_to_numpy(v) for k, v in neck(x).items()}
+    outputs = (
+        neck.predict(x, verbose=0)
+        if not helpers.EAGER
+        else {k: keras.ops.convert_to_numpy(v) for k, v in neck(x).items()}
+    )
     assert all(np.isfinite(v).all() for v in outputs.values())
 
 
@@ -137,8 +152,9 @@ def test_segmentation_model_learns_the_shapes():
     keras.utils.set_random_seed(0)
     x, y = dense.synthetic_shapes(600, size=32, seed=0)
     xv, yv = dense.synthetic_shapes(150, size=32, seed=1)
-    model = dense.segmentation_model("bsconv_resnet20_pf_cifar", classes=4,
-                                     include_preprocessing=True)
+    model = dense.segmentation_model(
+        "bsconv_resnet20_pf_cifar", classes=4, include_preprocessing=True
+    )
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy")
     before = dense.mean_iou(yv, model.predict(xv.astype("float32"), verbose=0).argmax(-1), 4)[0]
     model.fit(x.astype("float32"), y, batch_size=32, epochs=3, verbose=0)

@@ -33,8 +33,11 @@ def _doc_command(script, quantization):
             continue
         q = _option(cmd.argv, "--quantization")
         dataset = _option(cmd.argv, "--dataset")
-        if (q == quantization and dataset in (None, "digits")
-                and _option(cmd.argv, "--model-path") == "runs/default/best.keras"):
+        if (
+            q == quantization
+            and dataset in (None, "digits")
+            and _option(cmd.argv, "--model-path") == "runs/default/best.keras"
+        ):
             return cmd
     raise AssertionError(f"no command for {script} --quantization {quantization} in the docs")
 
@@ -61,8 +64,9 @@ def prepare_as_the_sidecar_says(images_uint8, meta):
     inp = meta["input"]
     assert inp["layout"] == "NHWC" and inp["color_order"] == "RGB" and inp["channels"] == 3
     rgb = tf.image.grayscale_to_rgb(tf.convert_to_tensor(images_uint8))
-    pixels = tf.image.resize(tf.cast(rgb, tf.float32), (inp["height"], inp["width"]),
-                             method="bilinear").numpy()
+    pixels = tf.image.resize(
+        tf.cast(rgb, tf.float32), (inp["height"], inp["width"]), method="bilinear"
+    ).numpy()
     return preprocess_pixels(pixels, meta)
 
 
@@ -81,8 +85,9 @@ def export_and_compare(workdir, monkeypatch):
     """The README's evaluate and export commands in ``workdir`` (which holds
     ``runs/default/best.keras``), then LiteRT on the raw digits. Returns the figures."""
     evaluate = _doc_command("training/evaluate.py", None)
-    status, out, err = run_script(evaluate.argv[1], evaluate.argv[2:], workdir,
-                                  monkeypatch=monkeypatch)
+    status, out, err = run_script(
+        evaluate.argv[1], evaluate.argv[2:], workdir, monkeypatch=monkeypatch
+    )
     assert status == 0, out + err
     (result,) = glob.glob(str(workdir / "runs" / "default" / "best.digits_*.json"))
     with open(result) as f:
@@ -93,8 +98,7 @@ def export_and_compare(workdir, monkeypatch):
     figures = {"keras": keras_top1}
     for quantization in (None, "float16", "int8"):
         cmd = _doc_command("training/export_tflite.py", quantization)
-        status, out, err = run_script(cmd.argv[1], cmd.argv[2:], workdir,
-                                      monkeypatch=monkeypatch)
+        status, out, err = run_script(cmd.argv[1], cmd.argv[2:], workdir, monkeypatch=monkeypatch)
         assert status == 0, f"{cmd.text}\n{out}\n{err}"
         output = _option(cmd.argv, "--output")
         top1, meta = litert_top1(str(workdir / output), images, labels)
@@ -118,8 +122,7 @@ def workdir(tmp_path, monkeypatch):
 @pytest.mark.heavy
 def test_readme_flow(workdir, monkeypatch):
     """``python training/fit.py`` (two epochs), the README's export commands, LiteRT."""
-    status, out, err = run_script("training/fit.py", MAIN_COMMAND, workdir,
-                                  monkeypatch=monkeypatch)
+    status, out, err = run_script("training/fit.py", MAIN_COMMAND, workdir, monkeypatch=monkeypatch)
     assert status == 0, out + err
     figures = export_and_compare(workdir, monkeypatch)
     assert figures["keras"] >= 0.8, figures  # trained: 10 classes, chance is 0.1

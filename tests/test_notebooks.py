@@ -39,13 +39,18 @@ def kernel_name(tmp_path_factory):
         "language": "python",
         # The inline backend even when the test environment sets MPLBACKEND=Agg: the figures
         # must reach the notebook's outputs.
-        "env": {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
-                "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+        "env": {
+            "KERAS_BACKEND": "tensorflow",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        },
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JUPYTER_PATH", os.pathsep.join(
-            p for p in (str(jupyter_dir), os.environ.get("JUPYTER_PATH")) if p))
+        mp.setenv(
+            "JUPYTER_PATH",
+            os.pathsep.join(p for p in (str(jupyter_dir), os.environ.get("JUPYTER_PATH")) if p),
+        )
         # Kernel runtime files (connection files) go to a temporary folder too.
         mp.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path_factory.mktemp("jupyter_runtime")))
         yield KERNEL_NAME
@@ -72,27 +77,51 @@ def test_notebook_is_stored_without_outputs(name):
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("name, cwd", [("quickstart.ipynb", NOTEBOOK_DIR),
-                                       ("paper_tables.ipynb", ROOT),
-                                       ("dense_prediction.ipynb", NOTEBOOK_DIR)])
+@pytest.mark.parametrize(
+    "name, cwd",
+    [
+        ("quickstart.ipynb", NOTEBOOK_DIR),
+        ("paper_tables.ipynb", ROOT),
+        ("dense_prediction.ipynb", NOTEBOOK_DIR),
+    ],
+)
 def test_notebook_runs(name, cwd, kernel_name):
     nb = _read(name)
     before = {d: _listing(d) for d in (ROOT, NOTEBOOK_DIR)}
     client = nbclient.NotebookClient(
-        nb, kernel_name=kernel_name, timeout=CELL_TIMEOUT_S, allow_errors=False,
-        resources={"metadata": {"path": cwd}})
+        nb,
+        kernel_name=kernel_name,
+        timeout=CELL_TIMEOUT_S,
+        allow_errors=False,
+        resources={"metadata": {"path": cwd}},
+    )
     t0 = time.time()
     client.execute()  # raises CellExecutionError (with the traceback) when a cell fails
     elapsed = time.time() - t0
     print(f"{name}: executed in {elapsed:.1f} s (cwd {os.path.relpath(cwd, ROOT) or '.'})")
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.get("output_type") == "error"
+    ]
     assert not errors, errors
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.outputs if o.get("output_type") == "stream")
+    text = "".join(
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.get("output_type") == "stream"
+    )
     assert "notebook ran in" in text, "the last cell did not run"
-    images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                 if "image/png" in o.get("data", {}))
+    images = sum(
+        1
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    )
     assert images >= 1, f"{name} displayed no figure"
     after = {d: _listing(d) for d in (ROOT, NOTEBOOK_DIR)}
     for d in before:
@@ -112,7 +141,12 @@ def test_downsampling_chain_padded_vs_padding_free():
     assert plotting.downsampling_chain(112, 4, padding_free=True) == [112, 55, 27, 13, 6]
     # 5x5 kernels: padding 2 (orig) and 1 (padding-free) give the same sizes as 3x3.
     assert plotting.downsampling_chain(112, 4, padding_free=True, kernel_size=5) == [
-        112, 55, 27, 13, 6]
+        112,
+        55,
+        27,
+        13,
+        6,
+    ]
     with pytest.raises(ValueError, match="size"):
         plotting.downsampling_chain(0, 3, padding_free=True)
     with pytest.raises(ValueError, match="steps"):
@@ -142,7 +176,7 @@ def test_flops_accuracy_points_come_from_the_registry():
     from keras_padfree import plotting
 
     points = plotting.flops_accuracy_points(["ghostnet_cifar", "ghostnet_pf_cifar"])
-    (panel, models), = points.items()
+    ((panel, models),) = points.items()
     assert panel == ("set2", "CIFAR-100", 32, 100, "thop_0.0.31")
     ghost = models["cifar_ghostnet"]
     for variant, name in (("orig", "ghostnet_cifar"), ("pf", "ghostnet_pf_cifar")):
@@ -161,10 +195,24 @@ def test_latency_results_missing_bad_and_plotted(tmp_path):
     with pytest.raises(ValueError, match="pairs"):
         plotting.load_latency_results(bad)
     good = tmp_path / "latency.json"
-    good.write_text(json.dumps({
-        "settings": {"threads": [1]}, "machine": {"cpu_count": 2},
-        "pairs": [{"family": "GhostNet", "size": 32, "orig_flops": 100, "pf_flops": 78,
-                   "orig_ms_t1": 2.0, "pf_ms_t1": 1.6}]}))
+    good.write_text(
+        json.dumps(
+            {
+                "settings": {"threads": [1]},
+                "machine": {"cpu_count": 2},
+                "pairs": [
+                    {
+                        "family": "GhostNet",
+                        "size": 32,
+                        "orig_flops": 100,
+                        "pf_flops": 78,
+                        "orig_ms_t1": 2.0,
+                        "pf_ms_t1": 1.6,
+                    }
+                ],
+            }
+        )
+    )
     result = plotting.load_latency_results(good)
     fig = plotting.plot_latency(result)
     assert len(fig.axes) == 2

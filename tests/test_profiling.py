@@ -1,21 +1,20 @@
 """The profiler's conventions on a model whose counts are computed by hand."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_padfree import profiling
 
 
 def _toy():
     x = keras.Input((8, 8, 3))
-    y = keras.layers.Conv2D(4, 3, padding="same")(x)          # 64*27*4 = 6912 MACs, 256 biased
-    y = keras.layers.BatchNormalization()(y)                  # 256 elements
-    y = keras.layers.ReLU()(y)                                # 256 elements
-    y = keras.layers.MaxPooling2D(2)(y)                       # 256 in, 64 out
-    y = keras.layers.GlobalAveragePooling2D()(y)              # 64 in, 4 out
-    y = keras.layers.Dense(5)(y)                              # 20 MACs, 5 biased
+    y = keras.layers.Conv2D(4, 3, padding="same")(x)  # 64*27*4 = 6912 MACs, 256 biased
+    y = keras.layers.BatchNormalization()(y)  # 256 elements
+    y = keras.layers.ReLU()(y)  # 256 elements
+    y = keras.layers.MaxPooling2D(2)(y)  # 256 in, 64 out
+    y = keras.layers.GlobalAveragePooling2D()(y)  # 64 in, 4 out
+    y = keras.layers.Dense(5)(y)  # 20 MACs, 5 biased
     return keras.Model(x, y)
 
 
@@ -41,14 +40,22 @@ def test_params_and_per_layer_table():
     assert profiling.count_params(model) == (27 * 4 + 4) + 8 + (4 * 5 + 5)
     report = profiling.profile_model(model, "bsconv_profile")
     assert [row.class_name for row in report.layers] == [
-        "Conv2D", "BatchNormalization", "ReLU", "MaxPooling2D", "GlobalAveragePooling2D", "Dense"]
+        "Conv2D",
+        "BatchNormalization",
+        "ReLU",
+        "MaxPooling2D",
+        "GlobalAveragePooling2D",
+        "Dense",
+    ]
     assert sum(r.flops for r in report.layers) == report.flops
     assert "total" in report.table()
 
 
 def test_aliases_and_bad_convention():
-    assert profiling.normalize_convention("conv_fc_macs (paper column not exactly reproducible)") \
+    assert (
+        profiling.normalize_convention("conv_fc_macs (paper column not exactly reproducible)")
         == "macs"
+    )
     assert profiling.normalize_convention("conv_linear_macs") == "macs"
     with pytest.raises(ValueError, match="convention"):
         profiling.count_flops(_toy(), "fvcore")
@@ -80,8 +87,11 @@ class _WithFunctionalWeight(keras.layers.Layer):
         return x + keras.ops.sum(self.table)
 
     def profile_ops(self, input_shape):
-        return [profiling.Op("elementwise", elems_out=int(np.prod(input_shape[1:])), detail="add",
-                             module=False)]
+        return [
+            profiling.Op(
+                "elementwise", elems_out=int(np.prod(input_shape[1:])), detail="add", module=False
+            )
+        ]
 
 
 def test_thop_params_exclude_functional_weights():

@@ -19,8 +19,9 @@ def test_readme_pyramid_table_is_up_to_date():
         text = f.read()
     table = model_table.pyramid_markdown(model_table.pyramid_rows())
     assert "| ghostnet | P4 (/16) | 112 | 14x14 | 13x13 |" in table
-    expected = model_table.render_readme(text, table, model_table.PYRAMID_START,
-                                         model_table.PYRAMID_END)
+    expected = model_table.render_readme(
+        text, table, model_table.PYRAMID_START, model_table.PYRAMID_END
+    )
     assert text == expected, (
         "README.md's pyramid table is stale: run `python -m keras_padfree.model_table --write`."
     )

@@ -44,14 +44,28 @@ import pytest
 
 keras = pytest.importorskip("keras")
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-DOC_FILES = ["README.md"] + sorted(os.path.relpath(p, ROOT)
-                                   for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
+DOC_FILES = ["README.md"] + sorted(
+    os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md"))
+)
 SHELL_LANGS = ("bash", "sh", "shell")
 # Datasets that cannot be present on a test machine (downloads or licences).
-ABSENT_DATASETS = ("cifar10", "cifar100", "stanford_dogs", "imagenet2012", "imagenet_resized/32x32",
-                   "folder")
-SHORT_TRAINING = ["--epochs", "1", "--steps-per-epoch", "2", "--eval-steps", "1",
-                  "--no-tensorboard"]
+ABSENT_DATASETS = (
+    "cifar10",
+    "cifar100",
+    "stanford_dogs",
+    "imagenet2012",
+    "imagenet_resized/32x32",
+    "folder",
+)
+SHORT_TRAINING = [
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "2",
+    "--eval-steps",
+    "1",
+    "--no-tensorboard",
+]
 # Files a user downloads that the docs' Python blocks name; statements reading them must fail
 # with an error naming the file.
 USER_FILES = ("cifar100_pydmobilenet29_0.25_concat-0000.params",)
@@ -134,8 +148,11 @@ def kind(cmd):
         return "main"
     if a[:3] == ["python", "-m", "keras_padfree.profile"]:
         return "profile-layers" if "--layers" in a else "profile-table"
-    if a[:1] == ["python"] and len(a) > 1 and a[1] in ("training/fit.py", "training/evaluate.py",
-                                                       "training/export_tflite.py"):
+    if (
+        a[:1] == ["python"]
+        and len(a) > 1
+        and a[1] in ("training/fit.py", "training/evaluate.py", "training/export_tflite.py")
+    ):
         script = a[1]
         if _option(a, "--dataset", "digits") in ABSENT_DATASETS:
             return "absent-dataset"
@@ -149,8 +166,9 @@ def kind(cmd):
 
 
 def _commands(*kinds):
-    return pytest.mark.parametrize("cmd", [c for c in ALL_COMMANDS if kind(c) in kinds],
-                                   ids=lambda c: c.id)
+    return pytest.mark.parametrize(
+        "cmd", [c for c in ALL_COMMANDS if kind(c) in kinds], ids=lambda c: c.id
+    )
 
 
 def test_every_command_is_a_single_known_command():
@@ -160,13 +178,23 @@ def test_every_command_is_a_single_known_command():
         assert not operators, f"{cmd.id}: {cmd.text!r} is not one command ({operators})"
         assert kind(cmd) != "unknown", (
             f"{cmd.id}: {cmd.text!r} is a command this test cannot check; add a rule to "
-            "tests/test_readme_commands.py")
+            "tests/test_readme_commands.py"
+        )
     kinds = {kind(c) for c in ALL_COMMANDS}
-    assert {"main", "suite", "fit", "absent-dataset", "evaluate", "export", "fit-list",
-            "profile-table"} <= kinds, kinds
+    assert {
+        "main",
+        "suite",
+        "fit",
+        "absent-dataset",
+        "evaluate",
+        "export",
+        "fit-list",
+        "profile-table",
+    } <= kinds, kinds
 
 
 # --- running the command lines in-process ---------------------------------------------------
+
 
 def run_script(path, argv, cwd, env=None, monkeypatch=None):
     """Runs ``python path argv`` in this process as ``__main__``; ``(status, stdout, stderr)``."""
@@ -274,8 +302,9 @@ def test_listing_command_runs(cmd, workdir, monkeypatch):
 
 
 @_commands("absent-dataset")
-def test_command_on_an_absent_dataset_stops_at_once_with_a_clear_error(cmd, workdir, small_model,
-                                                                       monkeypatch):
+def test_command_on_an_absent_dataset_stops_at_once_with_a_clear_error(
+    cmd, workdir, small_model, monkeypatch
+):
     script, argv = _script_and_args(cmd)
     argv = _prepare(argv, workdir, small_model)
     if _option(argv, "--dataset") == "folder":
@@ -324,15 +353,26 @@ def _reference_rows(pattern="*", table=None):
         for row in applications.get_model_info(name).references:
             if table is not None and not row.table.startswith(table):
                 continue
-            yield {"model": name, "table": row.table, "input": row.input_size,
-                   "classes": row.classes, "convention": row.flops_convention,
-                   "params": row.params, "reference_params": row.params, "params_diff": 0,
-                   "params_all_weights": row.params_all_weights,
-                   "reference_params_all_weights": row.params_all_weights,
-                   "params_all_weights_diff": None, "flops": row.flops,
-                   "reference_flops": row.flops, "flops_diff": 0,
-                   "paper_params_M": row.paper_params_M, "paper_flops_M": row.paper_flops_M,
-                   "paper_top1": row.paper_top1, "deviations": {}}
+            yield {
+                "model": name,
+                "table": row.table,
+                "input": row.input_size,
+                "classes": row.classes,
+                "convention": row.flops_convention,
+                "params": row.params,
+                "reference_params": row.params,
+                "params_diff": 0,
+                "params_all_weights": row.params_all_weights,
+                "reference_params_all_weights": row.params_all_weights,
+                "params_all_weights_diff": None,
+                "flops": row.flops,
+                "reference_flops": row.flops,
+                "flops_diff": 0,
+                "paper_params_M": row.paper_params_M,
+                "paper_flops_M": row.paper_flops_M,
+                "paper_top1": row.paper_top1,
+                "deviations": {},
+            }
 
 
 @_commands("profile-table")
@@ -382,8 +422,9 @@ def test_main_command_runs(cmd, tmp_path):
     if not _venv_is_current():
         pytest.skip("the .venv does not match pyproject.toml (run bash scripts/run.sh once)")
     argv = cmd.argv + SHORT_TRAINING + ["--output-dir", str(tmp_path / "run")]
-    proc = subprocess.run(argv, cwd=ROOT, env={**os.environ, **cmd.env}, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        argv, cwd=ROOT, env={**os.environ, **cmd.env}, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[setup]" not in proc.stdout  # an up-to-date environment is used silently
     assert os.path.isfile(tmp_path / "run" / "final.keras")
@@ -420,15 +461,15 @@ def test_python_blocks_run(path, trained_workdir, monkeypatch):
 
     workdir = trained_workdir
     monkeypatch.chdir(workdir)
-    namespace = {"__name__": "__readme__",
-                 "calibration_images": digits_pixels("train")[0][:64]}
+    namespace = {"__name__": "__readme__", "calibration_images": digits_pixels("train")[0][:64]}
     ran = 0
     for lang, start, text in code_blocks(path):
         if lang != "python":
             continue
         if "model" not in namespace:
-            namespace["model"] = keras.saving.load_model(str(workdir / "runs" / "default" /
-                                                             "best.keras"))
+            namespace["model"] = keras.saving.load_model(
+                str(workdir / "runs" / "default" / "best.keras")
+            )
         tree = ast.parse(text)
         for node in tree.body:
             source = ast.get_source_segment(text, node)

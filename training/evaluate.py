@@ -44,7 +44,8 @@ def _floats(text):
         values = []
     if len(values) not in (1, 3) or not all(abs(v) < float("inf") for v in values):
         raise argparse.ArgumentTypeError(
-            f"expected 1 or 3 comma-separated finite numbers, received {text!r}")
+            f"expected 1 or 3 comma-separated finite numbers, received {text!r}"
+        )
     return values
 
 
@@ -60,25 +61,39 @@ def _fraction(text):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("model", nargs="?", default=None,
-                   help="the .keras model (the same as --model-path)")
+    p.add_argument(
+        "model", nargs="?", default=None, help="the .keras model (the same as --model-path)"
+    )
     p.add_argument("--model-path", default=None, help="the .keras model")
     p.add_argument("--dataset", default="digits")
-    p.add_argument("--split", default="eval",
-                   help="'eval' (the dataset's evaluation split), 'train', or a split name")
-    p.add_argument("--recipe", default=None,
-                   help="recipe whose evaluation transform is used (default: the dataset's)")
+    p.add_argument(
+        "--split",
+        default="eval",
+        help="'eval' (the dataset's evaluation split), 'train', or a split name",
+    )
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="recipe whose evaluation transform is used (default: the dataset's)",
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--batch-size", type=_positive_int, default=100)
     p.add_argument("--steps", type=_positive_int, default=None, help="evaluate only N batches")
     p.add_argument("--val-fraction", type=_fraction, default=0.2)
-    p.add_argument("--mean", type=_floats, default=None,
-                   help="for a model without preprocessing layers: the normalisation mean on "
-                        "pixels scaled to [0, 1] (with --std); default: the recipe's")
+    p.add_argument(
+        "--mean",
+        type=_floats,
+        default=None,
+        help="for a model without preprocessing layers: the normalisation mean on "
+        "pixels scaled to [0, 1] (with --std); default: the recipe's",
+    )
     p.add_argument("--std", type=_floats, default=None)
     p.add_argument("--output", default=None, help="JSON path")
-    p.add_argument("--verbose", action="store_true",
-                   help="show the libraries' own output (hidden unless an unexpected error)")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the libraries' own output (hidden unless an unexpected error)",
+    )
     return p
 
 
@@ -118,8 +133,10 @@ def native_output_hidden(enabled: bool = True) -> Iterator[None]:
 
 def _model_path(args):
     if args.model is not None and args.model_path is not None and args.model != args.model_path:
-        raise ValueError(f"Give the model once: --model-path {args.model_path!r} and the "
-                         f"positional {args.model!r} differ.")
+        raise ValueError(
+            f"Give the model once: --model-path {args.model_path!r} and the "
+            f"positional {args.model!r} differ."
+        )
     path = args.model_path or args.model
     if path is None:
         raise ValueError("Argument `--model-path` is required (the .keras model to evaluate).")
@@ -132,8 +149,9 @@ def _model_path(args):
 
 
 def _output_path(args, model_path, split):
-    out = args.output or (os.path.splitext(model_path)[0]
-                          + f".{args.dataset.replace('/', '_')}_{split}.json")
+    out = args.output or (
+        os.path.splitext(model_path)[0] + f".{args.dataset.replace('/', '_')}_{split}.json"
+    )
     if os.path.isdir(out):
         raise ValueError(f"Argument `--output`: {out!r} is a directory; expected a JSON file path.")
     parent = os.path.dirname(os.path.abspath(out))
@@ -142,9 +160,12 @@ def _output_path(args, model_path, split):
     return out
 
 
-def input_preparation(model: "keras.Model", recipe_prep: object,
-                      mean: list[float] | None = None,
-                      std: list[float] | None = None) -> tuple[object, float, dict]:
+def input_preparation(
+    model: "keras.Model",
+    recipe_prep: object,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> tuple[object, float, dict]:
     """``(preprocessing for the pipeline, scale of its output, record for the JSON)``.
 
     A model that holds its preprocessing gets raw pixels: the pipeline without normalisation
@@ -161,11 +182,16 @@ def input_preparation(model: "keras.Model", recipe_prep: object,
             raise ValueError(
                 f"Arguments `--mean`/`--std`: the model holds its preprocessing ({pre['layers']}) "
                 "and takes raw pixels in [0, 255]; a mean/std would be applied twice. Leave them "
-                "out.")
+                "out."
+            )
         prep = dataclasses.replace(recipe_prep, mean=None, std=None)
-        record = {"source": "model", "description": "raw RGB pixels in [0, 255]; the model "
-                  f"normalises them itself ({', '.join(pre['layers'])})",
-                  "mean": pre["mean"], "std": pre["std"]}
+        record = {
+            "source": "model",
+            "description": "raw RGB pixels in [0, 255]; the model "
+            f"normalises them itself ({', '.join(pre['layers'])})",
+            "mean": pre["mean"],
+            "std": pre["std"],
+        }
         return prep, 255.0, record
     if mean is not None:
         channels = 3
@@ -179,8 +205,12 @@ def input_preparation(model: "keras.Model", recipe_prep: object,
     if prep.mean is None:
         record = {"source": source, "description": "pixel / 255", "mean": None, "std": None}
     else:
-        record = {"source": source, "description": "(pixel / 255 - mean) / std",
-                  "mean": list(prep.mean), "std": list(prep.std)}
+        record = {
+            "source": source,
+            "description": "(pixel / 255 - mean) / std",
+            "mean": list(prep.mean),
+            "std": list(prep.std),
+        }
     return prep, 1.0, record
 
 
@@ -192,8 +222,10 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     model_path = _model_path(args)
     if (args.mean is None) != (args.std is None):
-        raise ValueError("Arguments `--mean` and `--std` must be given together. Received: "
-                         f"--mean={args.mean}, --std={args.std}.")
+        raise ValueError(
+            "Arguments `--mean` and `--std` must be given together. Received: "
+            f"--mean={args.mean}, --std={args.std}."
+        )
     if args.std is not None and any(s <= 0 for s in args.std):
         raise ValueError(f"Argument `--std` must be positive. Received: --std={args.std}.")
     import json
@@ -209,34 +241,50 @@ def main(argv: list[str] | None = None) -> dict:
 
     spec = get_dataset_spec(args.dataset)
     recipe = get_recipe(args.recipe or spec.default_recipe)
-    source = load_source(args.dataset, args.split, data_dir=args.data_dir,
-                         val_fraction=args.val_fraction)
+    source = load_source(
+        args.dataset, args.split, data_dir=args.data_dir, val_fraction=args.val_fraction
+    )
     out = _output_path(args, model_path, source.split)
     model, _ = load_if_path(model_path, "--model-path")
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
-        raise ValueError(f"The model {model.name!r} must take one image input (batch, H, W, C); "
-                         f"it takes {[tuple(t.shape) for t in model.inputs]}.")
+        raise ValueError(
+            f"The model {model.name!r} must take one image input (batch, H, W, C); "
+            f"it takes {[tuple(t.shape) for t in model.inputs]}."
+        )
     size = model.inputs[0].shape[1]
     if size is None or model.inputs[0].shape[2] != size:
-        raise ValueError(f"The model's input {tuple(model.inputs[0].shape)} must be square with a "
-                         "fixed size.")
+        raise ValueError(
+            f"The model's input {tuple(model.inputs[0].shape)} must be square with a fixed size."
+        )
     classes = model.outputs[0].shape[-1]
     if classes != source.classes:
-        raise ValueError(f"The model has {classes} outputs but {args.dataset!r} has "
-                         f"{source.classes} classes.")
-    prep, scale, input_record = input_preparation(model, recipe.preprocessing, args.mean,
-                                                  args.std)
-    model.compile(loss=keras.losses.CategoricalCrossentropy(),
-                  metrics=[keras.metrics.CategoricalAccuracy(name="top1"),
-                           keras.metrics.TopKCategoricalAccuracy(k=min(5, classes), name="top5")])
+        raise ValueError(
+            f"The model has {classes} outputs but {args.dataset!r} has {source.classes} classes."
+        )
+    prep, scale, input_record = input_preparation(model, recipe.preprocessing, args.mean, args.std)
+    model.compile(
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="top1"),
+            keras.metrics.TopKCategoricalAccuracy(k=min(5, classes), name="top5"),
+        ],
+    )
     ds = eval_dataset(source, prep, size=size, classes=classes, batch_size=args.batch_size)
     if scale != 1.0:
         ds = ds.map(lambda x, y: (x * scale, y))
     result = evaluate_model(model, ds, steps=args.steps)
-    result.update({"model_path": os.path.abspath(model_path), "dataset": args.dataset,
-                   "split": source.split, "examples": source.num_examples,
-                   "recipe": recipe.name, "image_size": size, "input": input_record,
-                   "backend": keras.backend.backend()})
+    result.update(
+        {
+            "model_path": os.path.abspath(model_path),
+            "dataset": args.dataset,
+            "split": source.split,
+            "examples": source.num_examples,
+            "recipe": recipe.name,
+            "image_size": size,
+            "input": input_record,
+            "backend": keras.backend.backend(),
+        }
+    )
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
     result["output"] = out
@@ -246,9 +294,11 @@ def main(argv: list[str] | None = None) -> dict:
 def report(result: dict) -> str:
     """Two lines about an evaluation: its numbers and where they went, and the model's input."""
     inp = result["input"]
-    return (f"{result['dataset']}/{result['split']}: top1={result['top1']:.4f} "
-            f"top5={result['top5']:.4f} loss={result['loss']:.4f} -> {result['output']}\n"
-            f"  input: {inp['description']} (from the {inp['source']})")
+    return (
+        f"{result['dataset']}/{result['split']}: top1={result['top1']:.4f} "
+        f"top5={result['top5']:.4f} loss={result['loss']:.4f} -> {result['output']}\n"
+        f"  input: {inp['description']} (from the {inp['source']})"
+    )
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -47,7 +47,8 @@ def _floats(text):
         values = []
     if len(values) not in (1, 3) or not all(abs(v) < float("inf") for v in values):
         raise argparse.ArgumentTypeError(
-            f"expected 1 or 3 comma-separated finite numbers, received {text!r}")
+            f"expected 1 or 3 comma-separated finite numbers, received {text!r}"
+        )
     return values
 
 
@@ -65,31 +66,48 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="export_tflite.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--model-path", required=True, help="a .keras model")
     p.add_argument("--output", required=True, help="the .tflite path (sidecars go next to it)")
-    p.add_argument("--quantization", default="none",
-                   choices=("none", "float16", "dynamic", "int8"))
-    p.add_argument("--dataset", default=None,
-                   help="calibration/parity images: this dataset's evaluation split (e.g. digits)")
+    p.add_argument("--quantization", default="none", choices=("none", "float16", "dynamic", "int8"))
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="calibration/parity images: this dataset's evaluation split (e.g. digits)",
+    )
     p.add_argument("--data-dir", default=None, help="TFDS data dir, or image folder for 'folder'")
-    p.add_argument("--recipe", default=None,
-                   help="recipe whose evaluation transform resizes the --dataset images "
-                        "(default: the dataset's)")
-    p.add_argument("--calibration-dir", default=None,
-                   help="calibration/parity images: a folder of images (searched recursively)")
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="recipe whose evaluation transform resizes the --dataset images "
+        "(default: the dataset's)",
+    )
+    p.add_argument(
+        "--calibration-dir",
+        default=None,
+        help="calibration/parity images: a folder of images (searched recursively)",
+    )
     p.add_argument("--num-calibration", type=_positive_int, default=100)
-    p.add_argument("--num-samples", type=_positive_int, default=8,
-                   help="parity-check samples")
-    p.add_argument("--mean", type=_floats, default=None,
-                   help="for a model without preprocessing layers: the normalisation mean on "
-                        "pixels scaled to [0, 1] (with --std)")
+    p.add_argument("--num-samples", type=_positive_int, default=8, help="parity-check samples")
+    p.add_argument(
+        "--mean",
+        type=_floats,
+        default=None,
+        help="for a model without preprocessing layers: the normalisation mean on "
+        "pixels scaled to [0, 1] (with --std)",
+    )
     p.add_argument("--std", type=_floats, default=None)
-    p.add_argument("--internal-normalization", action="store_true",
-                   help="for a model without preprocessing layers that takes pixel / 255 as it "
-                        "is (the same as --mean 0 --std 1)")
+    p.add_argument(
+        "--internal-normalization",
+        action="store_true",
+        help="for a model without preprocessing layers that takes pixel / 255 as it "
+        "is (the same as --mean 0 --std 1)",
+    )
     p.add_argument("--labels", default=None, help="a text file with one class name per line")
     p.add_argument("--int8-io", action="store_true", help="int8 input/output tensors (int8 only)")
     p.add_argument("--onnx", default=None, help="also export ONNX to this .onnx path")
-    p.add_argument("--verbose", action="store_true",
-                   help="show the converters' own output (hidden unless the export fails)")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the converters' own output (hidden unless the export fails)",
+    )
     return p
 
 
@@ -129,8 +147,10 @@ def native_output_hidden(enabled: bool = True) -> Iterator[None]:
 
 def _normalization(args):
     if (args.mean is None) != (args.std is None):
-        raise ValueError("Arguments `--mean` and `--std` must be given together. Received: "
-                         f"--mean={args.mean}, --std={args.std}.")
+        raise ValueError(
+            "Arguments `--mean` and `--std` must be given together. Received: "
+            f"--mean={args.mean}, --std={args.std}."
+        )
     if args.mean is not None and args.internal_normalization:
         raise ValueError("Pass either --mean/--std or --internal-normalization, not both.")
     if args.std is not None and any(s <= 0 for s in args.std):
@@ -159,19 +179,25 @@ def check_arguments(args: argparse.Namespace) -> None:
         if md.sidecar_paths(args.onnx)[0] == md.sidecar_paths(args.output)[0]:
             raise ValueError(
                 f"Arguments `--output` {args.output!r} and `--onnx` {args.onnx!r} would share the "
-                f"sidecar {md.sidecar_paths(args.output)[0]!r}; give them different names.")
+                f"sidecar {md.sidecar_paths(args.output)[0]!r}; give them different names."
+            )
     _normalization(args)
     if args.dataset and args.calibration_dir:
         raise ValueError("Pass either --dataset or --calibration-dir, not both.")
     if args.quantization == "int8" and not (args.dataset or args.calibration_dir):
-        raise ValueError("--quantization int8 needs calibration images: pass --dataset (e.g. "
-                         "--dataset digits) or --calibration-dir.")
+        raise ValueError(
+            "--quantization int8 needs calibration images: pass --dataset (e.g. "
+            "--dataset digits) or --calibration-dir."
+        )
     if args.int8_io and args.quantization != "int8":
-        raise ValueError("Argument `--int8-io` needs --quantization int8. Received: "
-                         f"--quantization {args.quantization}.")
+        raise ValueError(
+            "Argument `--int8-io` needs --quantization int8. Received: "
+            f"--quantization {args.quantization}."
+        )
     if args.recipe and not args.dataset:
-        raise ValueError("Argument `--recipe` chooses the --dataset images' transform; pass "
-                         "--dataset too.")
+        raise ValueError(
+            "Argument `--recipe` chooses the --dataset images' transform; pass --dataset too."
+        )
     if args.labels is not None and not os.path.isfile(args.labels):
         raise ValueError(f"Argument `--labels`: {args.labels!r} is not a file.")
     if args.calibration_dir is not None:
@@ -188,13 +214,20 @@ def check_arguments(args: argparse.Namespace) -> None:
 def calibration_files(directory: str) -> list[str]:
     """The image files under ``directory`` (sorted); ValueError when there are none."""
     if not os.path.isdir(directory):
-        raise ValueError(f"Argument `--calibration-dir` must be a directory. Received: "
-                         f"{directory!r}.")
-    files = sorted(os.path.join(root, f) for root, _, names in os.walk(directory)
-                   for f in names if f.lower().endswith(IMAGE_EXTENSIONS))
+        raise ValueError(
+            f"Argument `--calibration-dir` must be a directory. Received: {directory!r}."
+        )
+    files = sorted(
+        os.path.join(root, f)
+        for root, _, names in os.walk(directory)
+        for f in names
+        if f.lower().endswith(IMAGE_EXTENSIONS)
+    )
     if not files:
-        raise ValueError(f"Argument `--calibration-dir`: no images ({', '.join(IMAGE_EXTENSIONS)}) "
-                         f"under {directory!r}.")
+        raise ValueError(
+            f"Argument `--calibration-dir`: no images ({', '.join(IMAGE_EXTENSIONS)}) "
+            f"under {directory!r}."
+        )
     return files
 
 
@@ -203,8 +236,9 @@ def read_labels(path: str) -> list[str]:
         return [line.rstrip("\r\n") for line in f if line.strip()]
 
 
-def dataset_pixels(dataset: str, data_dir: str | None, recipe_name: str | None, size: int,
-                   limit: int) -> tuple["np.ndarray", tuple | None]:
+def dataset_pixels(
+    dataset: str, data_dir: str | None, recipe_name: str | None, size: int, limit: int
+) -> tuple["np.ndarray", tuple | None]:
     """Up to ``limit`` raw RGB pixel images (float32 in [0, 255]) of the evaluation split of
     ``dataset``, resized by the recipe's evaluation transform; and the class names if known."""
     import dataclasses
@@ -220,8 +254,9 @@ def dataset_pixels(dataset: str, data_dir: str | None, recipe_name: str | None, 
     source = load_source(dataset, "eval", data_dir=data_dir)
     recipe = get_recipe(recipe_name or spec.default_recipe)
     prep = dataclasses.replace(recipe.preprocessing, mean=None, std=None)  # pixels / 255
-    ds = eval_dataset(source, prep, size=size, classes=source.classes,
-                      batch_size=min(limit, 64), cache=False)
+    ds = eval_dataset(
+        source, prep, size=size, classes=source.classes, batch_size=min(limit, 64), cache=False
+    )
     images, count = [], 0
     for x, _ in ds:
         images.append(np.asarray(x) * 255.0)
@@ -241,10 +276,13 @@ def folder_pixels(directory: str, size: tuple, limit: int) -> "np.ndarray":
         try:
             img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         except tf.errors.InvalidArgumentError as e:
-            raise ValueError(f"Argument `--calibration-dir`: {path!r} is not a readable image "
-                             f"({e.message.splitlines()[0]}).") from None
-        img = tf.image.resize(tf.cast(img, tf.float32), (size[0], size[1]), method="bilinear",
-                              antialias=True)
+            raise ValueError(
+                f"Argument `--calibration-dir`: {path!r} is not a readable image "
+                f"({e.message.splitlines()[0]})."
+            ) from None
+        img = tf.image.resize(
+            tf.cast(img, tf.float32), (size[0], size[1]), method="bilinear", antialias=True
+        )
         images.append(np.clip(img.numpy(), 0.0, 255.0))
     return np.stack(images).astype("float32")
 
@@ -283,10 +321,13 @@ def main(argv: list[str] | None = None) -> list:
     limit = max(args.num_calibration, args.num_samples)
     if args.dataset:
         if shape[0] != shape[1]:
-            raise ValueError(f"Argument `--dataset` prepares square images; the model's input is "
-                             f"{shape[0]}x{shape[1]}. Use --calibration-dir.")
-        pixels, class_names = dataset_pixels(args.dataset, args.data_dir, args.recipe, shape[0],
-                                             limit)
+            raise ValueError(
+                f"Argument `--dataset` prepares square images; the model's input is "
+                f"{shape[0]}x{shape[1]}. Use --calibration-dir."
+            )
+        pixels, class_names = dataset_pixels(
+            args.dataset, args.data_dir, args.recipe, shape[0], limit
+        )
     elif args.calibration_dir:
         pixels = folder_pixels(args.calibration_dir, shape, limit)
     if labels is None and class_names and len(class_names) == classes:
@@ -297,14 +338,27 @@ def main(argv: list[str] | None = None) -> list:
         calib = export.preprocess_pixels(pixels, {"input": {"normalization": norm}})
 
     files, result = tflite_export.build_tflite_export(
-        model, args.output, quantization=args.quantization, representative_data=calib,
-        num_calibration=args.num_calibration, num_samples=args.num_samples, labels=labels,
-        normalization=normalization, dataset=args.dataset, int8_io=args.int8_io)
+        model,
+        args.output,
+        quantization=args.quantization,
+        representative_data=calib,
+        num_calibration=args.num_calibration,
+        num_samples=args.num_samples,
+        labels=labels,
+        normalization=normalization,
+        dataset=args.dataset,
+        int8_io=args.int8_io,
+    )
     results = [result]
     if args.onnx:
         onnx_files, onnx_result = onnx_export.build_onnx_export(
-            model, args.onnx, labels=labels, normalization=normalization, dataset=args.dataset,
-            sample_inputs=None if calib is None else calib[:args.num_samples])
+            model,
+            args.onnx,
+            labels=labels,
+            normalization=normalization,
+            dataset=args.dataset,
+            sample_inputs=None if calib is None else calib[: args.num_samples],
+        )
         files.update(onnx_files)
         results.append(onnx_result)
     _files.write_files(files)
@@ -330,12 +384,15 @@ def report(result: object) -> str:
     if parity["criterion"] == "per_output":
         check = f"{len(parity['outputs'])} outputs, matched by name"
         meanings = {o["key"]: o["meaning"] for o in result.metadata["outputs"]}
-        lines = [f"\n    {o['key']} ({meanings[o['key']]}): {_check_text(o)}"
-                 for o in parity["outputs"]]
+        lines = [
+            f"\n    {o['key']} ({meanings[o['key']]}): {_check_text(o)}" for o in parity["outputs"]
+        ]
     else:
         check, lines = _check_text(parity), []
-    return (f"wrote {files}\n  parity on {parity['samples']} {parity['sample_source']} images: "
-            f"{check}{''.join(lines)}\n  input: {norm['description']} (from the {norm['source']})")
+    return (
+        f"wrote {files}\n  parity on {parity['samples']} {parity['sample_source']} images: "
+        f"{check}{''.join(lines)}\n  input: {norm['description']} (from the {norm['source']})"
+    )
 
 
 def cli(argv: list[str] | None = None) -> int:

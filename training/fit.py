@@ -51,7 +51,8 @@ def _positive_int(text):
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a positive integer, received {text!r}") from None
+            f"expected a positive integer, received {text!r}"
+        ) from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
     return value
@@ -61,8 +62,7 @@ def _non_negative_int(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 0, received {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}")
     return value
@@ -73,7 +73,8 @@ def _positive_float(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a finite number > 0, received {text!r}") from None
+            f"expected a finite number > 0, received {text!r}"
+        ) from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, received {text!r}")
     return value
@@ -84,7 +85,8 @@ def _fraction(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a number in (0, 1), received {text!r}") from None
+            f"expected a number in (0, 1), received {text!r}"
+        ) from None
     if not 0.0 < value < 1.0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), received {text!r}")
     return value
@@ -92,63 +94,144 @@ def _fraction(text):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="fit.py", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default=None,
-                   help=f"registered model name (--list-models); default: {DEFAULT_MODEL}")
-    p.add_argument("--dataset", default="digits",
-                   help="cifar10, cifar100, stanford_dogs, imagenet2012, imagenet_resized/32x32, "
-                        "folder, digits (bundled)")
-    p.add_argument("--recipe", default=None,
-                   help="training recipe (--list-recipes); default: the reference recipe of the "
-                        "model family on the dataset")
+        prog="fit.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help=f"registered model name (--list-models); default: {DEFAULT_MODEL}",
+    )
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="cifar10, cifar100, stanford_dogs, imagenet2012, imagenet_resized/32x32, "
+        "folder, digits (bundled)",
+    )
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="training recipe (--list-recipes); default: the reference recipe of the "
+        "model family on the dataset",
+    )
     p.add_argument("--epochs", type=_positive_int, default=None, help="default: the recipe's")
-    p.add_argument("--batch-size", type=_positive_int, default=None,
-                   help="global batch size; default: the recipe's")
-    p.add_argument("--learning-rate", type=_positive_float, default=None,
-                   help="initial learning rate; default: the recipe's")
-    p.add_argument("--image-size", type=_positive_int, default=None,
-                   help="square input size; default: the model's registered input")
-    p.add_argument("--data-dir", default=None,
-                   help="TensorFlow Datasets data dir, or the image folder for --dataset folder")
-    p.add_argument("--output-dir", default=os.path.join("runs", "default"),
-                   help="checkpoints, logs and final.json go here")
-    p.add_argument("--distribute", default="none",
-                   help="none | mirrored | multi_worker (TF_CONFIG) | tpu (TF); "
-                        "none | data_parallel (JAX)")
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="global batch size; default: the recipe's",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=None,
+        help="initial learning rate; default: the recipe's",
+    )
+    p.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=None,
+        help="square input size; default: the model's registered input",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="TensorFlow Datasets data dir, or the image folder for --dataset folder",
+    )
+    p.add_argument(
+        "--output-dir",
+        default=os.path.join("runs", "default"),
+        help="checkpoints, logs and final.json go here",
+    )
+    p.add_argument(
+        "--distribute",
+        default="none",
+        help="none | mirrored | multi_worker (TF_CONFIG) | tpu (TF); none | data_parallel (JAX)",
+    )
     p.add_argument("--tpu", default=None, help="TPU address for --distribute tpu")
-    p.add_argument("--cpu-devices", type=_positive_int, default=1,
-                   help="split the CPU into N logical devices (TF; for testing --distribute)")
-    p.add_argument("--mixed-precision", nargs="?", const="auto", default="float32",
-                   help="float32 | mixed_float16 | mixed_bfloat16; the bare flag picks "
-                        "mixed_float16 on GPU, mixed_bfloat16 otherwise")
-    p.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"),
-                   help="XLA; auto = Keras' choice (off for TensorFlow on CPU, where the "
-                        "benchmark found it slower)")
-    p.add_argument("--seed", type=_non_negative_int, default=0,
-                   help="seed of init, shuffling and augmentation")
-    p.add_argument("--steps-per-epoch", type=_positive_int, default=None,
-                   help="train only the first N batches of each epoch (quick runs)")
-    p.add_argument("--eval-steps", type=_positive_int, default=None,
-                   help="evaluate only N batches (quick runs)")
-    p.add_argument("--val-fraction", type=_fraction, default=0.2,
-                   help="--dataset folder without a val/ folder: share held out per class")
-    p.add_argument("--on-corrupt", default="skip", choices=("skip", "error"),
-                   help="--dataset folder: leave undecodable images out with a warning (listed "
-                        "in final.json), or stop")
-    p.add_argument("--backup-freq", type=_non_negative_int, default=100,
-                   help="back up the training state every N steps (0: only every epoch)")
-    p.add_argument("--no-resume", dest="resume", action="store_false",
-                   help="start over: delete the previous run's backup, log and models in "
-                        "--output-dir (only once every argument has been checked)")
-    p.add_argument("--allow-changes", default="", metavar="KEY[,KEY]",
-                   help="resume a run with new values of these settings: epochs, "
-                        "learning_rate, distribute (others are always refused)")
+    p.add_argument(
+        "--cpu-devices",
+        type=_positive_int,
+        default=1,
+        help="split the CPU into N logical devices (TF; for testing --distribute)",
+    )
+    p.add_argument(
+        "--mixed-precision",
+        nargs="?",
+        const="auto",
+        default="float32",
+        help="float32 | mixed_float16 | mixed_bfloat16; the bare flag picks "
+        "mixed_float16 on GPU, mixed_bfloat16 otherwise",
+    )
+    p.add_argument(
+        "--jit-compile",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="XLA; auto = Keras' choice (off for TensorFlow on CPU, where the "
+        "benchmark found it slower)",
+    )
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed of init, shuffling and augmentation"
+    )
+    p.add_argument(
+        "--steps-per-epoch",
+        type=_positive_int,
+        default=None,
+        help="train only the first N batches of each epoch (quick runs)",
+    )
+    p.add_argument(
+        "--eval-steps",
+        type=_positive_int,
+        default=None,
+        help="evaluate only N batches (quick runs)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=0.2,
+        help="--dataset folder without a val/ folder: share held out per class",
+    )
+    p.add_argument(
+        "--on-corrupt",
+        default="skip",
+        choices=("skip", "error"),
+        help="--dataset folder: leave undecodable images out with a warning (listed "
+        "in final.json), or stop",
+    )
+    p.add_argument(
+        "--backup-freq",
+        type=_non_negative_int,
+        default=100,
+        help="back up the training state every N steps (0: only every epoch)",
+    )
+    p.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="start over: delete the previous run's backup, log and models in "
+        "--output-dir (only once every argument has been checked)",
+    )
+    p.add_argument(
+        "--allow-changes",
+        default="",
+        metavar="KEY[,KEY]",
+        help="resume a run with new values of these settings: epochs, "
+        "learning_rate, distribute (others are always refused)",
+    )
     p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
-    p.add_argument("--cache", default="auto", choices=("auto", "on", "off"),
-                   help="cache decoded images in memory (auto: when they fit in 2 GiB)")
-    p.add_argument("--verbose", default="auto", choices=("auto", "0", "1", "2"),
-                   help="Keras fit verbosity (auto: progress bar on a terminal)")
+    p.add_argument(
+        "--cache",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="cache decoded images in memory (auto: when they fit in 2 GiB)",
+    )
+    p.add_argument(
+        "--verbose",
+        default="auto",
+        choices=("auto", "0", "1", "2"),
+        help="Keras fit verbosity (auto: progress bar on a terminal)",
+    )
     p.add_argument("--list-models", action="store_true", help="print the model names and exit")
     p.add_argument("--list-recipes", action="store_true", help="print the recipes and exit")
     p.add_argument("--list-datasets", action="store_true", help="print the datasets and exit")
@@ -194,10 +277,20 @@ def next_commands(result: dict, output_dir: str) -> list[str]:
     tflite = os.path.join(output_dir, f"{result['model']}.tflite")
     quote = " ".join
     return [
-        quote(["python", "training/evaluate.py", "--model-path", shlex.quote(best)]
-              + [shlex.quote(a) for a in data]),
-        quote(["python", "training/export_tflite.py", "--model-path", shlex.quote(best),
-               "--output", shlex.quote(tflite)]),
+        quote(
+            ["python", "training/evaluate.py", "--model-path", shlex.quote(best)]
+            + [shlex.quote(a) for a in data]
+        ),
+        quote(
+            [
+                "python",
+                "training/export_tflite.py",
+                "--model-path",
+                shlex.quote(best),
+                "--output",
+                shlex.quote(tflite),
+            ]
+        ),
     ]
 
 
@@ -229,15 +322,32 @@ def main(argv: list[str] | None = None) -> dict | None:
         args.model = DEFAULT_MODEL
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     cfg = TrainConfig(
-        model=args.model, dataset=args.dataset, recipe=args.recipe, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, image_size=args.image_size,
-        data_dir=args.data_dir, output_dir=args.output_dir, distribute=args.distribute,
-        cpu_devices=args.cpu_devices, tpu=args.tpu,
-        mixed_precision=_precision(args.mixed_precision), jit_compile=args.jit_compile,
-        seed=args.seed, steps_per_epoch=args.steps_per_epoch, eval_steps=args.eval_steps,
-        val_fraction=args.val_fraction, on_corrupt=args.on_corrupt, backup_freq=args.backup_freq,
-        resume=args.resume, allow_changes=args.allow_changes, tensorboard=args.tensorboard,
-        cache=args.cache, verbose=verbose)
+        model=args.model,
+        dataset=args.dataset,
+        recipe=args.recipe,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        image_size=args.image_size,
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        distribute=args.distribute,
+        cpu_devices=args.cpu_devices,
+        tpu=args.tpu,
+        mixed_precision=_precision(args.mixed_precision),
+        jit_compile=args.jit_compile,
+        seed=args.seed,
+        steps_per_epoch=args.steps_per_epoch,
+        eval_steps=args.eval_steps,
+        val_fraction=args.val_fraction,
+        on_corrupt=args.on_corrupt,
+        backup_freq=args.backup_freq,
+        resume=args.resume,
+        allow_changes=args.allow_changes,
+        tensorboard=args.tensorboard,
+        cache=args.cache,
+        verbose=verbose,
+    )
     result = train(cfg)
     print("Next: evaluate the best model, or export it for Android (LiteRT):")
     for command in next_commands(dict(result, data_dir=args.data_dir), args.output_dir):
@@ -258,8 +368,10 @@ def run(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse: its message is printed already
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except KeyboardInterrupt:
-        print("error: interrupted; rerun the same command to resume from the last backup.",
-              file=sys.stderr)
+        print(
+            "error: interrupted; rerun the same command to resume from the last backup.",
+            file=sys.stderr,
+        )
         return 130
     except Exception as e:  # noqa: BLE001 -- classified below; anything else is re-raised
         from keras_padfree.training.errors import exit_status

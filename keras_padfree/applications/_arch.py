@@ -17,7 +17,8 @@ Conventions shared by every table:
   others have stride 1 (MobileNetV2's ``t, c, n, s`` convention).
 * ``-`` is "none" (no SE, ...); ``y`` is "yes"; the activation column ``nl`` takes the papers'
   abbreviations ``RE`` (ReLU), ``R6`` (ReLU6) and ``HS`` (h-swish).
-* Numbers become ints or floats (the column ``id`` stays text); ``{name}`` placeholders are filled by :func:`parse`'s keyword
+* Numbers become ints or floats (the column ``id`` stays text); ``{name}`` placeholders are filled
+by :func:`parse`'s keyword
   arguments first (e.g. a depth-dependent ``n``).
 
 Each decoded :class:`Row` knows its position: ``index`` (1-based over the whole table), ``stage``
@@ -46,7 +47,9 @@ class Row:
         values = self.__dict__.get("values", {})
         if name in values:
             return values[name]
-        raise AttributeError(f"Architecture table row has no column {name!r}; it has {list(values)}.")
+        raise AttributeError(
+            f"Architecture table row has no column {name!r}; it has {list(values)}."
+        )
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -105,7 +108,9 @@ def _value(column: str, text: str) -> Any:
         return text
     if column == "nl":
         if text not in ACTIVATIONS:
-            raise ValueError(f"Unknown activation {text!r} in column 'nl'; use {list(ACTIVATIONS)}.")
+            raise ValueError(
+                f"Unknown activation {text!r} in column 'nl'; use {list(ACTIVATIONS)}."
+            )
         return ACTIVATIONS[text]
     if text == "-":
         return None
@@ -167,7 +172,8 @@ def parse(text: str, **fields: Any) -> Table:
 # --------------------------------------------------------------------------------------------------
 # Tables that several families share.
 
-# MobileNetV3-large (Howard et al. 2019, table 1): kernel, expanded and output width, SE, activation,
+# MobileNetV3-large (Howard et al. 2019, table 1): kernel, expanded and output width, SE,
+# activation,
 # stride at 224 px and in the CIFAR layout (the papers' 32-px rows run block 2 at stride 1). The
 # torchvision-style, BSConv-library and cheap-operation MobileNetV3s are all this table.
 MOBILENETV3_LARGE = parse("""

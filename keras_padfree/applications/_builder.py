@@ -61,7 +61,7 @@ CONFIG_RULE = (
     '``"imagenet"`` (224x224 strides) where the family has both. Left as None, the input size '
     f"decides: inputs whose height or width is below {CIFAR_BELOW} pixels use the CIFAR layout, "
     "others (and inputs of unknown size) the family's default layout; a family with one of the "
-    "two layouts always uses it. Other layouts (e.g. PydMobileNet's \"imagenet32\") are chosen "
+    'two layouts always uses it. Other layouts (e.g. PydMobileNet\'s "imagenet32") are chosen '
     "explicitly."
 )
 
@@ -82,8 +82,9 @@ def _known_shape(input_tensor, input_shape) -> tuple | None:
     return None
 
 
-def resolve_config(family: Family, config: str | None, shape: tuple | None,
-                   available: tuple | None = None) -> Config:
+def resolve_config(
+    family: Family, config: str | None, shape: tuple | None, available: tuple | None = None
+) -> Config:
     """The layout of a build: ``config`` if given, else the one rule (see :data:`CONFIG_RULE`)."""
     names = available or family.config_names
     if config == "auto":  # the spelling of earlier versions
@@ -152,16 +153,22 @@ def feature_info(pyramid: dict) -> tuple:
     for level, tensor in sorted(pyramid.items(), key=lambda item: int(item[0][1:])):
         history = getattr(tensor, "_keras_history", None)
         layer = history.operation.name if history is not None else None
-        levels.append(FeatureLevel(level, int(tensor.shape[-1]), 2 ** int(level[1:]),
-                                   tuple(tensor.shape[1:3]), layer))
+        levels.append(
+            FeatureLevel(
+                level, int(tensor.shape[-1]), 2 ** int(level[1:]), tuple(tensor.shape[1:3]), layer
+            )
+        )
     return tuple(levels)
 
 
 def _check_levels(feature_levels, available):
     if feature_levels is None:
         return tuple(available)
-    if (not isinstance(feature_levels, (list, tuple)) or not feature_levels
-            or any(level not in available for level in feature_levels)):
+    if (
+        not isinstance(feature_levels, (list, tuple))
+        or not feature_levels
+        or any(level not in available for level in feature_levels)
+    ):
         raise ValueError(
             f"Argument `feature_levels` must be a non-empty list of this model's levels "
             f"{list(available)}. Received: feature_levels={feature_levels!r}."
@@ -188,16 +195,23 @@ def _check_normalization(normalization, include_preprocessing):
             "Argument `normalization` only applies with include_preprocessing=True. "
             f"Received: normalization={normalization!r}, include_preprocessing=False."
         )
-    if (not isinstance(normalization, dict) or set(normalization) != {"mean", "std"}):
+    if not isinstance(normalization, dict) or set(normalization) != {"mean", "std"}:
         raise ValueError(
             'Argument `normalization` must be a dict {"mean": [...], "std": [...]} (per RGB '
             f"channel, on pixels in [0, 1]). Received: normalization={normalization!r}."
         )
-    mean, std = (list(normalization[k]) if isinstance(normalization[k], (list, tuple))
-                 else [normalization[k]] * 3 for k in ("mean", "std"))
-    if len(mean) != 3 or len(std) != 3 or any(
-            isinstance(v, bool) or not isinstance(v, (int, float)) for v in mean + std) or any(
-            not s > 0 for s in std):
+    mean, std = (
+        list(normalization[k])
+        if isinstance(normalization[k], (list, tuple))
+        else [normalization[k]] * 3
+        for k in ("mean", "std")
+    )
+    if (
+        len(mean) != 3
+        or len(std) != 3
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in mean + std)
+        or any(not s > 0 for s in std)
+    ):
         raise ValueError(
             "Argument `normalization` needs 3 numbers for `mean` and 3 positive numbers for "
             f"`std` (or one each). Received: normalization={normalization!r}."
@@ -212,12 +226,25 @@ def _preprocessing(x, normalization):
     if normalization is None:
         return x
     mean, std = normalization
-    return keras.layers.Normalization(mean=list(mean), variance=[s * s for s in std],
-                                      dtype="float32", name="preprocessing_normalize")(x)
+    return keras.layers.Normalization(
+        mean=list(mean),
+        variance=[s * s for s in std],
+        dtype="float32",
+        name="preprocessing_normalize",
+    )(x)
 
 
-def _head(x, family: Family, ctx: Context, *, include_top, pooling, classes,
-          classifier_activation, dropout_rate):
+def _head(
+    x,
+    family: Family,
+    ctx: Context,
+    *,
+    include_top,
+    pooling,
+    classes,
+    classifier_activation,
+    dropout_rate,
+):
     if not include_top:
         if pooling == "avg":
             return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -228,29 +255,50 @@ def _head(x, family: Family, ctx: Context, *, include_top, pooling, classes,
     if head.pool_kind == "functional":
         x = SpatialMean(name=head.pool)(x)
     else:
-        x = keras.layers.GlobalAveragePooling2D(keepdims=head.pool_kind == "keepdims",
-                                                name=head.pool)(x)
+        x = keras.layers.GlobalAveragePooling2D(
+            keepdims=head.pool_kind == "keepdims", name=head.pool
+        )(x)
     if head.hidden is not None:
         x = head.hidden(x, ctx)
     rate = head.dropout if dropout_rate is None else dropout_rate
     if rate:
         x = keras.layers.Dropout(rate, name=head.dropout_name)(x)
-    x = keras.layers.Dense(classes, name=_common.CLASSIFIER_NAME,
-                           **head.classifier(int(x.shape[-1]), classes))(x)
+    x = keras.layers.Dense(
+        classes, name=_common.CLASSIFIER_NAME, **head.classifier(int(x.shape[-1]), classes)
+    )(x)
     return _common.classifier_activation_layer(x, classifier_activation)
 
 
-def build(family: Family, *, include_top=True, weights=None, input_tensor=None, input_shape=None,
-          pooling=None, classes=None, classifier_activation="softmax", name=None,
-          include_preprocessing=None, normalization=None, stem="standard",
-          downsampling="standard", padding_free=None, config=None, dropout_rate=None,
-          features_only=False, feature_levels=None, **family_args) -> keras.Model:
+def build(
+    family: Family,
+    *,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=None,
+    classifier_activation="softmax",
+    name=None,
+    include_preprocessing=None,
+    normalization=None,
+    stem="standard",
+    downsampling="standard",
+    padding_free=None,
+    config=None,
+    dropout_rate=None,
+    features_only=False,
+    feature_levels=None,
+    **family_args,
+) -> keras.Model:
     """Builds a model of ``family``; the public builders call this with their arguments."""
     # 1. arguments
     if padding_free is not None:
         if not isinstance(padding_free, bool):
-            raise ValueError("Argument `padding_free` must be True, False or None. "
-                             f"Received: padding_free={padding_free!r}.")
+            raise ValueError(
+                "Argument `padding_free` must be True, False or None. "
+                f"Received: padding_free={padding_free!r}."
+            )
         if padding_free and (stem, downsampling) != ("standard", "standard"):
             raise ValueError(
                 "Argument `padding_free=True` means stem='hybrid', downsampling='padding_free'; "
@@ -261,7 +309,7 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
             stem, downsampling = VARIANTS["pf"]
     args = {}
     known = {arg.name: arg for arg in family.args}
-    for key, value in family_args.items():
+    for key in family_args:
         if key not in known:
             raise TypeError(f"{family.title} builders got an unexpected argument {key!r}.")
     for arg in family.args:
@@ -273,31 +321,43 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
     if include_preprocessing is None:
         include_preprocessing = family.include_preprocessing
     if not isinstance(include_preprocessing, bool):
-        raise ValueError("Argument `include_preprocessing` must be True or False. "
-                         f"Received: include_preprocessing={include_preprocessing!r}.")
+        raise ValueError(
+            "Argument `include_preprocessing` must be True or False. "
+            f"Received: include_preprocessing={include_preprocessing!r}."
+        )
     normalization = _check_normalization(normalization, include_preprocessing)
     dropout_rate = _check_rate(dropout_rate)
     if not isinstance(features_only, bool):
-        raise ValueError("Argument `features_only` must be True or False. "
-                         f"Received: features_only={features_only!r}.")
+        raise ValueError(
+            "Argument `features_only` must be True or False. "
+            f"Received: features_only={features_only!r}."
+        )
     if features_only and pooling is not None:
         raise ValueError(
             "Argument `pooling` applies to include_top=False models; a features_only model "
             f"outputs its feature maps unpooled. Received: pooling={pooling!r}."
         )
     if feature_levels is not None and not features_only:
-        raise ValueError("Argument `feature_levels` selects the outputs of a features_only=True "
-                         f"model. Received: feature_levels={feature_levels!r}.")
+        raise ValueError(
+            "Argument `feature_levels` selects the outputs of a features_only=True "
+            f"model. Received: feature_levels={feature_levels!r}."
+        )
     if features_only:
         include_top = False
     available = family.available_configs(args) if family.available_configs else None
     cfg = resolve_config(family, config, _known_shape(input_tensor, input_shape), available)
     if classes is None:
         classes = family.default_classes or cfg["classes"]
-    _common.validate_args(include_top=include_top, weights=weights, input_tensor=input_tensor,
-                          input_shape=input_shape, pooling=pooling, classes=classes,
-                          classifier_activation=classifier_activation,
-                          extra_weight_suffixes=family.extra_weight_suffixes)
+    _common.validate_args(
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        extra_weight_suffixes=family.extra_weight_suffixes,
+    )
     variant = variant_of(stem, downsampling)
     if name is None:
         name = family.default_name(args, variant)
@@ -308,8 +368,11 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
     # 2. input, preprocessing, stem
     table = family.table_for(args, cfg)
     inputs, x = _common.model_inputs(
-        input_tensor, input_shape, default_size=cfg.default_size,
-        min_size=min_input_size(family, table, cfg, mode), model_name=f"{name} ({cfg.name})",
+        input_tensor,
+        input_shape,
+        default_size=cfg.default_size,
+        min_size=min_input_size(family, table, cfg, mode),
+        model_name=f"{name} ({cfg.name})",
     )
     if family.needs_static_size and (x.shape[1] is None or x.shape[2] is None):
         raise ValueError(
@@ -350,9 +413,16 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
         levels = _check_levels(feature_levels, pyramid)
         outputs = {level: pyramid[level] for level in levels}
     else:
-        outputs = _head(x, family, ctx, include_top=include_top, pooling=pooling,
-                        classes=classes, classifier_activation=classifier_activation,
-                        dropout_rate=dropout_rate)
+        outputs = _head(
+            x,
+            family,
+            ctx,
+            include_top=include_top,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            dropout_rate=dropout_rate,
+        )
     model = keras.Model(inputs, outputs, name=name)
     # keras-hub's attribute (``keras.Model(model.inputs, model.pyramid_outputs)``) and the facts
     # of each level; neither is saved with the model (``feature_info(model.output)`` rebuilds the
@@ -370,32 +440,59 @@ def build(family: Family, *, include_top=True, weights=None, input_tensor=None, 
 # Public functions and their docstrings.
 
 _KERAS_ARGS = (
-    ("include_top", True, bool, "whether to include the classifier head (pool, hidden layers, "
-                                "dropout, the \"predictions\" Dense)."),
-    ("weights", None, "str | None", "None (random initialisation) or the path of a "
-                                    "``.weights.h5`` / ``.keras`` file{extra_weights}."),
+    (
+        "include_top",
+        True,
+        bool,
+        "whether to include the classifier head (pool, hidden layers, "
+        'dropout, the "predictions" Dense).',
+    ),
+    (
+        "weights",
+        None,
+        "str | None",
+        "None (random initialisation) or the path of a "
+        "``.weights.h5`` / ``.keras`` file{extra_weights}.",
+    ),
     ("input_tensor", None, Any, "optional Keras tensor (from ``keras.Input``) to build on."),
-    ("input_shape", None, "tuple | None", "``(height, width, 3)``; default: the layout's "
-                                          "(see above)."),
-    ("pooling", None, "str | None", "with ``include_top=False``: None (4-D features), \"avg\" or "
-                                    "\"max\"."),
+    (
+        "input_shape",
+        None,
+        "tuple | None",
+        "``(height, width, 3)``; default: the layout's (see above).",
+    ),
+    (
+        "pooling",
+        None,
+        "str | None",
+        'with ``include_top=False``: None (4-D features), "avg" or "max".',
+    ),
     ("classes", None, "int | None", "number of classes{classes_default}."),
-    ("classifier_activation", "softmax", "str | None", "activation of the \"predictions\" output "
-                                                       "(None for logits)."),
+    (
+        "classifier_activation",
+        "softmax",
+        "str | None",
+        'activation of the "predictions" output (None for logits).',
+    ),
     ("name", None, "str | None", "model name."),
 )
 
 
 def _signature(family: Family, fixed: dict) -> inspect.Signature:
     P = inspect.Parameter
-    params = [P(a.name, P.POSITIONAL_OR_KEYWORD, default=a.default, annotation=a.annotation)
-              for a in family.args if a.positional]
+    params = [
+        P(a.name, P.POSITIONAL_OR_KEYWORD, default=a.default, annotation=a.annotation)
+        for a in family.args
+        if a.positional
+    ]
     for key, default, annotation, _ in _KERAS_ARGS:
         if key == "classes":
             default = family.default_classes
         params.append(P(key, P.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation))
-    keyword = [("include_preprocessing", family.include_preprocessing, bool),
-               ("normalization", None, "dict | None")]
+    keyword = [
+        ("include_preprocessing", family.include_preprocessing, bool),
+        ("normalization", None, "dict | None"),
+    ]
     if family.hybrid_stem is not None and "stem" not in fixed:
         keyword.append(("stem", "standard", str))
     if len(family.modes) > 1 and "downsampling" not in fixed:
@@ -407,8 +504,11 @@ def _signature(family: Family, fixed: dict) -> inspect.Signature:
         keyword.append(("dropout_rate", None, "float | None"))
     keyword += [("features_only", False, bool), ("feature_levels", None, "tuple | None")]
     params += [P(k, P.KEYWORD_ONLY, default=d, annotation=a) for k, d, a in keyword]
-    params += [P(a.name, P.KEYWORD_ONLY, default=a.default, annotation=a.annotation)
-               for a in family.args if not a.positional]
+    params += [
+        P(a.name, P.KEYWORD_ONLY, default=a.default, annotation=a.annotation)
+        for a in family.args
+        if not a.positional
+    ]
     return inspect.Signature(params, return_annotation=keras.Model)
 
 
@@ -445,8 +545,9 @@ def _min_size_text(family: Family) -> str:
             except ValueError:
                 continue
             sizes.append(f"{mode_name} {min_input_size(family, table, cfg, mode)}")
-        lines.append(f"``{cfg.name}`` ({cfg.default_size}x{cfg.default_size} default): "
-                     + ", ".join(sizes))
+        lines.append(
+            f"``{cfg.name}`` ({cfg.default_size}x{cfg.default_size} default): " + ", ".join(sizes)
+        )
     return "; ".join(lines)
 
 
@@ -460,8 +561,14 @@ def docstring(family: Family, summary: str, fixed: dict, registered: list = ()) 
     lines = []
     for line in text:
         if line.startswith("    "):
-            lines += textwrap.wrap(line, 100, initial_indent="", subsequent_indent=" " * 8,
-                                   break_long_words=False, break_on_hyphens=False) or [""]
+            lines += textwrap.wrap(
+                line,
+                100,
+                initial_indent="",
+                subsequent_indent=" " * 8,
+                break_long_words=False,
+                break_on_hyphens=False,
+            ) or [""]
         elif line:
             lines += textwrap.wrap(line, 100, break_long_words=False, break_on_hyphens=False)
         else:
@@ -470,19 +577,25 @@ def docstring(family: Family, summary: str, fixed: dict, registered: list = ()) 
 
 
 def _registered_lines(registered) -> list:
-    lines = ["Registered models (``create_model(name)``; exact counts of the reference "
-             "implementation, in the paper's convention):", ""]
+    lines = [
+        "Registered models (``create_model(name)``; exact counts of the reference "
+        "implementation, in the paper's convention):",
+        "",
+    ]
     for info in registered:
         rows = info.references
         if rows:
             row = rows[0]
-            counts = (f"{row.params:,} params, {row.flops / 1e6:.2f} M FLOPs "
-                      f"({row.flops_convention})")
+            counts = (
+                f"{row.params:,} params, {row.flops / 1e6:.2f} M FLOPs ({row.flops_convention})"
+            )
             top1 = f", paper top-1 {row.paper_top1}" if row.paper_top1 is not None else ""
         else:
             counts, top1 = "no reference row", ""
-        lines.append(f"* ``{info.name}``: {info.variant}, {info.input_shape[0]} px, "
-                     f"{info.classes} classes, {counts}{top1}.")
+        lines.append(
+            f"* ``{info.name}``: {info.variant}, {info.input_shape[0]} px, "
+            f"{info.classes} classes, {counts}{top1}."
+        )
     return lines + [""]
 
 
@@ -493,23 +606,36 @@ def _docstring_parts(family: Family, summary: str, fixed: dict, registered=()) -
         parts += [" ".join(paragraph.split()), ""]
     if family.hybrid_stem is not None or len(family.modes) > 1:
         if fixed:
-            preset = variant_of(fixed.get("stem", "standard"),
-                                fixed.get("downsampling", "standard"))
-            parts.append("Preset: " + ", ".join(f"``{k}={v!r}``" for k, v in fixed.items())
-                         + f" (the paper's \"{preset}\").")
+            preset = variant_of(
+                fixed.get("stem", "standard"), fixed.get("downsampling", "standard")
+            )
+            parts.append(
+                "Preset: "
+                + ", ".join(f"``{k}={v!r}``" for k, v in fixed.items())
+                + f' (the paper\'s "{preset}").'
+            )
         else:
-            rows = [f"``{v}`` = ``stem={s!r}, downsampling={d!r}`` ({VARIANT_DESCRIPTIONS[v]})"
-                    for v, (s, d) in VARIANTS.items()
-                    if (s == "standard" or family.hybrid_stem is not None)
-                    and d in family.modes]
-            parts.append("Variants (the papers' rows): " + "; ".join(rows) + ". "
-                         "``padding_free=True`` is short for the \"pf\" pair.")
+            rows = [
+                f"``{v}`` = ``stem={s!r}, downsampling={d!r}`` ({VARIANT_DESCRIPTIONS[v]})"
+                for v, (s, d) in VARIANTS.items()
+                if (s == "standard" or family.hybrid_stem is not None) and d in family.modes
+            ]
+            parts.append(
+                "Variants (the papers' rows): " + "; ".join(rows) + ". "
+                '``padding_free=True`` is short for the "pf" pair.'
+            )
         parts.append("")
-    parts += [CONFIG_RULE + " Layouts of this family: " + ", ".join(
-        f"``{c.name}``" for c in family.configs) + ".", "",
-              "Minimum input side, derived from the architecture table: "
-              + _min_size_text(family) + ". A smaller input fails with that size in the message.",
-              ""]
+    parts += [
+        CONFIG_RULE
+        + " Layouts of this family: "
+        + ", ".join(f"``{c.name}``" for c in family.configs)
+        + ".",
+        "",
+        "Minimum input side, derived from the architecture table: "
+        + _min_size_text(family)
+        + ". A smaller input fails with that size in the message.",
+        "",
+    ]
     if registered:
         parts += _registered_lines(registered)
     parts.append("Args:")
@@ -517,38 +643,56 @@ def _docstring_parts(family: Family, summary: str, fixed: dict, registered=()) -
         if arg.positional:
             parts.append(f"    {arg.name}: {arg.doc}")
     extra = ", or an MXNet ``.params`` file" if family.extra_weight_suffixes else ""
-    classes_default = (f" (default {family.default_classes})" if family.default_classes
-                       else " (default: the layout's)")
+    classes_default = (
+        f" (default {family.default_classes})"
+        if family.default_classes
+        else " (default: the layout's)"
+    )
     for key, _, _, doc in _KERAS_ARGS:
-        parts.append(f"    {key}: " + doc.format(extra_weights=extra,
-                                                   classes_default=classes_default))
-    norm = ("the layout's normalisation (" + "; ".join(
-        f"{c.name}: " + (f"mean {_fmt(c.normalization[0])}, std {_fmt(c.normalization[1])}"
-                         if c.normalization else "none, pixels / 255 only")
-        for c in family.configs) + ")")
-    parts.append(f"    include_preprocessing: with True (default {family.include_preprocessing}) "
-                 "the model takes RGB pixels in [0, 255] and holds its input normalisation "
-                 f"(``Rescaling(1/255)`` then ``Normalization``: {norm}); with False it takes "
-                 "pixels already normalised.")
-    parts.append("    normalization: ``{\"mean\": [...], \"std\": [...]}`` on [0, 1] pixels "
-                 "instead of the layout's (with ``include_preprocessing=True``; what fit.py uses "
-                 "to build a dataset's normalisation into the model).")
+        parts.append(
+            f"    {key}: " + doc.format(extra_weights=extra, classes_default=classes_default)
+        )
+    norm = (
+        "the layout's normalisation ("
+        + "; ".join(
+            f"{c.name}: "
+            + (
+                f"mean {_fmt(c.normalization[0])}, std {_fmt(c.normalization[1])}"
+                if c.normalization
+                else "none, pixels / 255 only"
+            )
+            for c in family.configs
+        )
+        + ")"
+    )
+    parts.append(
+        f"    include_preprocessing: with True (default {family.include_preprocessing}) "
+        "the model takes RGB pixels in [0, 255] and holds its input normalisation "
+        f"(``Rescaling(1/255)`` then ``Normalization``: {norm}); with False it takes "
+        "pixels already normalised."
+    )
+    parts.append(
+        '    normalization: ``{"mean": [...], "std": [...]}`` on [0, 1] pixels '
+        "instead of the layout's (with ``include_preprocessing=True``; what fit.py uses "
+        "to build a dataset's normalisation into the model)."
+    )
     sig = _signature(family, fixed)
     docs = {
-        "stem": "\"standard\" or \"hybrid\" (the paper's :class:`HybridStem`).",
-        "downsampling": "\"" + "\", \"".join(family.modes) + "\" (see "
-                        ":mod:`keras_padfree.blocks.downsampling`).",
-        "padding_free": "True: short for ``stem=\"hybrid\", downsampling=\"padding_free\"``.",
-        "config": "layout: " + ", ".join(f"\"{c.name}\"" for c in family.configs)
-                  + " or None (the rule above).",
+        "stem": '"standard" or "hybrid" (the paper\'s :class:`HybridStem`).',
+        "downsampling": '"' + '", "'.join(family.modes) + '" (see '
+        ":mod:`keras_padfree.blocks.downsampling`).",
+        "padding_free": 'True: short for ``stem="hybrid", downsampling="padding_free"``.',
+        "config": "layout: "
+        + ", ".join(f'"{c.name}"' for c in family.configs)
+        + " or None (the rule above).",
         "dropout_rate": "dropout before the classifier; None: the reference's rate.",
         "features_only": "True: a multi-output model whose outputs are the feature pyramid "
-                         "``{\"P<n>\": feature map}`` (keras-hub's level names: ``2**n`` is the "
-                         "nominal reduction; the actual sizes are in ``model.feature_info``), no "
-                         "head. Every model also has ``model.pyramid_outputs`` and "
-                         "``model.feature_info``.",
-        "feature_levels": "with ``features_only``: the levels to output, e.g. ``(\"P3\", "
-                          "\"P4\", \"P5\")`` (default: all).",
+        '``{"P<n>": feature map}`` (keras-hub\'s level names: ``2**n`` is the '
+        "nominal reduction; the actual sizes are in ``model.feature_info``), no "
+        "head. Every model also has ``model.pyramid_outputs`` and "
+        "``model.feature_info``.",
+        "feature_levels": 'with ``features_only``: the levels to output, e.g. ``("P3", '
+        '"P4", "P5")`` (default: all).',
     }
     for key, doc in docs.items():
         if key in sig.parameters:
@@ -582,8 +726,9 @@ def warn_renamed(old: str, new: str, where: str) -> None:
     if key in _WARNED:
         return
     _WARNED.add(key)
-    warnings.warn(f"{where}: {old!r} is now {new!r}; the old name keeps working.",
-                  FutureWarning, stacklevel=4)
+    warnings.warn(
+        f"{where}: {old!r} is now {new!r}; the old name keeps working.", FutureWarning, stacklevel=4
+    )
 
 
 _WARNED: set = set()
@@ -592,13 +737,30 @@ _WARNED: set = set()
 # --------------------------------------------------------------------------------------------------
 # Registration: one call per registered model, its name from the one grammar.
 
-LAYOUT_OF_DATASET = {"cifar": "cifar", "imagenet32": "imagenet32", "vegfru": "imagenet",
-                     "dogs": "imagenet", "imagenet": "imagenet"}
+LAYOUT_OF_DATASET = {
+    "cifar": "cifar",
+    "imagenet32": "imagenet32",
+    "vegfru": "imagenet",
+    "dogs": "imagenet",
+    "imagenet": "imagenet",
+}
 
 
-def register(family: Family, builder, *, architecture: str, dataset: str, variant: str = "orig",
-             options: tuple = (), reference=None, aliases: tuple = (), deviations=None,
-             description: str | None = None, test_input_shape=None, **kwargs: Any) -> str:
+def register(
+    family: Family,
+    builder,
+    *,
+    architecture: str,
+    dataset: str,
+    variant: str = "orig",
+    options: tuple = (),
+    reference=None,
+    aliases: tuple = (),
+    deviations=None,
+    description: str | None = None,
+    test_input_shape=None,
+    **kwargs: Any,
+) -> str:
     """Registers ``builder(**kwargs)`` under the grammar's name; returns the name.
 
     Input shape, classes, recipe and the layout (``config``) follow from ``dataset``; the
@@ -618,13 +780,22 @@ def register(family: Family, builder, *, architecture: str, dataset: str, varian
     if description is None:
         description = f"{family.title}, {VARIANT_DESCRIPTIONS[variant]}"
     _registry.register_model(
-        name, builder, family=family.name, variant=variant, input_shape=(size, size, 3),
-        classes=classes, dataset=title,
-        description=f"{description} ({title}, {size}x{size}).", reference=reference,
-        source=family.source, deviations=deviations,
+        name,
+        builder,
+        family=family.name,
+        variant=variant,
+        input_shape=(size, size, 3),
+        classes=classes,
+        dataset=title,
+        description=f"{description} ({title}, {size}x{size}).",
+        reference=reference,
+        source=family.source,
+        deviations=deviations,
         test_input_shape=test_input_shape or ((32, 32, 3) if size <= 32 else (96, 96, 3)),
-        recipe=family.recipes.get(dataset) or family.recipes.get(style), recipes=family.recipes,
-        aliases=aliases, **kwargs,
+        recipe=family.recipes.get(dataset) or family.recipes.get(style),
+        recipes=family.recipes,
+        aliases=aliases,
+        **kwargs,
     )
     builder.registered.append(_registry._REGISTRY[name])
     builder.__doc__ = docstring(family, builder.summary, fixed, builder.registered)

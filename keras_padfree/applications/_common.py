@@ -19,8 +19,17 @@ WEIGHT_SUFFIXES = (".weights.h5", ".keras")
 CLASSIFIER_NAME = "predictions"
 
 
-def validate_args(*, include_top, weights, input_tensor, input_shape, pooling, classes,
-                  classifier_activation, extra_weight_suffixes=()):
+def validate_args(
+    *,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    extra_weight_suffixes=(),
+):
     """Checks the shared arguments up front; raises ValueError naming the argument."""
     if not isinstance(include_top, bool):
         raise ValueError(
@@ -32,7 +41,8 @@ def validate_args(*, include_top, weights, input_tensor, input_shape, pooling, c
         )
     if pooling not in POOLINGS:
         raise ValueError(
-            f'Argument `pooling` must be one of None, "avg" or "max". Received: pooling={pooling!r}.'
+            'Argument `pooling` must be one of None, "avg" or "max". Received: '
+            f"pooling={pooling!r}."
         )
     if classifier_activation is not None and not isinstance(classifier_activation, str):
         raise ValueError(
@@ -70,9 +80,14 @@ def validate_args(*, include_top, weights, input_tensor, input_shape, pooling, c
             f"Received: input_tensor={input_tensor!r} (of type {type(input_tensor).__name__})."
         )
     if input_shape is not None:
-        if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
-                or any(d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1)
-                       for d in input_shape)):
+        if (
+            not isinstance(input_shape, (tuple, list))
+            or len(input_shape) != 3
+            or any(
+                d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1)
+                for d in input_shape
+            )
+        ):
             raise ValueError(
                 "Argument `input_shape` must be a tuple (height, width, channels) of positive "
                 f"integers (or None for height/width). Received: input_shape={input_shape!r}."
@@ -90,8 +105,11 @@ def model_inputs(input_tensor, input_shape, *, default_size, min_size, model_nam
         inputs = keras.utils.get_source_inputs(input_tensor)
         x = input_tensor
     else:
-        shape = tuple(input_shape) if input_shape is not None else (default_size, default_size,
-                                                                      channels)
+        shape = (
+            tuple(input_shape)
+            if input_shape is not None
+            else (default_size, default_size, channels)
+        )
         inputs = keras.Input(shape=shape, name="image")
         x = inputs
     if len(shape) != 3:
@@ -134,8 +152,10 @@ def _layout(h5file):
     """``{tensor key: shape}`` of a Keras weights file (keys follow layer classes and order)."""
     layout = {}
     h5file.visititems(
-        lambda key, obj: layout.__setitem__(key, tuple(obj.shape)) if hasattr(obj, "shape")
-        else None)
+        lambda key, obj: (
+            layout.__setitem__(key, tuple(obj.shape)) if hasattr(obj, "shape") else None
+        )
+    )
     return layout
 
 
@@ -172,8 +192,12 @@ def _check_layout(model, path, *, include_top, classes):
     missing = [k for k in want if k not in got]
     differ = [(k, got[k], want[k]) for k in want if k in got and got[k] != want[k]]
     # Only the classifier differs (its kernel and bias end in the number of classes).
-    if include_top and differ and not missing and all(
-            w[-1] == classes and g[:-1] == w[:-1] for _, g, w in differ):
+    if (
+        include_top
+        and differ
+        and not missing
+        and all(w[-1] == classes and g[:-1] == w[:-1] for _, g, w in differ)
+    ):
         file_classes = sorted({g[-1] for _, g, _ in differ})
         raise ValueError(
             f"The weights file {path!r} has a {file_classes[0]}-class classifier, but the model "
@@ -185,17 +209,22 @@ def _check_layout(model, path, *, include_top, classes):
         parts = []
         if differ:
             key, g, w = differ[0]
-            parts.append(f"{len(differ)} tensors differ in shape (first: {key}: {g} in the file, "
-                         f"{w} in the model)")
+            parts.append(
+                f"{len(differ)} tensors differ in shape (first: {key}: {g} in the file, "
+                f"{w} in the model)"
+            )
         if missing:
-            parts.append(f"{len(missing)} tensors of the model are not in the file (first: "
-                         f"{missing[0]})")
+            parts.append(
+                f"{len(missing)} tensors of the model are not in the file (first: {missing[0]})"
+            )
         if extra:
-            parts.append(f"{len(extra)} tensors of the file have no place in the model (first: "
-                         f"{extra[0]})")
+            parts.append(
+                f"{len(extra)} tensors of the file have no place in the model (first: {extra[0]})"
+            )
         raise ValueError(
             f"The weights file {path!r} holds another architecture than {model.name!r}: "
-            + "; ".join(parts) + ". Build the model the file was saved from (same registry name, "
+            + "; ".join(parts)
+            + ". Build the model the file was saved from (same registry name, "
             "arguments and classes), or pass weights=None."
         )
 

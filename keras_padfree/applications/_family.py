@@ -192,29 +192,30 @@ class Family:
     def row_name(self, row) -> str:
         if callable(self.block_name):
             return self.block_name(row)
-        return self.block_name.format(index=row.index, stage=row.stage, unit=row.unit,
-                                      **row.values)
+        return self.block_name.format(index=row.index, stage=row.stage, unit=row.unit, **row.values)
 
 
 # --------------------------------------------------------------------------------------------------
 # The parts most families state the same way, as data.
 
+
 def _value(value, ctx):
     return value(ctx) if callable(value) else value
 
 
-def conv_unit(filters, kernel_size: int, activation: str | None, name: str,
-              strides_key: str | None = None) -> Callable:
+def conv_unit(
+    filters, kernel_size: int, activation: str | None, name: str, strides_key: str | None = None
+) -> Callable:
     """``fn(x, ctx)``: a conv -> BN -> act unit (a standard stem, a last 1x1 conv).
 
     Args:
         filters: width, or ``filters(ctx)``.
         strides_key: the layout value holding the stride (e.g. "stem_strides"); None: stride 1.
     """
+
     def unit(x, ctx):
         strides = ctx.config_values.get(strides_key, 1) if strides_key else 1
-        return ctx.conv_bn_act(x, _value(filters, ctx), kernel_size, strides, activation,
-                               name=name)
+        return ctx.conv_bn_act(x, _value(filters, ctx), kernel_size, strides, activation, name=name)
 
     return unit
 
@@ -227,11 +228,17 @@ def hybrid_stem(filters, activation: str, **extra: Any) -> Callable:
     the rest of the network does not), the initializers are the family's. ``extra`` adds or
     overrides arguments (values may be functions of the context).
     """
+
     def kwargs(ctx):
-        args = dict(filters=_value(filters, ctx), strides=ctx.config_values.get("stem_strides", 1),
-                    activation=activation, bn_epsilon=1e-5, bn_momentum=0.9,
-                    kernel_initializer=ctx.quirks.init.conv(),
-                    depthwise_initializer=ctx.quirks.init.depthwise())
+        args = dict(
+            filters=_value(filters, ctx),
+            strides=ctx.config_values.get("stem_strides", 1),
+            activation=activation,
+            bn_epsilon=1e-5,
+            bn_momentum=0.9,
+            kernel_initializer=ctx.quirks.init.conv(),
+            depthwise_initializer=ctx.quirks.init.depthwise(),
+        )
         args.update({key: _value(value, ctx) for key, value in extra.items()})
         return args
 

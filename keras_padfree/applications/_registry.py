@@ -29,11 +29,25 @@ import json
 import os
 import warnings
 
-__all__ = ["ModelInfo", "ReferenceRow", "create_model", "get_model_info", "list_models",
-           "model_name", "reference_rows", "register_model", "width_token"]
+__all__ = [
+    "ModelInfo",
+    "ReferenceRow",
+    "create_model",
+    "get_model_info",
+    "list_models",
+    "model_name",
+    "reference_rows",
+    "register_model",
+    "width_token",
+]
 
-VARIANT_TOKENS = {"orig": None, "pf": "pf", "stem_only": "stem_only",
-                  "downsampling_only": "downsampling_only", "effv2_downsampling": "effv2_ds"}
+VARIANT_TOKENS = {
+    "orig": None,
+    "pf": "pf",
+    "stem_only": "stem_only",
+    "downsampling_only": "downsampling_only",
+    "effv2_downsampling": "effv2_ds",
+}
 # dataset token -> (dataset, classes, recipe style: "small" 32-px images / "large" 224-px ones)
 DATASETS = {
     "cifar": ("CIFAR-100", 100, "small"),
@@ -57,6 +71,7 @@ def model_name(architecture, dataset, variant="orig", options=()):
         raise ValueError(f"Unknown dataset token {dataset!r}; known: {list(DATASETS)}.")
     parts = [architecture, *options, VARIANT_TOKENS[variant], dataset]
     return "_".join(p for p in parts if p)
+
 
 _REFERENCE_FILE = os.path.join(os.path.dirname(__file__), "reference_counts.json")
 
@@ -86,18 +101,29 @@ def _all_reference_rows():
         raw = json.load(f)
     rows = []
     for r in raw:
-        rows.append(ReferenceRow(
-            table=r["table"], model=r["model"], variant=r["variant"], input_size=r["input"],
-            classes=r["classes"], params=r["params"], flops=r["flops"],
-            flops_convention=r["flops_convention"], params_all_weights=r.get("params_all_weights"),
-            paper_params_M=r.get("paper_params_M"), paper_flops_M=r.get("paper_flops_M"),
-            paper_top1=r.get("paper_top1"), source_file=r.get("source_file"),
-        ))
+        rows.append(
+            ReferenceRow(
+                table=r["table"],
+                model=r["model"],
+                variant=r["variant"],
+                input_size=r["input"],
+                classes=r["classes"],
+                params=r["params"],
+                flops=r["flops"],
+                flops_convention=r["flops_convention"],
+                params_all_weights=r.get("params_all_weights"),
+                paper_params_M=r.get("paper_params_M"),
+                paper_flops_M=r.get("paper_flops_M"),
+                paper_top1=r.get("paper_top1"),
+                source_file=r.get("source_file"),
+            )
+        )
     return tuple(rows)
 
 
 def reference_rows(model=None, variant=None, table=None):
-    """Reference rows whose ``model``/``variant`` equal, and whose ``table`` starts with, the args."""
+    """Reference rows whose ``model``/``variant`` equal, and whose ``table`` starts with, the
+    args."""
     out = []
     for row in _all_reference_rows():
         if model is not None and row.model != model:
@@ -164,9 +190,25 @@ _ALIASES = {}
 _WARNED = set()
 
 
-def register_model(name, builder, *, family, variant, input_shape, classes, dataset, description,
-                   reference=None, source="", test_input_shape=None, deviations=None, recipe=None,
-                   recipes=None, aliases=(), **kwargs):
+def register_model(
+    name,
+    builder,
+    *,
+    family,
+    variant,
+    input_shape,
+    classes,
+    dataset,
+    description,
+    reference=None,
+    source="",
+    test_input_shape=None,
+    deviations=None,
+    recipe=None,
+    recipes=None,
+    aliases=(),
+    **kwargs,
+):
     """Registers ``builder(**kwargs)`` under ``name``.
 
     Args:
@@ -192,11 +234,21 @@ def register_model(name, builder, *, family, variant, input_shape, classes, data
                 raise ValueError(f"Model {name!r}: no reference row matches {key!r}.")
             rows += matched
     _REGISTRY[name] = ModelInfo(
-        name=name, builder=builder, kwargs=dict(kwargs), family=family, variant=variant,
-        input_shape=tuple(input_shape), classes=classes, dataset=dataset, description=description,
-        references=rows, source=source,
+        name=name,
+        builder=builder,
+        kwargs=dict(kwargs),
+        family=family,
+        variant=variant,
+        input_shape=tuple(input_shape),
+        classes=classes,
+        dataset=dataset,
+        description=description,
+        references=rows,
+        source=source,
         test_input_shape=tuple(test_input_shape or input_shape),
-        deviations=dict(deviations or {}), recipe=recipe, recipes=dict(recipes or {}),
+        deviations=dict(deviations or {}),
+        recipe=recipe,
+        recipes=dict(recipes or {}),
         aliases=tuple(aliases),
     )
     for alias in aliases:
@@ -238,8 +290,11 @@ def canonical_name(name):
         new = _ALIASES[name]
         if name not in _WARNED:
             _WARNED.add(name)
-            warnings.warn(f"Model name {name!r} is now {new!r}; the old name keeps working.",
-                          FutureWarning, stacklevel=3)
+            warnings.warn(
+                f"Model name {name!r} is now {new!r}; the old name keeps working.",
+                FutureWarning,
+                stacklevel=3,
+            )
         return new
     return name
 

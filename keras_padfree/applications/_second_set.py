@@ -21,8 +21,13 @@ CONFIGS = (
 )
 
 # The paper's table of each CIFAR-100 variant.
-CIFAR_TABLES = {"orig": "set2", "pf": "set2", "stem_only": "ablation",
-                "downsampling_only": "ablation", "effv2_downsampling": "EfficientFormerV2"}
+CIFAR_TABLES = {
+    "orig": "set2",
+    "pf": "set2",
+    "stem_only": "ablation",
+    "downsampling_only": "ablation",
+    "effv2_downsampling": "EfficientFormerV2",
+}
 
 
 def family(architecture, stem, **fields):
@@ -41,17 +46,25 @@ def family(architecture, stem, **fields):
     fields.setdefault("block_name", "block{index}")
     fields.setdefault("convert_options", {})
     return Family(
-        name=architecture, source=SOURCE, recipes=RECIPES, stem=stem,
-        default_name=lambda args, variant: architecture + ("" if variant == "orig"
-                                                           else f"_{variant}"),
-        **fields)
+        name=architecture,
+        source=SOURCE,
+        recipes=RECIPES,
+        stem=stem,
+        default_name=lambda args, variant: (
+            architecture + ("" if variant == "orig" else f"_{variant}")
+        ),
+        **fields,
+    )
 
 
 def builders(family, name, summary, pf_summary):
     """The family's two public builders: ``name`` (every variant) and ``name + "PF"``."""
-    return (_builder.make_builder(family, name, summary),
-            _builder.make_builder(family, name + "PF", pf_summary, stem="hybrid",
-                                  downsampling="padding_free"))
+    return (
+        _builder.make_builder(family, name, summary),
+        _builder.make_builder(
+            family, name + "PF", pf_summary, stem="hybrid", downsampling="padding_free"
+        ),
+    )
 
 
 def register(family, builder, architecture, reference, deviations=None):
@@ -65,10 +78,22 @@ def register(family, builder, architecture, reference, deviations=None):
     deviations = deviations or (lambda variant: None)
     for variant in ("orig", "pf"):
         _builder.register(
-            family, builder, architecture=architecture, dataset="vegfru", variant=variant,
-            reference=(reference, variant, "VegFru"), deviations=deviations(variant),
-            aliases=(architecture + ("_pf" if variant == "pf" else ""),))
+            family,
+            builder,
+            architecture=architecture,
+            dataset="vegfru",
+            variant=variant,
+            reference=(reference, variant, "VegFru"),
+            deviations=deviations(variant),
+            aliases=(architecture + ("_pf" if variant == "pf" else ""),),
+        )
     for variant, table in CIFAR_TABLES.items():
-        _builder.register(family, builder, architecture=architecture, dataset="cifar",
-                          variant=variant, reference=(f"cifar_{reference}", variant, table),
-                          deviations=deviations(variant))
+        _builder.register(
+            family,
+            builder,
+            architecture=architecture,
+            dataset="cifar",
+            variant=variant,
+            reference=(f"cifar_{reference}", variant, table),
+            deviations=deviations(variant),
+        )

@@ -2,7 +2,8 @@
 
 Paper: "Lightweight Deep Neural Network Model With Padding-free Downsampling" (first table: BSConv
 library models on CIFAR-100, Stanford Dogs and ImageNet). Reference code: the BSConv copy in
-https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem (``BSConv-master``), on top of
+https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem (``BSConv-master``), on top
+of
 https://github.com/zeiss-microscopy/BSConv v0.4.0 (``bsconv/pytorch/mobilenet.py``).
 
 This is the BSConv library's MobileNetV3, not torchvision's or keras.applications': its first unit
@@ -36,32 +37,50 @@ HEADS = ("lightweight", "full")
 
 def _squeeze_excite(x, expanded, name):
     # The library's SE: a plain C // 4 squeeze, pooling module, h-sigmoid gate.
-    return SqueezeExcite(expanded // 4, activation="relu", gate="hard_sigmoid",
-                         pool_is_module=True, kernel_initializer=QUIRKS.init.conv(), name=name)(x)
+    return SqueezeExcite(
+        expanded // 4,
+        activation="relu",
+        gate="hard_sigmoid",
+        pool_is_module=True,
+        kernel_initializer=QUIRKS.init.conv(),
+        name=name,
+    )(x)
 
 
 def _block(x, row, ctx, *, strides, name):
     alpha = ctx.args["orthonormal_alpha"] if ctx.args["bsconv_s"] else None
     project = {} if alpha is None else {"kernel_regularizer": OrthonormalRegularizer(alpha)}
-    return inverted_residual(x, ctx, expanded=row.exp, filters=row.out, kernel_size=row.k,
-                             strides=strides, activation=row.nl, name=name,
-                             squeeze_excite=_squeeze_excite if row.se else None,
-                             always_expand=True, units=("conv1", "conv2", "conv3"),
-                             project_kwargs=project)
+    return inverted_residual(
+        x,
+        ctx,
+        expanded=row.exp,
+        filters=row.out,
+        kernel_size=row.k,
+        strides=strides,
+        activation=row.nl,
+        name=name,
+        squeeze_excite=_squeeze_excite if row.se else None,
+        always_expand=True,
+        units=("conv1", "conv2", "conv3"),
+        project_kwargs=project,
+    )
 
 
 def _hidden(x, ctx):
     if ctx.args["head"] == "lightweight":
         return x
-    x = keras.layers.Dense(1280, use_bias=False, kernel_initializer=ctx.quirks.init.dense(),
-                           name="final_conv2")(x)
+    x = keras.layers.Dense(
+        1280, use_bias=False, kernel_initializer=ctx.quirks.init.dense(), name="final_conv2"
+    )(x)
     return ctx.activation(x, "hard_silu", "final_conv2_act")
 
 
 def _check_alpha(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError("Argument `orthonormal_alpha` must be a number >= 0. "
-                         f"Received: orthonormal_alpha={value!r}.")
+        raise ValueError(
+            "Argument `orthonormal_alpha` must be a number >= 0. "
+            f"Received: orthonormal_alpha={value!r}."
+        )
     return float(value)
 
 
@@ -112,41 +131,70 @@ FAMILY = Family(
     tail=conv_unit(960, 1, "hard_silu", "final_conv1"),
     head=lambda ctx: Head(pool="final_pool", hidden=_hidden, classifier=classifier),
     args=(
-        Arg("head", "lightweight", "\"lightweight\" (the library's default: pool -> classifier) "
-            "or \"full\" (pool -> 1x1 960 -> 1280 -> h-swish -> classifier).",
-            lambda v: _utils.check_choice(v, "head", HEADS), annotation=str),
-        Arg("bsconv_s", False, "add the BSConv-S orthonormal regulariser (see above).",
-            lambda v: _utils.check_bool(v, "bsconv_s"), annotation=bool),
-        Arg("orthonormal_alpha", 0.1, "its weight (0.1 in the paper).", _check_alpha,
-            annotation=float),
+        Arg(
+            "head",
+            "lightweight",
+            '"lightweight" (the library\'s default: pool -> classifier) '
+            'or "full" (pool -> 1x1 960 -> 1280 -> h-swish -> classifier).',
+            lambda v: _utils.check_choice(v, "head", HEADS),
+            annotation=str,
+        ),
+        Arg(
+            "bsconv_s",
+            False,
+            "add the BSConv-S orthonormal regulariser (see above).",
+            lambda v: _utils.check_bool(v, "bsconv_s"),
+            annotation=bool,
+        ),
+        Arg(
+            "orthonormal_alpha",
+            0.1,
+            "its weight (0.1 in the paper).",
+            _check_alpha,
+            annotation=float,
+        ),
     ),
     downsampling=("standard", "padding_free"),
     convert_options={},
     default_classes=100,
-    default_name=lambda args, variant: "bsconv_mobilenetv3_large"
-    + ("" if variant == "orig" else f"_{variant}"),
+    default_name=lambda args, variant: (
+        "bsconv_mobilenetv3_large" + ("" if variant == "orig" else f"_{variant}")
+    ),
     recipes={"small": "bsconv_set1", "large": "bsconv_set1_dogs"},
 )
 
 BSConvMobileNetV3Large = _builder.make_builder(
-    FAMILY, "BSConvMobileNetV3Large", "The BSConv library's MobileNetV3-large.")
+    FAMILY, "BSConvMobileNetV3Large", "The BSConv library's MobileNetV3-large."
+)
 BSConvMobileNetV3LargePF = _builder.make_builder(
-    FAMILY, "BSConvMobileNetV3LargePF", "The BSConv library's MobileNetV3-large with padding-free "
-    "downsampling and the hybrid stem (the paper's \"ours\").", stem="hybrid",
-    downsampling="padding_free")
+    FAMILY,
+    "BSConvMobileNetV3LargePF",
+    "The BSConv library's MobileNetV3-large with padding-free "
+    'downsampling and the hybrid stem (the paper\'s "ours").',
+    stem="hybrid",
+    downsampling="padding_free",
+)
 
-for _dataset, _ref, _head in (("cifar", "cifar_mobilenetv3_large", "lightweight"),
-                              ("dogs", "mobilenetv3_large_dogs", "lightweight"),
-                              ("imagenet", "mobilenetv3_large_imagenet", "full")):
+for _dataset, _ref, _head in (
+    ("cifar", "cifar_mobilenetv3_large", "lightweight"),
+    ("dogs", "mobilenetv3_large_dogs", "lightweight"),
+    ("imagenet", "mobilenetv3_large_imagenet", "full"),
+):
     for _bsconv_s in (False, True) if _dataset != "imagenet" else (False,):
         _options = ("bsconvs",) if _bsconv_s else ()
         _key = _ref.replace("mobilenetv3_large", "mobilenetv3_large_bsconvs") if _bsconv_s else _ref
         for _variant in ("orig", "pf"):
             _old = "_".join(("bsconv_mobilenetv3_large", *_options, _dataset))
             _builder.register(
-                FAMILY, BSConvMobileNetV3Large, architecture="bsconv_mobilenetv3_large",
-                options=_options, dataset=_dataset, variant=_variant,
+                FAMILY,
+                BSConvMobileNetV3Large,
+                architecture="bsconv_mobilenetv3_large",
+                options=_options,
+                dataset=_dataset,
+                variant=_variant,
                 reference=(_key, _variant, "set1"),
                 aliases=(_old + "_pf",) if _variant == "pf" else (),
                 description=f"{FAMILY.title}{' BSConv-S' if _bsconv_s else ''}, {_head} head",
-                head=_head, bsconv_s=_bsconv_s)
+                head=_head,
+                bsconv_s=_bsconv_s,
+            )

@@ -2,7 +2,8 @@
 
 Paper: "Lightweight Deep Neural Network Model With Padding-free Downsampling" (first table: BSConv
 library models on CIFAR-100). Reference code: the BSConv copy in
-https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem (``BSConv-master``), on top of
+https://github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem (``BSConv-master``), on top
+of
 https://github.com/zeiss-microscopy/BSConv v0.4.0 (``bsconv/pytorch/resnet.py``), with the BSConv-U
 replacer (``bsconv.pytorch.BSConvU_Replacer``) for the "-BSConv-U" models.
 
@@ -53,10 +54,12 @@ TABLE = """
 
 # The BSConv library: PyTorch's default BN, kaiming-uniform convs (depthwise fan-in k * k); names
 # "<unit>_conv" / "_bn" / "_act", the padding-free depthwise layer named after its unit.
-QUIRKS = common.Quirks(init=common.KAIMING_UNIFORM,
-                       names=common.Names(depthwise="_dw", padding_free="",
-                                          pad_named_after_conv=True),
-                       join="after_activation", shortcut_pool="3x3")
+QUIRKS = common.Quirks(
+    init=common.KAIMING_UNIFORM,
+    names=common.Names(depthwise="_dw", padding_free="", pad_named_after_conv=True),
+    join="after_activation",
+    shortcut_pool="3x3",
+)
 
 
 def classifier(fan_in, classes):
@@ -66,9 +69,12 @@ def classifier(fan_in, classes):
     PyTorch's default ``U(+-1/sqrt(in))``.
     """
     limit = 1.0 / math.sqrt(fan_in)
-    return {"kernel_initializer": keras.initializers.RandomNormal(
-        stddev=math.sqrt(2.0 / (fan_in + classes))),
-        "bias_initializer": keras.initializers.RandomUniform(-limit, limit)}
+    return {
+        "kernel_initializer": keras.initializers.RandomNormal(
+            stddev=math.sqrt(2.0 / (fan_in + classes))
+        ),
+        "bias_initializer": keras.initializers.RandomUniform(-limit, limit),
+    }
 
 
 def data_bn(x, ctx):
@@ -78,8 +84,12 @@ def data_bn(x, ctx):
 
 def _check_depth(kind, offset, minimum):
     def check(depth):
-        if (isinstance(depth, bool) or not isinstance(depth, int) or depth < minimum
-                or (depth - offset) % 6):
+        if (
+            isinstance(depth, bool)
+            or not isinstance(depth, int)
+            or depth < minimum
+            or (depth - offset) % 6
+        ):
             raise ValueError(
                 f"Argument `depth` of a CIFAR {kind} must be an integer 6n + {offset} >= "
                 f"{minimum}. Received: depth={depth!r}."
@@ -99,8 +109,13 @@ def _table(offset):
 
 def _hybrid_stem(ordering):
     # The residual hybrid stem, its first 3x3 conv BSConv-U when the model is.
-    return hybrid_stem(16, "relu", residual=True, ordering=ordering,
-                       first_conv=lambda ctx: "bsconv_u" if ctx.args["bsconv_u"] else "standard")
+    return hybrid_stem(
+        16,
+        "relu",
+        residual=True,
+        ordering=ordering,
+        first_conv=lambda ctx: "bsconv_u" if ctx.args["bsconv_u"] else "standard",
+    )
 
 
 def _projection_of(pf_projection):
@@ -109,16 +124,27 @@ def _projection_of(pf_projection):
 
 
 def _resnet_block(x, row, ctx, *, strides, name):
-    return resnet_units.standard_unit(x, ctx, filters=row.out, strides=strides,
-                                      bsconv_u=ctx.args["bsconv_u"],
-                                      projection=_projection_of("separable"), name=name)
+    return resnet_units.standard_unit(
+        x,
+        ctx,
+        filters=row.out,
+        strides=strides,
+        bsconv_u=ctx.args["bsconv_u"],
+        projection=_projection_of("separable"),
+        name=name,
+    )
 
 
 def _wrn_block(x, row, ctx, *, strides, name):
-    return resnet_units.preact_unit(x, ctx, filters=row.out * ctx.args["width_factor"],
-                                    strides=strides, bsconv_u=ctx.args["bsconv_u"],
-                                    projection=_projection_of(ctx.args["pf_projection"]),
-                                    name=name)
+    return resnet_units.preact_unit(
+        x,
+        ctx,
+        filters=row.out * ctx.args["width_factor"],
+        strides=strides,
+        bsconv_u=ctx.args["bsconv_u"],
+        projection=_projection_of(ctx.args["pf_projection"]),
+        name=name,
+    )
 
 
 def _wrn_tail(x, ctx):
@@ -158,19 +184,29 @@ RESNET = Family(
     block=_resnet_block,
     block_name="stage{stage}_unit{unit}",
     input_layer=data_bn,
-    stem=lambda x, ctx: resnet_units.conv_block(x, ctx, 16, 3, name="stem",
-                                                bsconv_u=ctx.args["bsconv_u"]),
+    stem=lambda x, ctx: resnet_units.conv_block(
+        x, ctx, 16, 3, name="stem", bsconv_u=ctx.args["bsconv_u"]
+    ),
     hybrid_stem=_hybrid_stem("post"),
     head=lambda ctx: Head(pool="global_pool", classifier=classifier),
     args=(
-        Arg("depth", 20, "6n + 2 (20, 56, 110, ...).", _check_depth("ResNet", 2, 8),
-            positional=True, annotation=int),
+        Arg(
+            "depth",
+            20,
+            "6n + 2 (20, 56, 110, ...).",
+            _check_depth("ResNet", 2, 8),
+            positional=True,
+            annotation=int,
+        ),
         Arg("bsconv_u", False, "the BSConv-U model.", _check_bsconv_u, annotation=bool),
     ),
     downsampling=("standard", "padding_free"),
     default_classes=100,
-    default_name=lambda args, variant: f"bsconv_resnet{args['depth']}"
-    + ("_bsconvu" if args["bsconv_u"] else "") + ("" if variant == "orig" else f"_{variant}"),
+    default_name=lambda args, variant: (
+        f"bsconv_resnet{args['depth']}"
+        + ("_bsconvu" if args["bsconv_u"] else "")
+        + ("" if variant == "orig" else f"_{variant}")
+    ),
     recipes={"small": "bsconv_set1", "large": "bsconv_set1_dogs"},
 )
 
@@ -206,63 +242,139 @@ WRN = dataclasses.replace(
     """,
     table=_table(4),
     block=_wrn_block,
-    stem=lambda x, ctx: resnet_units.conv(x, ctx, 16, 3, name="stem_conv",
-                                          bsconv_u=ctx.args["bsconv_u"]),
+    stem=lambda x, ctx: resnet_units.conv(
+        x, ctx, 16, 3, name="stem_conv", bsconv_u=ctx.args["bsconv_u"]
+    ),
     hybrid_stem=_hybrid_stem("pre"),
     tail=_wrn_tail,
     args=(
-        Arg("depth", 40, "6n + 4 (16, 28, 40, ...).", _check_depth("WRN", 4, 10),
-            positional=True, annotation=int),
+        Arg(
+            "depth",
+            40,
+            "6n + 4 (16, 28, 40, ...).",
+            _check_depth("WRN", 4, 10),
+            positional=True,
+            annotation=int,
+        ),
         Arg("width_factor", 3, "k.", _check_width, positional=True, annotation=int),
         Arg("bsconv_u", False, "the BSConv-U model.", _check_bsconv_u, annotation=bool),
-        Arg("pf_projection", "conv3x3", "\"conv3x3\" or \"separable\" (see above; padding-free "
-            "only).", _check_projection, annotation=str),
+        Arg(
+            "pf_projection",
+            "conv3x3",
+            '"conv3x3" or "separable" (see above; padding-free only).',
+            _check_projection,
+            annotation=str,
+        ),
     ),
-    default_name=lambda args, variant: f"bsconv_wrn{args['depth']}_{args['width_factor']}"
-    + ("_bsconvu" if args["bsconv_u"] else "") + ("" if variant == "orig" else f"_{variant}"),
+    default_name=lambda args, variant: (
+        f"bsconv_wrn{args['depth']}_{args['width_factor']}"
+        + ("_bsconvu" if args["bsconv_u"] else "")
+        + ("" if variant == "orig" else f"_{variant}")
+    ),
 )
 
 BSConvCifarResNet = _builder.make_builder(
-    RESNET, "BSConvCifarResNet", "A BSConv-library CIFAR ResNet (post-activation StandardUnit).")
+    RESNET, "BSConvCifarResNet", "A BSConv-library CIFAR ResNet (post-activation StandardUnit)."
+)
 BSConvCifarWRN = _builder.make_builder(
-    WRN, "BSConvCifarWRN", "A BSConv-library CIFAR Wide ResNet (pre-activation PreactUnit).")
+    WRN, "BSConvCifarWRN", "A BSConv-library CIFAR Wide ResNet (pre-activation PreactUnit)."
+)
 
 _PF = {"stem": "hybrid", "downsampling": "padding_free"}
 CifarResNet20 = _builder.make_builder(
-    RESNET, "CifarResNet20", "CIFAR ResNet-20 of the BSConv library, original.", depth=20)
+    RESNET, "CifarResNet20", "CIFAR ResNet-20 of the BSConv library, original.", depth=20
+)
 CifarResNet20PF = _builder.make_builder(
-    RESNET, "CifarResNet20PF", "CIFAR ResNet-20 with padding-free downsampling and the residual "
-    "hybrid stem.", depth=20, **_PF)
+    RESNET,
+    "CifarResNet20PF",
+    "CIFAR ResNet-20 with padding-free downsampling and the residual hybrid stem.",
+    depth=20,
+    **_PF,
+)
 CifarResNet110BSConvU = _builder.make_builder(
-    RESNET, "CifarResNet110BSConvU", "CIFAR ResNet-110 BSConv-U, original.", depth=110,
-    bsconv_u=True)
+    RESNET,
+    "CifarResNet110BSConvU",
+    "CIFAR ResNet-110 BSConv-U, original.",
+    depth=110,
+    bsconv_u=True,
+)
 CifarResNet110BSConvUPF = _builder.make_builder(
-    RESNET, "CifarResNet110BSConvUPF", "CIFAR ResNet-110 BSConv-U, padding-free.", depth=110,
-    bsconv_u=True, **_PF)
+    RESNET,
+    "CifarResNet110BSConvUPF",
+    "CIFAR ResNet-110 BSConv-U, padding-free.",
+    depth=110,
+    bsconv_u=True,
+    **_PF,
+)
 CifarWRN40_3 = _builder.make_builder(
-    WRN, "CifarWRN40_3", "CIFAR WRN-40-3, original.", depth=40, width_factor=3)
+    WRN, "CifarWRN40_3", "CIFAR WRN-40-3, original.", depth=40, width_factor=3
+)
 CifarWRN40_3PF = _builder.make_builder(
-    WRN, "CifarWRN40_3PF", "CIFAR WRN-40-3, padding-free, with the HEAD 3x3 + max-pool "
-    "projection.", depth=40, width_factor=3, pf_projection="conv3x3", **_PF)
+    WRN,
+    "CifarWRN40_3PF",
+    "CIFAR WRN-40-3, padding-free, with the HEAD 3x3 + max-pool projection.",
+    depth=40,
+    width_factor=3,
+    pf_projection="conv3x3",
+    **_PF,
+)
 CifarWRN40_8BSConvU = _builder.make_builder(
-    WRN, "CifarWRN40_8BSConvU", "CIFAR WRN-40-8 BSConv-U, original.", depth=40, width_factor=8,
-    bsconv_u=True)
+    WRN,
+    "CifarWRN40_8BSConvU",
+    "CIFAR WRN-40-8 BSConv-U, original.",
+    depth=40,
+    width_factor=8,
+    bsconv_u=True,
+)
 CifarWRN40_8BSConvUPF = _builder.make_builder(
-    WRN, "CifarWRN40_8BSConvUPF", "CIFAR WRN-40-8 BSConv-U, padding-free, with the "
-    "depthwise-separable stride-2 projection the paper's count needs.", depth=40, width_factor=8,
-    bsconv_u=True, pf_projection="separable", **_PF)
+    WRN,
+    "CifarWRN40_8BSConvUPF",
+    "CIFAR WRN-40-8 BSConv-U, padding-free, with the "
+    "depthwise-separable stride-2 projection the paper's count needs.",
+    depth=40,
+    width_factor=8,
+    bsconv_u=True,
+    pf_projection="separable",
+    **_PF,
+)
 
 for _family, _builder_fn, _arch, _options, _ref, _kwargs in (
-        (RESNET, BSConvCifarResNet, "bsconv_resnet20", (), "cifar_resnet20", {"depth": 20}),
-        (RESNET, BSConvCifarResNet, "bsconv_resnet110", ("bsconvu",), "cifar_resnet110_bsconvu",
-         {"depth": 110, "bsconv_u": True}),
-        (WRN, BSConvCifarWRN, "bsconv_wrn40_3", (), "cifar_wrn40_3",
-         {"depth": 40, "width_factor": 3, "pf_projection": "conv3x3"}),
-        (WRN, BSConvCifarWRN, "bsconv_wrn40_8", ("bsconvu",), "cifar_wrn40_8_bsconvu",
-         {"depth": 40, "width_factor": 8, "bsconv_u": True, "pf_projection": "separable"})):
+    (RESNET, BSConvCifarResNet, "bsconv_resnet20", (), "cifar_resnet20", {"depth": 20}),
+    (
+        RESNET,
+        BSConvCifarResNet,
+        "bsconv_resnet110",
+        ("bsconvu",),
+        "cifar_resnet110_bsconvu",
+        {"depth": 110, "bsconv_u": True},
+    ),
+    (
+        WRN,
+        BSConvCifarWRN,
+        "bsconv_wrn40_3",
+        (),
+        "cifar_wrn40_3",
+        {"depth": 40, "width_factor": 3, "pf_projection": "conv3x3"},
+    ),
+    (
+        WRN,
+        BSConvCifarWRN,
+        "bsconv_wrn40_8",
+        ("bsconvu",),
+        "cifar_wrn40_8_bsconvu",
+        {"depth": 40, "width_factor": 8, "bsconv_u": True, "pf_projection": "separable"},
+    ),
+):
     for _variant in ("orig", "pf"):
         _old = "_".join((_arch, *_options, "cifar")) + ("_pf" if _variant == "pf" else "")
         _builder.register(
-            _family, _builder_fn, architecture=_arch, options=_options, dataset="cifar",
-            variant=_variant, reference=(_ref, _variant, "set1"),
-            aliases=(_old,) if _variant == "pf" else (), **_kwargs)
+            _family,
+            _builder_fn,
+            architecture=_arch,
+            options=_options,
+            dataset="cifar",
+            variant=_variant,
+            reference=(_ref, _variant, "set1"),
+            aliases=(_old,) if _variant == "pf" else (),
+            **_kwargs,
+        )

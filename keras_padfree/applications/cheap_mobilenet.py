@@ -38,8 +38,10 @@ operations         reference (row key of ``cheap operations``)             chang
 "cv3k"             ``CV3K(ImageNet)``                                     R4 + output shuffle, S3,
                                                                           CV3K widths, no CIFAR
                                                                           strides
-"group"            ``cheapV3G(group conv/model.py)``                      reuse_shuffle6 with grouped
-                                                                          (2 ch/group) k x k convs in
+"group"            ``cheapV3G(group conv/model.py)``                      reuse_shuffle6 with
+grouped
+                                                                          (2 ch/group) k x k convs
+                                                                          in
                                                                           blocks 8-15
 ================== ===================================================== ===========================
 
@@ -75,25 +77,31 @@ SOURCE = "https://github.com/kai-pixel/-Efficient-Operations-for-Lightweight-Dee
 # kernels, SE, activations and strides are MobileNetV3-large's table.
 V3_WIDTHS = {
     "v3_large": (MOBILENETV3_LARGE.column("exp"), MOBILENETV3_LARGE.column("out")),
-    "cheap": ((16, 96, 144, 144, 240, 240, 240, 480, 480, 480, 480, 672, 672, 960, 960),
-              (16, 24, 24, 40, 40, 40, 80, 80, 80, 80, 112, 112, 160, 160, 160)),
-    "wide6": ((24, 144, 144, 144, 288, 288, 288, 576, 576, 576, 576, 720, 720, 1080, 1080),
-              (24, 24, 24, 48, 48, 48, 96, 96, 96, 96, 120, 120, 180, 180, 180)),
-    "cv3k": ((24, 72, 72, 144, 144, 144, 288, 216, 216, 216, 432, 648, 648, 972, 972),
-             (24, 24, 24, 48, 48, 48, 72, 72, 72, 72, 108, 108, 162, 162, 162)),
+    "cheap": (
+        (16, 96, 144, 144, 240, 240, 240, 480, 480, 480, 480, 672, 672, 960, 960),
+        (16, 24, 24, 40, 40, 40, 80, 80, 80, 80, 112, 112, 160, 160, 160),
+    ),
+    "wide6": (
+        (24, 144, 144, 144, 288, 288, 288, 576, 576, 576, 576, 720, 720, 1080, 1080),
+        (24, 24, 24, 48, 48, 48, 96, 96, 96, 96, 120, 120, 180, 180, 180),
+    ),
+    "cv3k": (
+        (24, 72, 72, 144, 144, 144, 288, 216, 216, 216, 432, 648, 648, 972, 972),
+        (24, 24, 24, 48, 48, 48, 72, 72, 72, 72, 108, 108, 162, 162, 162),
+    ),
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class V3Variant:
-    stem: str            # "std", "f1" or "f2"
+    stem: str  # "std", "f1" or "f2"
     stem_width: int
-    widths: str          # key of V3_WIDTHS
-    expansion: str       # cheap_ops.EXPANSIONS
-    se: str              # cheap_ops.SE_KINDS
-    last: str            # "std" (conv + BN + hs, pool, conv 1280 + hs) or "tile" (L1)
+    widths: str  # key of V3_WIDTHS
+    expansion: str  # cheap_ops.EXPANSIONS
+    se: str  # cheap_ops.SE_KINDS
+    last: str  # "std" (conv + BN + hs, pool, conv 1280 + hs) or "tile" (L1)
     dropout: float
-    cifar_mode: bool     # whether the reference has a CIFAR-stride mode
+    cifar_mode: bool  # whether the reference has a CIFAR-stride mode
     grouped_from: int = 0  # first block (1-based) with a grouped k x k conv (cheapV3G), 0 = none
     out_shuffle: bool = False  # CV3K's shuffle after the projection
 
@@ -105,10 +113,12 @@ V3_VARIANTS = {
     "reuse_shuffle6": V3Variant("f1", 24, "wide6", "shuffle_tile", "tile8", "tile", 0.2, True),
     "imagenet_f2": V3Variant("f2", 24, "wide6", "shuffle_tile", "tile8", "tile", 0.0, True),
     "ol": V3Variant("std", 24, "wide6", "shuffle_tile", "tile8", "std", 0.0, False),
-    "cv3k": V3Variant("std", 24, "cv3k", "grouped_tile", "tile4", "std", 0.2, False,
-                      out_shuffle=True),
-    "group": V3Variant("f1", 24, "wide6", "shuffle_tile", "tile8", "tile", 0.2, True,
-                       grouped_from=8),
+    "cv3k": V3Variant(
+        "std", 24, "cv3k", "grouped_tile", "tile4", "std", 0.2, False, out_shuffle=True
+    ),
+    "group": V3Variant(
+        "f1", 24, "wide6", "shuffle_tile", "tile8", "tile", 0.2, True, grouped_from=8
+    ),
 }
 V2_VARIANTS = ("baseline", "cheap")
 # cheapV2's channel-match half for the stride-1 blocks that widen by 1.5.
@@ -116,8 +126,11 @@ V2_MATCH_HALF = {(16, 24): 0, (64, 96): 1}
 
 # BN eps 1e-5 / momentum 0.1; convs kaiming-normal (fan-out, PyTorch's fan of depthwise kernels
 # too), Linear layers N(0, 0.001).
-QUIRKS = common.Quirks(init=dataclasses.replace(
-    common.KAIMING_NORMAL_FAN_OUT, dense=lambda: keras.initializers.RandomNormal(0.0, 0.001)))
+QUIRKS = common.Quirks(
+    init=dataclasses.replace(
+        common.KAIMING_NORMAL_FAN_OUT, dense=lambda: keras.initializers.RandomNormal(0.0, 0.001)
+    )
+)
 
 CONFIGS = (
     Config("cifar", 32, "s32", (), normalization.CIFAR100_ROUNDED, {"stem_strides": 1}),
@@ -139,15 +152,18 @@ def _legacy(builder_name, kwargs):
     if "cifar_strides" in kwargs:
         value = kwargs.pop("cifar_strides")
         if value is not None and not isinstance(value, bool):
-            raise ValueError("Argument `cifar_strides` must be True, False or None. "
-                             f"Received: cifar_strides={value!r}.")
+            raise ValueError(
+                "Argument `cifar_strides` must be True, False or None. "
+                f"Received: cifar_strides={value!r}."
+            )
         _builder.warn_renamed("cifar_strides", "config", f"{builder_name}() argument")
         if value is not None:
             kwargs["config"] = "cifar" if value else "imagenet"
     return kwargs
 
 
-# -- MobileNetV3 ------------------------------------------------------------------------------------
+# -- MobileNetV3 -----------------------------------------------------------------------------------
+
 
 def _v3_table(args, config):
     spec = V3_VARIANTS[args["operations"]]
@@ -177,10 +193,21 @@ def _v3_block(x, row, ctx, *, strides, name):
     copies = row.exp // c_in if row.exp % c_in == 0 else None
     grouped = spec.grouped_from and row.index >= spec.grouped_from
     return cheap_ops.v3_bottleneck(
-        x, ctx, kernel_size=row.k, exp=row.exp, out=row.out, strides=strides,
-        se=bool(row.se), activation=row.nl, prefix=name, expansion=spec.expansion,
-        se_kind=spec.se, shuffle_groups=6, spatial_groups=row.exp // 2 if grouped else None,
-        out_shuffle=copies if spec.out_shuffle and row.exp != c_in else None)
+        x,
+        ctx,
+        kernel_size=row.k,
+        exp=row.exp,
+        out=row.out,
+        strides=strides,
+        se=bool(row.se),
+        activation=row.nl,
+        prefix=name,
+        expansion=spec.expansion,
+        se_kind=spec.se,
+        shuffle_groups=6,
+        spatial_groups=row.exp // 2 if grouped else None,
+        out_shuffle=copies if spec.out_shuffle and row.exp != c_in else None,
+    )
 
 
 def _v3_tail(x, ctx):
@@ -204,9 +231,14 @@ def _v3_hidden(x, ctx):
 
 def _v3_head(ctx):
     spec = V3_VARIANTS[ctx.args["operations"]]
-    return Head(pool="avg_pool", pool_kind="keepdims" if spec.last == "std" else "module",
-                hidden=_v3_hidden, dropout=spec.dropout, dropout_name="dropout",
-                classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense()})
+    return Head(
+        pool="avg_pool",
+        pool_kind="keepdims" if spec.last == "std" else "module",
+        hidden=_v3_hidden,
+        dropout=spec.dropout,
+        dropout_name="dropout",
+        classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense()},
+    )
 
 
 V3_FAMILY = Family(
@@ -236,8 +268,16 @@ V3_FAMILY = Family(
     stem=_v3_stem,
     tail=_v3_tail,
     head=_v3_head,
-    args=(Arg("operations", "cheap", "the network: \"" + "\", \"".join(V3_VARIANTS) + "\".",
-              _operations(True), positional=True, annotation=str),),
+    args=(
+        Arg(
+            "operations",
+            "cheap",
+            'the network: "' + '", "'.join(V3_VARIANTS) + '".',
+            _operations(True),
+            positional=True,
+            annotation=str,
+        ),
+    ),
     downsampling=("standard",),
     available_configs=lambda args: CONFIGS_OF[V3_VARIANTS[args["operations"]].cifar_mode],
     head_has_dropout=True,
@@ -249,7 +289,8 @@ V3_FAMILY = Family(
 CONFIGS_OF = {True: ("cifar", "imagenet"), False: ("imagenet",)}
 
 
-# -- MobileNetV2 ------------------------------------------------------------------------------------
+# -- MobileNetV2 -----------------------------------------------------------------------------------
+
 
 def _v2_stem(x, ctx):
     x = ctx.conv(x, 32, 3, ctx.config_values["stem_strides"], name="stem_conv")
@@ -258,9 +299,16 @@ def _v2_stem(x, ctx):
 
 
 def _v2_block(x, row, ctx, *, strides, name):
-    return cheap_ops.v2_block(x, ctx, expansion_ratio=row.t, out=row.out, strides=strides,
-                              prefix=name, cheap=ctx.args["operations"] == "cheap",
-                              match_half=V2_MATCH_HALF.get((int(x.shape[-1]), row.out), 0))
+    return cheap_ops.v2_block(
+        x,
+        ctx,
+        expansion_ratio=row.t,
+        out=row.out,
+        strides=strides,
+        prefix=name,
+        cheap=ctx.args["operations"] == "cheap",
+        match_half=V2_MATCH_HALF.get((int(x.shape[-1]), row.out), 0),
+    )
 
 
 def _v2_tail(x, ctx):
@@ -292,26 +340,39 @@ V2_FAMILY = dataclasses.replace(
     stem=_v2_stem,
     tail=_v2_tail,
     head=lambda ctx: Head(pool="avg_pool"),
-    args=(Arg("operations", "cheap", "the network: \"baseline\" or \"cheap\".",
-              _operations(False), positional=True, annotation=str),),
+    args=(
+        Arg(
+            "operations",
+            "cheap",
+            'the network: "baseline" or "cheap".',
+            _operations(False),
+            positional=True,
+            annotation=str,
+        ),
+    ),
     available_configs=None,
     head_has_dropout=False,
     default_name=lambda args, variant: f"cheap_mobilenetv2_{args['operations']}",
 )
 
 CheapMobileNetV3 = _builder.make_builder(
-    V3_FAMILY, "CheapMobileNetV3",
-    "A MobileNetV3-Large of kai-pixel's repository, baseline or with cheap operations.")
+    V3_FAMILY,
+    "CheapMobileNetV3",
+    "A MobileNetV3-Large of kai-pixel's repository, baseline or with cheap operations.",
+)
 CheapMobileNetV2 = _builder.make_builder(
-    V2_FAMILY, "CheapMobileNetV2", "The repository's MobileNetV2 (kuangliu flavour) or cheapV2.")
+    V2_FAMILY, "CheapMobileNetV2", "The repository's MobileNetV2 (kuangliu flavour) or cheapV2."
+)
 
 
-# -- Registry ---------------------------------------------------------------------------------------
+# -- Registry --------------------------------------------------------------------------------------
 
 _TABLE = "cheap operations"
 _SAME_NETWORK = ("cheapV3_8", "cheapV3_shuffle", "cheapV3_Reuse_Shuffle")
-_GROUP_DEVIATION = ("cheapV3G instantiates a depthwise and a grouped k x k conv (+ BN each) in every "
-                    "block but uses one; the unused one is not built here")
+_GROUP_DEVIATION = (
+    "cheapV3G instantiates a depthwise and a grouped k x k conv (+ BN each) in every "
+    "block but uses one; the unused one is not built here"
+)
 
 
 def _group_unused_params():
@@ -340,46 +401,118 @@ def _register_v3(variant, architecture, options, key, description, datasets):
         keys = [(key, rows, _TABLE)]
         if variant == "cheap_se8":  # one network under three names in the reference
             keys += [(other, rows, _TABLE) for other in _SAME_NETWORK[1:]]
-        old = "_".join(("cheap_mobilenetv3", "imagenet_f2", dataset)) if variant == "imagenet_f2" \
+        old = (
+            "_".join(("cheap_mobilenetv3", "imagenet_f2", dataset))
+            if variant == "imagenet_f2"
             else None
+        )
         _builder.register(
-            V3_FAMILY, CheapMobileNetV3, architecture=architecture, options=options,
-            dataset=dataset, reference=keys, description=description,
+            V3_FAMILY,
+            CheapMobileNetV3,
+            architecture=architecture,
+            options=options,
+            dataset=dataset,
+            reference=keys,
+            description=description,
             deviations={"params": (-_group_unused_params(), _GROUP_DEVIATION)}
-            if variant == "group" else None,
-            aliases=(old,) if old else (), test_input_shape=(32, 32, 3), operations=variant)
+            if variant == "group"
+            else None,
+            aliases=(old,) if old else (),
+            test_input_shape=(32, 32, 3),
+            operations=variant,
+        )
 
 
 for _args in (
-        ("baseline", "cheap_baseline_mobilenetv3", (), "MobileNetV3",
-         "the repository's MobileNetV3-Large baseline"),
-        ("cheap", "cheap_mobilenetv3", (), "cheapV3", "cheapV3 (Reuse, SE tile_4 without gate, L1)"),
-        ("cheap_se8", "cheap_mobilenetv3", ("se8",), "cheapV3_8",
-         "cheapV3_8 = cheapV3_shuffle = cheapV3_Reuse_Shuffle (one network: stem F1, Reuse, SE r8 + "
-         "tile_8, L1)"),
-        ("reuse_shuffle6", "cheap_mobilenetv3", ("reuse_shuffle6",), "cheapV3_Reuse_Shuffle6",
-         "cheapV3_Reuse_Shuffle6 (shuffle 6 + tile 6, WIDE6 widths)"),
-        ("imagenet_f2", "cheap_mobilenetv3", ("f2",), "cheapV3_Reuse_Shuffle6_ImageNet@663d360",
-         "the ImageNet file @663d360 (Reuse+Shuffle6, stem F2, no dropout)"),
-        ("group", "cheap_mobilenetv3", ("group",), "cheapV3G(group conv/model.py)",
-         "cheapV3G (Reuse+Shuffle6 with grouped convs in blocks 8-15)")):
+    (
+        "baseline",
+        "cheap_baseline_mobilenetv3",
+        (),
+        "MobileNetV3",
+        "the repository's MobileNetV3-Large baseline",
+    ),
+    ("cheap", "cheap_mobilenetv3", (), "cheapV3", "cheapV3 (Reuse, SE tile_4 without gate, L1)"),
+    (
+        "cheap_se8",
+        "cheap_mobilenetv3",
+        ("se8",),
+        "cheapV3_8",
+        "cheapV3_8 = cheapV3_shuffle = cheapV3_Reuse_Shuffle (one network: stem F1, Reuse, SE r8 + "
+        "tile_8, L1)",
+    ),
+    (
+        "reuse_shuffle6",
+        "cheap_mobilenetv3",
+        ("reuse_shuffle6",),
+        "cheapV3_Reuse_Shuffle6",
+        "cheapV3_Reuse_Shuffle6 (shuffle 6 + tile 6, WIDE6 widths)",
+    ),
+    (
+        "imagenet_f2",
+        "cheap_mobilenetv3",
+        ("f2",),
+        "cheapV3_Reuse_Shuffle6_ImageNet@663d360",
+        "the ImageNet file @663d360 (Reuse+Shuffle6, stem F2, no dropout)",
+    ),
+    (
+        "group",
+        "cheap_mobilenetv3",
+        ("group",),
+        "cheapV3G(group conv/model.py)",
+        "cheapV3G (Reuse+Shuffle6 with grouped convs in blocks 8-15)",
+    ),
+):
     _register_v3(*_args, datasets=("cifar", "imagenet"))
-_register_v3("ol", "cheap_mobilenetv3", ("ol",), "V3_Reuse6_Shuffle6_OL(ImageNet@b3f00e0)",
-             "V3_Reuse6_Shuffle6_OL (ImageNet file @b3f00e0: standard stem and last stage; no "
-             "CIFAR layout, its 32-px row uses ImageNet strides)", datasets=("imagenet",))
-_register_v3("cv3k", "cheap_mobilenetv3", ("cv3k",), "CV3K(ImageNet)",
-             "CV3K (tile + grouped 1x1 residual expansion, output shuffle, SE tile_4; no CIFAR "
-             "layout, its 32-px row uses ImageNet strides)", datasets=("imagenet",))
+_register_v3(
+    "ol",
+    "cheap_mobilenetv3",
+    ("ol",),
+    "V3_Reuse6_Shuffle6_OL(ImageNet@b3f00e0)",
+    "V3_Reuse6_Shuffle6_OL (ImageNet file @b3f00e0: standard stem and last stage; no "
+    "CIFAR layout, its 32-px row uses ImageNet strides)",
+    datasets=("imagenet",),
+)
+_register_v3(
+    "cv3k",
+    "cheap_mobilenetv3",
+    ("cv3k",),
+    "CV3K(ImageNet)",
+    "CV3K (tile + grouped 1x1 residual expansion, output shuffle, SE tile_4; no CIFAR "
+    "layout, its 32-px row uses ImageNet strides)",
+    datasets=("imagenet",),
+)
 for _variant, _arch, _dataset, _key, _description in (
-        ("baseline", "cheap_baseline_mobilenetv2", "cifar", "MobileNetV2(repo CIFAR strides)",
-         "the repository's MobileNetV2 (kuangliu flavour) with its hard-coded CIFAR strides (rows "
-         "at 32 and 224 px)"),
-        ("baseline", "cheap_baseline_mobilenetv2", "imagenet",
-         "MobileNetV2(same blocks, ImageNet strides)",
-         "the same MobileNetV2 blocks with ImageNet strides"),
-        ("cheap", "cheap_mobilenetv2", "cifar", "cheapV2(hard-coded CIFAR strides)",
-         "cheapV2 (tile_6 expansion, parameter-free shortcuts, tile_4 head) with its hard-coded "
-         "CIFAR strides (rows at 32 and 224 px)")):
-    _builder.register(V2_FAMILY, CheapMobileNetV2, architecture=_arch, dataset=_dataset,
-                      reference=(_key, None, _TABLE), description=_description,
-                      test_input_shape=(32, 32, 3), operations=_variant)
+    (
+        "baseline",
+        "cheap_baseline_mobilenetv2",
+        "cifar",
+        "MobileNetV2(repo CIFAR strides)",
+        "the repository's MobileNetV2 (kuangliu flavour) with its hard-coded CIFAR strides (rows "
+        "at 32 and 224 px)",
+    ),
+    (
+        "baseline",
+        "cheap_baseline_mobilenetv2",
+        "imagenet",
+        "MobileNetV2(same blocks, ImageNet strides)",
+        "the same MobileNetV2 blocks with ImageNet strides",
+    ),
+    (
+        "cheap",
+        "cheap_mobilenetv2",
+        "cifar",
+        "cheapV2(hard-coded CIFAR strides)",
+        "cheapV2 (tile_6 expansion, parameter-free shortcuts, tile_4 head) with its hard-coded "
+        "CIFAR strides (rows at 32 and 224 px)",
+    ),
+):
+    _builder.register(
+        V2_FAMILY,
+        CheapMobileNetV2,
+        architecture=_arch,
+        dataset=_dataset,
+        reference=(_key, None, _TABLE),
+        description=_description,
+        test_input_shape=(32, 32, 3),
+        operations=_variant,
+    )

@@ -17,7 +17,8 @@ from keras_padfree.blocks.ghost_bottleneck import ghost_bottleneck
 
 __all__ = ["GhostNet", "GhostNetPF"]
 
-# GhostNet 1.0x (Han et al. 2020, table 1): the 16 bottlenecks by their reference names (stage.unit),
+# GhostNet 1.0x (Han et al. 2020, table 1): the 16 bottlenecks by their reference names
+# (stage.unit),
 # kernel, expanded and output width, SE ratio, stride at 224 px and in the CIFAR layout.
 TABLE = parse("""
     # id   k  exp  out   se    s  s32
@@ -51,14 +52,23 @@ DEAD_BN1_REASON = (
 
 
 def _block(x, row, ctx, *, strides, name):
-    return ghost_bottleneck(x, ctx, kernel_size=row.k, expanded=row.exp, filters=row.out,
-                            se_ratio=row.se, strides=strides, name=name)
+    return ghost_bottleneck(
+        x,
+        ctx,
+        kernel_size=row.k,
+        expanded=row.exp,
+        filters=row.out,
+        se_ratio=row.se,
+        strides=strides,
+        name=name,
+    )
 
 
 def _hidden(x, ctx):
     # conv_head: a 1x1 conv with bias on the pooled 1x1 map, then ReLU and flatten.
-    x = keras.layers.Conv2D(1280, 1, use_bias=True, kernel_initializer=ctx.quirks.init.conv(),
-                            name="conv_head")(x)
+    x = keras.layers.Conv2D(
+        1280, 1, use_bias=True, kernel_initializer=ctx.quirks.init.conv(), name="conv_head"
+    )(x)
     x = ctx.activation(x, "relu", "head_act")
     return keras.layers.Flatten(name="flatten")(x)
 
@@ -96,9 +106,13 @@ FAMILY = _second_set.family(
     stem=(16, "relu"),
     tail=conv_unit(960, 1, "relu", "block9_0"),
     head=lambda ctx: Head(
-        pool="global_pool", pool_kind="keepdims", hidden=_hidden, dropout=0.2,
+        pool="global_pool",
+        pool_kind="keepdims",
+        hidden=_hidden,
+        dropout=0.2,
         dropout_name="head_dropout",
-        classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense()}),
+        classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense()},
+    ),
     head_has_dropout=True,
     # The strided block's conv shortcut (dw k x k/2 -> BN -> 1x1 -> BN) gets the reduced padding
     # only, no pool.
@@ -106,8 +120,11 @@ FAMILY = _second_set.family(
 )
 
 GhostNet, GhostNetPF = _second_set.builders(
-    FAMILY, "GhostNet", "GhostNet 1.0x, as the paper's second set (and its variants) built it.",
-    "GhostNet 1.0x \"ours\": hybrid stem + padding-free downsampling.")
+    FAMILY,
+    "GhostNet",
+    "GhostNet 1.0x, as the paper's second set (and its variants) built it.",
+    'GhostNet 1.0x "ours": hybrid stem + padding-free downsampling.',
+)
 
 
 def _deviations(variant):

@@ -21,21 +21,40 @@ __all__ = ["MobileNetV3Large", "MobileNetV3LargePF"]
 
 # torchvision's MobileNetV3: BN eps 1e-3, PyTorch momentum 0.01 (Keras 0.99); convs kaiming-normal
 # (fan-out), Linear N(0, 0.01).
-QUIRKS = common.Quirks(bn_epsilon=1e-3, bn_momentum=0.99, init=common.KAIMING_NORMAL_FAN_OUT,
-                       join="after_activation", shortcut_pool="3x3")
+QUIRKS = common.Quirks(
+    bn_epsilon=1e-3,
+    bn_momentum=0.99,
+    init=common.KAIMING_NORMAL_FAN_OUT,
+    join="after_activation",
+    shortcut_pool="3x3",
+)
 
 
 def _squeeze_excite(x, expanded, name):
     # torchvision: make_divisible(expanded // 4, 8), ReLU, hard-sigmoid gate, functional pooling
     # (F.adaptive_avg_pool2d: thop 0.0.31 does not count it).
-    return SqueezeExcite(make_divisible(expanded // 4, 8), activation="relu", gate="hard_sigmoid",
-                         pool_is_module=False, kernel_initializer=QUIRKS.init.conv(), name=name)(x)
+    return SqueezeExcite(
+        make_divisible(expanded // 4, 8),
+        activation="relu",
+        gate="hard_sigmoid",
+        pool_is_module=False,
+        kernel_initializer=QUIRKS.init.conv(),
+        name=name,
+    )(x)
 
 
 def _block(x, row, ctx, *, strides, name):
-    return inverted_residual(x, ctx, expanded=row.exp, filters=row.out, kernel_size=row.k,
-                             strides=strides, activation=row.nl, name=name,
-                             squeeze_excite=_squeeze_excite if row.se else None)
+    return inverted_residual(
+        x,
+        ctx,
+        expanded=row.exp,
+        filters=row.out,
+        kernel_size=row.k,
+        strides=strides,
+        activation=row.nl,
+        name=name,
+        squeeze_excite=_squeeze_excite if row.se else None,
+    )
 
 
 def _hidden(x, ctx):
@@ -75,14 +94,20 @@ FAMILY = _second_set.family(
     stem=(16, "hard_silu"),
     tail=conv_unit(960, 1, "hard_silu", "last"),
     head=lambda ctx: Head(
-        pool="avg_pool", hidden=_hidden, dropout=0.2, dropout_name="head_dropout",
-        classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense()}),
+        pool="avg_pool",
+        hidden=_hidden,
+        dropout=0.2,
+        dropout_name="head_dropout",
+        classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense()},
+    ),
     head_has_dropout=True,
 )
 
 MobileNetV3Large, MobileNetV3LargePF = _second_set.builders(
-    FAMILY, "MobileNetV3Large",
+    FAMILY,
+    "MobileNetV3Large",
     "torchvision-style MobileNetV3-large, as the paper's second set (and its variants) built it.",
-    "MobileNetV3-large \"ours\": hybrid stem + padding-free downsampling.")
+    'MobileNetV3-large "ours": hybrid stem + padding-free downsampling.',
+)
 
 _second_set.register(FAMILY, MobileNetV3Large, "mobilenetv3_large", "mobilenetv3_large")

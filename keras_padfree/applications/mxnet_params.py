@@ -9,7 +9,8 @@ MXNet's ``mx.nd.save`` / Gluon ``export`` write a little-endian binary list of n
 * ``uint64 m`` names (``m == n``, or 0 for an unnamed list), each ``uint64 length`` + UTF-8 bytes.
 
 Gluon names its tensors ``arg:<block prefix>/<param>`` (trainable and fixed parameters) and
-``aux:<block prefix>/<running_mean|running_var>`` (BatchNorm statistics). No MXNet install is needed.
+``aux:<block prefix>/<running_mean|running_var>`` (BatchNorm statistics). No MXNet install is
+needed.
 
 >>> arrays = read_params("cifar10_pydmobilenet29_0.25_concat-0000.params")  # doctest: +SKIP
 >>> write_params("copy.params", arrays)  # doctest: +SKIP
@@ -21,8 +22,13 @@ import struct
 import keras
 import numpy as np
 
-__all__ = ["load_mxnet_params", "mxnet_param_names", "read_params", "save_mxnet_params",
-           "write_params"]
+__all__ = [
+    "load_mxnet_params",
+    "mxnet_param_names",
+    "read_params",
+    "save_mxnet_params",
+    "write_params",
+]
 
 CLASSIFIER_NAME = "predictions"
 
@@ -68,7 +74,7 @@ class _Reader:
                 f"The MXNet params file {self.path!r} ends early (truncated at byte "
                 f"{len(self.data)}, needed {self.offset + count})."
             )
-        out = self.data[self.offset:self.offset + count]
+        out = self.data[self.offset : self.offset + count]
         self.offset += count
         return out
 
@@ -79,7 +85,8 @@ def _read_array(reader, index):
         (storage,) = reader.take("<i")
         if storage != DENSE_STORAGE:
             raise ValueError(
-                f"The MXNet params file {reader.path!r}: array #{index} has storage type {storage}; "
+                f"The MXNet params file {reader.path!r}: array #{index} has storage type "
+                f"{storage}; "
                 "only dense arrays (storage type 0) are supported."
             )
         (ndim,) = reader.take("<I")
@@ -103,7 +110,9 @@ def _read_array(reader, index):
     dtype = np.dtype(_DTYPE_FLAGS[flag]).newbyteorder("<")
     count = int(np.prod(dims))
     raw = reader.take_bytes(count * dtype.itemsize)
-    return np.frombuffer(raw, dtype=dtype, count=count).reshape(dims).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, count=count).reshape(dims).astype(dtype.newbyteorder("="))
+    )
 
 
 def read_params(path):
@@ -113,7 +122,8 @@ def read_params(path):
         path: the file.
 
     Returns:
-        ``dict`` name -> ``np.ndarray`` in file order (names as stored, e.g. ``"arg:.../conv0_weight"``
+        ``dict`` name -> ``np.ndarray`` in file order (names as stored, e.g.
+        ``"arg:.../conv0_weight"``
         and ``"aux:.../batchnorm0_running_mean"``).
 
     Raises:
@@ -137,7 +147,8 @@ def read_params(path):
     (name_count,) = reader.take("<Q")
     if name_count != count:
         raise ValueError(
-            f"The MXNet params file {path!r} holds {count} arrays but {name_count} names; only named "
+            f"The MXNet params file {path!r} holds {count} arrays but {name_count} names; only "
+            "named "
             "parameter files (as Gluon saves them) can be mapped onto a model."
         )
     names = []
@@ -146,7 +157,8 @@ def read_params(path):
         names.append(reader.take_bytes(length).decode("utf-8"))
     if reader.offset != len(data):
         raise ValueError(
-            f"The MXNet params file {path!r} has {len(data) - reader.offset} unexpected trailing bytes."
+            f"The MXNet params file {path!r} has {len(data) - reader.offset} unexpected trailing "
+            "bytes."
         )
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -194,8 +206,12 @@ def write_params(path, arrays):
 # --------------------------------------------------------------------------------------------------
 # The authors' tensor names <-> the layers of a PydMobileNet built by this package.
 
-_BN_PARAMS = (("arg", "gamma", "gamma"), ("arg", "beta", "beta"),
-              ("aux", "running_mean", "moving_mean"), ("aux", "running_var", "moving_variance"))
+_BN_PARAMS = (
+    ("arg", "gamma", "gamma"),
+    ("arg", "beta", "beta"),
+    ("aux", "running_mean", "moving_mean"),
+    ("aux", "running_var", "moving_variance"),
+)
 
 
 def _bn_entries(model, layer_name, mx_name):
@@ -220,7 +236,8 @@ def _mxnet_entries(model):
     names = {layer.name for layer in model.layers}
     if "stem" in names:
         raise ValueError(
-            f"Model {model.name!r} is a padding-free PydMobileNetPF; no MXNet layout exists for its "
+            f"Model {model.name!r} is a padding-free PydMobileNetPF; no MXNet layout exists for "
+            "its "
             "hybrid stem."
         )
     if "stem_conv" not in names or "stem_bn" not in names:
@@ -297,7 +314,8 @@ def _variable_shape(layer, attr, var):
 
 
 def mxnet_param_names(model):
-    """The ``arg:``/``aux:`` tensor names (without the model prefix) and MXNet shapes of ``model``."""
+    """The ``arg:``/``aux:`` tensor names (without the model prefix) and MXNet shapes of
+    ``model``."""
     out = {}
     for mx_name, layer, attr, var, layout in _mxnet_entries(model):
         shape = _variable_shape(layer, attr, var)
@@ -368,9 +386,11 @@ def load_mxnet_params(model, path):
         if tuple(value.shape) != want:
             hint = ""
             if layer.name == CLASSIFIER_NAME and layout == "dense" and len(value.shape) == 2:
-                hint = f" The file's classifier has {value.shape[0]} classes: pass classes={value.shape[0]}."
+                n = value.shape[0]
+                hint = f" The file's classifier has {n} classes: pass classes={n}."
             elif layer.name == CLASSIFIER_NAME and len(value.shape) == 1:
-                hint = f" The file's classifier has {value.shape[0]} classes: pass classes={value.shape[0]}."
+                n = value.shape[0]
+                hint = f" The file's classifier has {n} classes: pass classes={n}."
             raise ValueError(
                 f"The MXNet params file {path!r} does not match the architecture of "
                 f"{model.name!r}: tensor {name!r} has shape {tuple(value.shape)}, the model's "

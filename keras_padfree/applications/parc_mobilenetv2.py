@@ -22,30 +22,54 @@ __all__ = ["ParCMobileNetV2", "ParCMobileNetV2PF"]
 
 # MobileNetV2's table; ParC-Net's global-conv blocks replace the last units of the 64-, 96- and
 # 160-wide stages ("parc_pe": the first of a stage, with positional embeddings).
-TABLE = MOBILENETV2.with_columns(block=(
-    "ir",
-    "ir", "ir",
-    "ir", "ir", "ir",
-    "ir", "ir", "parc_pe", "parc",
-    "ir", "ir", "parc_pe",
-    "ir", "ir", "parc_pe",
-    "ir",
-))
+TABLE = MOBILENETV2.with_columns(
+    block=(
+        "ir",
+        "ir",
+        "ir",
+        "ir",
+        "ir",
+        "ir",
+        "ir",
+        "ir",
+        "parc_pe",
+        "parc",
+        "ir",
+        "ir",
+        "parc_pe",
+        "ir",
+        "ir",
+        "parc_pe",
+        "ir",
+    )
+)
 
 # PyTorch's default BN everywhere; the reference initialises every conv kaiming-normal (fan-out)
 # and the classifier N(0, 0.01).
-QUIRKS = common.Quirks(init=common.KAIMING_NORMAL_FAN_OUT,
-                       names=common.Names(depthwise="_dw", act="_relu6"),
-                       join="after_activation", shortcut_pool="3x3")
+QUIRKS = common.Quirks(
+    init=common.KAIMING_NORMAL_FAN_OUT,
+    names=common.Names(depthwise="_dw", act="_relu6"),
+    join="after_activation",
+    shortcut_pool="3x3",
+)
 
 
 def _block(x, row, ctx, *, strides, name):
     if row.block == "ir":
         expanded = int(round(int(x.shape[-1]) * row.t))
-        return inverted_residual(x, ctx, expanded=expanded, filters=row.out, kernel_size=3,
-                                 strides=strides, activation="relu6", name=name)
-    return parc_block(x, ctx, filters=row.out, expansion=row.t, use_pe=row.block == "parc_pe",
-                      name=name)
+        return inverted_residual(
+            x,
+            ctx,
+            expanded=expanded,
+            filters=row.out,
+            kernel_size=3,
+            strides=strides,
+            activation="relu6",
+            name=name,
+        )
+    return parc_block(
+        x, ctx, filters=row.out, expansion=row.t, use_pe=row.block == "parc_pe", name=name
+    )
 
 
 FAMILY = _second_set.family(
@@ -85,17 +109,25 @@ FAMILY = _second_set.family(
     stem=(32, "relu6"),
     tail=conv_unit(1280, 1, "relu6", "head"),
     head=lambda ctx: Head(
-        pool="avg_pool", pool_kind="functional", dropout=0.2, dropout_name="dropout",
-        classifier=lambda fan_in, classes: {"kernel_initializer": ctx.quirks.init.dense(),
-                                            "bias_initializer": "zeros"}),
+        pool="avg_pool",
+        pool_kind="functional",
+        dropout=0.2,
+        dropout_name="dropout",
+        classifier=lambda fan_in, classes: {
+            "kernel_initializer": ctx.quirks.init.dense(),
+            "bias_initializer": "zeros",
+        },
+    ),
     head_has_dropout=True,
     needs_static_size=True,
     legacy_args=_builder.renamed_args({"dropout": "dropout_rate"}),
 )
 
 ParCMobileNetV2, ParCMobileNetV2PF = _second_set.builders(
-    FAMILY, "ParCMobileNetV2",
+    FAMILY,
+    "ParCMobileNetV2",
     "ParC-MobileNetV2 (original, or an ablation / attention-downsampling variant).",
-    "ParC-MobileNetV2 with padding-free downsampling and the hybrid stem (the paper's \"ours\").")
+    'ParC-MobileNetV2 with padding-free downsampling and the hybrid stem (the paper\'s "ours").',
+)
 
 _second_set.register(FAMILY, ParCMobileNetV2, "parc_mobilenetv2", "parc_mobilenetv2")

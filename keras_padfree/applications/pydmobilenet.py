@@ -2,7 +2,8 @@
 
 Paper: Hoang & Jo, "PydMobileNet: Improved Version of MobileNets with Pyramid Depthwise Separable
 Convolution" (2018). Reference implementation and released weights (MXNet Gluon):
-https://github.com/thanhhvnqb/pydmobilenet_mxnet (HEAD ffb6cfc). Specification of what is rebuilt here:
+https://github.com/thanhhvnqb/pydmobilenet_mxnet (HEAD ffb6cfc). Specification of what is rebuilt
+here:
 ``/work/shared/reference/pydmobilenet_and_cheap_ops.md`` part A.
 
 Released weights: ``PydMobileNet(..., weights="cifar10_pydmobilenet29_0.25_concat-0000.params")``
@@ -61,10 +62,22 @@ TABLE = """
 """
 
 CONFIGS = (
-    Config("cifar", 32, "s", (), normalization.CIFAR10_GLUON,
-           {"stem": 32, "widths": (32, 64, 128), "last_conv": None, "classes": 100}),
-    Config("imagenet32", 32, "s", (), normalization.IMAGENET,
-           {"stem": 64, "widths": (64, 128, 256), "last_conv": 1280, "classes": 1000}),
+    Config(
+        "cifar",
+        32,
+        "s",
+        (),
+        normalization.CIFAR10_GLUON,
+        {"stem": 32, "widths": (32, 64, 128), "last_conv": None, "classes": 100},
+    ),
+    Config(
+        "imagenet32",
+        32,
+        "s",
+        (),
+        normalization.IMAGENET,
+        {"stem": 64, "widths": (64, 128, 256), "last_conv": 1280, "classes": 1000},
+    ),
 )
 
 # MXNet's BN (eps 1e-5, momentum 0.9), Xavier (Glorot) initialisation as the training script; the
@@ -101,8 +114,10 @@ def _check_depth(depth):
 
 def _check_width(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError("Argument `width_multiplier` must be a positive number. "
-                         f"Received: width_multiplier={value!r}.")
+        raise ValueError(
+            "Argument `width_multiplier` must be a positive number. "
+            f"Received: width_multiplier={value!r}."
+        )
     if int(32 * value) < 1:
         raise ValueError(
             "Argument `width_multiplier` leaves no bottleneck channel in a stage of width 32. "
@@ -128,8 +143,9 @@ def _block(block_type):
     def block(x, row, ctx, *, strides, name):
         kind = block_type or f"pyd_{ctx.args['combine']}"
         mid = int(row.out * ctx.args["width_multiplier"])  # the reference's int() truncation
-        return residual_block(x, ctx, block_type=kind, filters=row.out, mid=mid,
-                              strides=strides, prefix=name)
+        return residual_block(
+            x, ctx, block_type=kind, filters=row.out, mid=mid, strides=strides, prefix=name
+        )
 
     return block
 
@@ -171,10 +187,22 @@ def _wm(m):
 
 
 _ARGS = (
-    Arg("depth", 29, "9 * n + 2 (n blocks per stage): 29 or 56 in the paper.", _check_depth,
-        positional=True, annotation=int),
-    Arg("width_multiplier", 0.25, "bottleneck width relative to the stage width "
-        "(``mid = int(C * m)``).", _check_width, positional=True, annotation=float),
+    Arg(
+        "depth",
+        29,
+        "9 * n + 2 (n blocks per stage): 29 or 56 in the paper.",
+        _check_depth,
+        positional=True,
+        annotation=int,
+    ),
+    Arg(
+        "width_multiplier",
+        0.25,
+        "bottleneck width relative to the stage width (``mid = int(C * m)``).",
+        _check_width,
+        positional=True,
+        annotation=float,
+    ),
 )
 
 PYD = Family(
@@ -220,8 +248,17 @@ PYD = Family(
     hybrid_stem=hybrid_stem(lambda ctx: ctx.config_values["stem"], "relu", ordering="pre"),
     tail=_tail,
     head=lambda ctx: Head(pool="avg_pool"),
-    args=_ARGS + (Arg("combine", "concat", "\"add\" (the release's \"plus\") or \"concat\".",
-                      _check_combine, positional=True, annotation=str),),
+    args=_ARGS
+    + (
+        Arg(
+            "combine",
+            "concat",
+            '"add" (the release\'s "plus") or "concat".',
+            _check_combine,
+            positional=True,
+            annotation=str,
+        ),
+    ),
     downsampling=("standard", "padding_free"),
     # The stride-2 1x1 shortcut conv becomes max-pool + the same 1x1 conv.
     convert_options={"pointwise_shortcuts": "max_pool"},
@@ -230,17 +267,25 @@ PYD = Family(
     check=_check,
     extra_weight_suffixes=(".params",),
     load_weights=_load_weights,
-    default_name=lambda args, variant: f"pydmobilenet{args['depth']}_"
-    f"{_wm(args['width_multiplier'])}_{args['combine']}" + ("" if variant == "orig" else "_pf"),
+    default_name=lambda args, variant: (
+        f"pydmobilenet{args['depth']}_"
+        f"{_wm(args['width_multiplier'])}_{args['combine']}" + ("" if variant == "orig" else "_pf")
+    ),
     # The authors trained with pydmobilenet_imagenet32 on ImageNet (32 px), with the CIFAR recipe
     # otherwise.
-    recipes={"small": "pydmobilenet_cifar", "large": "pydmobilenet_cifar",
-             "imagenet32": "pydmobilenet_imagenet32", "imagenet": "pydmobilenet_imagenet32"},
+    recipes={
+        "small": "pydmobilenet_cifar",
+        "large": "pydmobilenet_cifar",
+        "imagenet32": "pydmobilenet_imagenet32",
+        "imagenet": "pydmobilenet_imagenet32",
+    },
 )
 
 _BASELINE = dict(hybrid_stem=None, downsampling=("standard",), convert_options=None)
 MOBILENET_BASELINE = dataclasses.replace(
-    PYD, title="PydMobileNet's MobileNet baseline", block=_block("mobilenet"),
+    PYD,
+    title="PydMobileNet's MobileNet baseline",
+    block=_block("mobilenet"),
     description="""
         The "MobileNet-{depth}-{m}" baseline of PydMobileNet's table (released graphs only): the
         PydMobileNet network with only a 3x3 depthwise conv (stride s, padding 1) in every block:
@@ -248,10 +293,13 @@ MOBILENET_BASELINE = dataclasses.replace(
         ``mobilenet{29,56}_{0.5,1,1.5}`` (CIFAR-10/100). Params: -6 vs the rows (input BN).
     """,
     args=(_ARGS[0], dataclasses.replace(_ARGS[1], default=1.0)),
-    default_name=lambda args, variant: f"mobilenet{args['depth']}_"
-    f"{_wm(args['width_multiplier'])}", **_BASELINE)
+    default_name=lambda args, variant: f"mobilenet{args['depth']}_{_wm(args['width_multiplier'])}",
+    **_BASELINE,
+)
 RESNET_BASELINE = dataclasses.replace(
-    PYD, title="PydMobileNet's ResNet baseline", block=_block("resnet"),
+    PYD,
+    title="PydMobileNet's ResNet baseline",
+    block=_block("resnet"),
     description="""
         The "ResNet-{depth}" (bottleneck 0.5) baseline of PydMobileNet's table: pre-activation
         bottleneck ``BN-ReLU-1x1(mid)-BN-ReLU-conv3x3(mid, stride s)-BN-ReLU-1x1-BN + shortcut``
@@ -260,21 +308,31 @@ RESNET_BASELINE = dataclasses.replace(
         accepts since it ignores the prefix). Params: -6 vs the rows (input BN).
     """,
     args=(_ARGS[0], dataclasses.replace(_ARGS[1], default=0.5)),
-    default_name=lambda args, variant: f"resnet{args['depth']}", **_BASELINE)
+    default_name=lambda args, variant: f"resnet{args['depth']}",
+    **_BASELINE,
+)
 
 PydMobileNet = _builder.make_builder(
-    PYD, "PydMobileNet", "PydMobileNet-{depth}-{width_multiplier} with Add or Concat pyramids.")
+    PYD, "PydMobileNet", "PydMobileNet-{depth}-{width_multiplier} with Add or Concat pyramids."
+)
 PydMobileNetPF = _builder.make_builder(
-    PYD, "PydMobileNetPF", "PydMobileNet with the paper's padding-free downsampling and hybrid "
-    "stem (no reference row).", stem="hybrid", downsampling="padding_free")
+    PYD,
+    "PydMobileNetPF",
+    "PydMobileNet with the paper's padding-free downsampling and hybrid stem (no reference row).",
+    stem="hybrid",
+    downsampling="padding_free",
+)
 PydBaselineMobileNet = _builder.make_builder(
-    MOBILENET_BASELINE, "PydBaselineMobileNet", "The MobileNet baseline of PydMobileNet's table.")
+    MOBILENET_BASELINE, "PydBaselineMobileNet", "The MobileNet baseline of PydMobileNet's table."
+)
 PydBaselineResNet = _builder.make_builder(
-    RESNET_BASELINE, "PydBaselineResNet", "The ResNet (bottleneck 0.5) baseline of PydMobileNet's "
-    "table.")
+    RESNET_BASELINE,
+    "PydBaselineResNet",
+    "The ResNet (bottleneck 0.5) baseline of PydMobileNet's table.",
+)
 
 
-# -- Registry ---------------------------------------------------------------------------------------
+# -- Registry --------------------------------------------------------------------------------------
 
 # The padding-free variants in the registry (PydMobileNetPF builds every configuration; registering
 # each one would double the registry-wide test time for no new code path).
@@ -290,45 +348,80 @@ def _register():
             combine = "add" if kind == "plus" else "concat"
             for m in widths:
                 old = f"pydmobilenet{depth}_{_wm(m)}_{kind}"
-                for variant in ("orig", "pf") if ("cifar", depth, m) in PF_REGISTERED \
-                        else ("orig",):
+                for variant in (
+                    ("orig", "pf") if ("cifar", depth, m) in PF_REGISTERED else ("orig",)
+                ):
                     old_name = old + ("_pf" if variant == "pf" else "") + "_cifar"
-                    new = _registry.model_name(f"pydmobilenet{depth}", "cifar", variant,
-                                               (w(m), combine))
+                    new = _registry.model_name(
+                        f"pydmobilenet{depth}", "cifar", variant, (w(m), combine)
+                    )
                     _builder.register(
-                        PYD, PydMobileNet, architecture=f"pydmobilenet{depth}",
-                        options=(w(m), combine), dataset="cifar", variant=variant,
-                        reference=(f"pydmobilenet{depth}_{m:g}_{kind}", "orig",
-                                   "PydMobileNet (cifar") if variant == "orig" else None,
+                        PYD,
+                        PydMobileNet,
+                        architecture=f"pydmobilenet{depth}",
+                        options=(w(m), combine),
+                        dataset="cifar",
+                        variant=variant,
+                        reference=(
+                            f"pydmobilenet{depth}_{m:g}_{kind}",
+                            "orig",
+                            "PydMobileNet (cifar",
+                        )
+                        if variant == "orig"
+                        else None,
                         deviations=_DEVIATION if variant == "orig" else None,
                         aliases=(old_name,) if old_name != new else (),
                         description=f"PydMobileNet-{depth}-{m:g} ({combine}), {_CIFAR}",
-                        depth=depth, width_multiplier=m, combine=combine)
+                        depth=depth,
+                        width_multiplier=m,
+                        combine=combine,
+                    )
         for m in (0.5, 1, 1.5):
             _builder.register(
-                MOBILENET_BASELINE, PydBaselineMobileNet,
-                architecture=f"pyd_baseline_mobilenet{depth}", options=(w(m),), dataset="cifar",
+                MOBILENET_BASELINE,
+                PydBaselineMobileNet,
+                architecture=f"pyd_baseline_mobilenet{depth}",
+                options=(w(m),),
+                dataset="cifar",
                 reference=(f"mobilenet{depth}_{m:g}", "orig", "PydMobileNet (cifar"),
-                deviations=_DEVIATION, aliases=(f"pyd_mobilenet{depth}_{_wm(m)}_cifar",),
+                deviations=_DEVIATION,
+                aliases=(f"pyd_mobilenet{depth}_{_wm(m)}_cifar",),
                 description=f"MobileNet-{depth}-{m:g} baseline of PydMobileNet's table, {_CIFAR}",
-                depth=depth, width_multiplier=m)
+                depth=depth,
+                width_multiplier=m,
+            )
         _builder.register(
-            RESNET_BASELINE, PydBaselineResNet, architecture=f"pyd_baseline_resnet{depth}",
-            dataset="cifar", reference=(f"resnet{depth}", "orig", "PydMobileNet (cifar"),
-            deviations=_DEVIATION, aliases=(f"pyd_resnet{depth}_cifar",),
+            RESNET_BASELINE,
+            PydBaselineResNet,
+            architecture=f"pyd_baseline_resnet{depth}",
+            dataset="cifar",
+            reference=(f"resnet{depth}", "orig", "PydMobileNet (cifar"),
+            deviations=_DEVIATION,
+            aliases=(f"pyd_resnet{depth}_cifar",),
             description=f"ResNet-{depth} (bottleneck 0.5) baseline of PydMobileNet's table, "
-                        f"{_CIFAR}", depth=depth, width_multiplier=0.5)
+            f"{_CIFAR}",
+            depth=depth,
+            width_multiplier=0.5,
+        )
     for m in (0.25, 0.5, 0.75):
         for variant in ("orig", "pf") if ("imagenet32", 56, m) in PF_REGISTERED else ("orig",):
             _builder.register(
-                PYD, PydMobileNet, architecture="pydmobilenet56", options=(w(m), "concat"),
-                dataset="imagenet32", variant=variant,
-                reference=(f"pydnet_{m:g}".replace("0.", "0_"), "orig",
-                           "PydMobileNet (imagenet32)") if variant == "orig" else None,
+                PYD,
+                PydMobileNet,
+                architecture="pydmobilenet56",
+                options=(w(m), "concat"),
+                dataset="imagenet32",
+                variant=variant,
+                reference=(f"pydnet_{m:g}".replace("0.", "0_"), "orig", "PydMobileNet (imagenet32)")
+                if variant == "orig"
+                else None,
                 deviations=_DEVIATION if variant == "orig" else None,
                 aliases=(f"pydnet_{_wm(m)}{'_pf' if variant == 'pf' else ''}_imagenet32",),
                 description=f"PydMobileNet-56-{m:g} (Concat), ImageNet 32x32 layout (pydnet.py)",
-                depth=56, width_multiplier=m, combine="concat")
+                depth=56,
+                width_multiplier=m,
+                combine="concat",
+            )
 
 
 _register()

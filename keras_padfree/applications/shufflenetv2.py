@@ -33,9 +33,13 @@ TABLE = parse("""
 
 # PyTorch's defaults (the reference sets no init). The padding-free shortcut joins before the BN
 # (``BN(dw(x) + maxpool(x))``); with attention downsampling only the last stage uses attention.
-QUIRKS = common.Quirks(init=common.TORCH_DEFAULT, names=common.Names(conv="", depthwise="",
-                                                                     act="_relu"),
-                       join="before_bn", shortcut_pool="3x3", attention_conv_only=2)
+QUIRKS = common.Quirks(
+    init=common.TORCH_DEFAULT,
+    names=common.Names(conv="", depthwise="", act="_relu"),
+    join="before_bn",
+    shortcut_pool="3x3",
+    attention_conv_only=2,
+)
 
 
 def _block(x, row, ctx, *, strides, name):
@@ -53,9 +57,11 @@ def _stem(x, ctx):
 
 def _classifier(ctx):
     def kwargs(fan_in, classes):
-        limit = fan_in ** -0.5
-        return {"kernel_initializer": ctx.quirks.init.dense(),
-                "bias_initializer": keras.initializers.RandomUniform(-limit, limit)}
+        limit = fan_in**-0.5
+        return {
+            "kernel_initializer": ctx.quirks.init.dense(),
+            "bias_initializer": keras.initializers.RandomUniform(-limit, limit),
+        }
 
     return kwargs
 
@@ -86,16 +92,19 @@ FAMILY = _second_set.family(
         attention whose resolution follows the input.
     """,
     # The max-pool after conv1 has conv1's stride (the CIFAR layout changes the stem only).
-    configs=(dataclasses.replace(_second_set.CONFIGS[0], stem_steps=((3, 2, 1), (3, 2, 1))),
-             _second_set.CONFIGS[1]),
+    configs=(
+        dataclasses.replace(_second_set.CONFIGS[0], stem_steps=((3, 2, 1), (3, 2, 1))),
+        _second_set.CONFIGS[1],
+    ),
     table=TABLE,
     quirks=QUIRKS,
     block=_block,
     block_name=lambda row: f"stage{row.stage + 1}_unit{row.unit}",
     stem=_stem,
     # Replaces conv1 *and* the max-pool: at 224 both branches have stride 2 (224 -> 112 -> 56).
-    hybrid_stem=hybrid_stem(24, "relu",
-                            branch_strides=lambda ctx: ctx.config_values["stem_strides"]),
+    hybrid_stem=hybrid_stem(
+        24, "relu", branch_strides=lambda ctx: ctx.config_values["stem_strides"]
+    ),
     tail=conv_unit(1024, 1, "relu", "conv5"),
     # The hybrid stem replaces conv1 and the max-pool after it.
     convert_options={"stem_options": {"replace_pool": True}},
@@ -103,8 +112,10 @@ FAMILY = _second_set.family(
 )
 
 ShuffleNetV2, ShuffleNetV2PF = _second_set.builders(
-    FAMILY, "ShuffleNetV2",
+    FAMILY,
+    "ShuffleNetV2",
     "ShuffleNetV2 1.0x (original, or an ablation / attention-downsampling variant).",
-    "ShuffleNetV2 1.0x with padding-free downsampling and the hybrid stem (the paper's \"ours\").")
+    'ShuffleNetV2 1.0x with padding-free downsampling and the hybrid stem (the paper\'s "ours").',
+)
 
 _second_set.register(FAMILY, ShuffleNetV2, "shufflenetv2", "shufflenetv2")

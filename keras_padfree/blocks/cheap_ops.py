@@ -47,12 +47,14 @@ def squeeze_excite(x, ctx: Context, kind: str, prefix: str):
         )
     dense = ctx.quirks.init.dense
     s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}se_pool")(x)
-    s = keras.layers.Dense(channels // reduction, use_bias=False, kernel_initializer=dense(),
-                           name=f"{prefix}se_reduce")(s)
+    s = keras.layers.Dense(
+        channels // reduction, use_bias=False, kernel_initializer=dense(), name=f"{prefix}se_reduce"
+    )(s)
     s = keras.layers.ReLU(name=f"{prefix}se_relu")(s)
     if kind == "fc2":
-        s = keras.layers.Dense(channels, use_bias=False, kernel_initializer=dense(),
-                               name=f"{prefix}se_expand")(s)
+        s = keras.layers.Dense(
+            channels, use_bias=False, kernel_initializer=dense(), name=f"{prefix}se_expand"
+        )(s)
     else:
         s = tile(s, reduction, f"{prefix}se_tile")
     if kind != "tile4_nogate":
@@ -64,14 +66,29 @@ def spatial_conv(x, ctx: Context, kernel_size: int, strides: int, name: str, gro
     """The block's k x k conv: depthwise, or grouped with ``groups`` groups (cheapV3G)."""
     padding = ctx.mode.padding(kernel_size) if strides == 2 else (kernel_size - 1) // 2
     if groups:
-        return ctx.conv(x, int(x.shape[-1]), kernel_size, strides, name=name, padding=padding,
-                        groups=groups)
+        return ctx.conv(
+            x, int(x.shape[-1]), kernel_size, strides, name=name, padding=padding, groups=groups
+        )
     return ctx.depthwise(x, kernel_size, strides, name=name, padding=padding)
 
 
-def v3_bottleneck(x, ctx: Context, *, kernel_size, exp, out, strides, se, activation, prefix,
-                  expansion="conv", se_kind="fc2", shuffle_groups=None, spatial_groups=None,
-                  out_shuffle=None):
+def v3_bottleneck(
+    x,
+    ctx: Context,
+    *,
+    kernel_size,
+    exp,
+    out,
+    strides,
+    se,
+    activation,
+    prefix,
+    expansion="conv",
+    se_kind="fc2",
+    shuffle_groups=None,
+    spatial_groups=None,
+    out_shuffle=None,
+):
     """A MobileNetV3 bottleneck as the repository writes it, with the cheap replacements.
 
     ``[expansion] -> act -> dw k x k (stride) -> BN -> [SE] -> act -> 1x1 -> BN (+ residual)``: the
@@ -95,7 +112,8 @@ def v3_bottleneck(x, ctx: Context, *, kernel_size, exp, out, strides, se, activa
         else:
             if exp % c_in:
                 raise ValueError(
-                    f"Block {prefix!r}: a tiled expansion needs exp ({exp}) to be a multiple of the "
+                    f"Block {prefix!r}: a tiled expansion needs exp ({exp}) to be a multiple of "
+                    "the "
                     f"input channels ({c_in})."
                 )
             copies = exp // c_in
@@ -121,11 +139,11 @@ def v3_bottleneck(x, ctx: Context, *, kernel_size, exp, out, strides, se, activa
     return h
 
 
-def v2_block(x, ctx: Context, *, expansion_ratio, out, strides, prefix, cheap=False,
-             match_half=0):
+def v2_block(x, ctx: Context, *, expansion_ratio, out, strides, prefix, cheap=False, match_half=0):
     """A MobileNetV2 block of the repository (kuangliu "pytorch-cifar" flavour) or its cheap form.
 
-    Baseline: ``1x1 (in -> t * in) -> BN -> ReLU -> dw3x3 (stride) -> BN -> ReLU -> 1x1 -> BN``, also
+    Baseline: ``1x1 (in -> t * in) -> BN -> ReLU -> dw3x3 (stride) -> BN -> ReLU -> 1x1 -> BN``,
+    also
     for t = 1; shortcut: identity (stride 1, in == out), 1x1 + BN projection (stride 1, in != out),
     none (stride 2). Cheap (cheapV2): the expansion is ``tile_t`` with no BN and no activation (none
     at all when t = 1), and the stride-1 projection becomes a parameter-free channel match: the

@@ -38,13 +38,15 @@ class Initializers:
 
 
 # PyTorch's kaiming_normal_(mode="fan_out"): a Keras conv kernel (kh, kw, I, O) has PyTorch's
-# fan-out; a depthwise kernel (kh, kw, C, 1) has PyTorch's fan-out (C * kh * kw) as its Keras fan-in.
+# fan-out; a depthwise kernel (kh, kw, C, 1) has PyTorch's fan-out (C * kh * kw) as its Keras
+# fan-in.
 KAIMING_NORMAL_FAN_OUT = Initializers(
     conv=lambda: keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
     depthwise=lambda: keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal"),
     dense=lambda: keras.initializers.RandomNormal(0.0, 0.01),
 )
-# PyTorch's default init of convs and Linear layers (kaiming_uniform_(a=sqrt(5))): U(+-1/sqrt(fan_in))
+# PyTorch's default init of convs and Linear layers (kaiming_uniform_(a=sqrt(5))):
+# U(+-1/sqrt(fan_in))
 # with PyTorch's fan-in, which for a depthwise kernel is Keras' fan-out (kh * kw).
 TORCH_DEFAULT = Initializers(
     conv=lambda: keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"),
@@ -124,8 +126,14 @@ class Context:
         args: the family's architecture arguments of this build (e.g. ``width_multiplier``).
     """
 
-    def __init__(self, quirks: Quirks, mode: Any, config: str, args: dict | None = None,
-                 config_values: dict | None = None):
+    def __init__(
+        self,
+        quirks: Quirks,
+        mode: Any,
+        config: str,
+        args: dict | None = None,
+        config_values: dict | None = None,
+    ):
         self.quirks = quirks
         self.mode = mode
         self.config = config
@@ -143,57 +151,127 @@ class Context:
         layer = _utils.activation_layer(activation, layer_name=name)
         return x if layer is None else layer(x)
 
-    def conv(self, x, filters: int, kernel_size: int, strides: int = 1, *, name: str,
-             padding: int | None = None, pad_name: str | None = None, groups: int = 1,
-             use_bias: bool = False, **kwargs: Any):
+    def conv(
+        self,
+        x,
+        filters: int,
+        kernel_size: int,
+        strides: int = 1,
+        *,
+        name: str,
+        padding: int | None = None,
+        pad_name: str | None = None,
+        groups: int = 1,
+        use_bias: bool = False,
+        **kwargs: Any,
+    ):
         """A full conv with PyTorch's symmetric ``padding`` (default ``(k - 1) // 2``)."""
         padding = (kernel_size - 1) // 2 if padding is None else padding
         x, keras_padding = _utils.pad_for_conv(x, kernel_size, strides, padding, pad_name or name)
         kwargs.setdefault("kernel_initializer", self.quirks.init.conv())
-        return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=keras_padding,
-                                   groups=groups, use_bias=use_bias, name=name, **kwargs)(x)
+        return keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=keras_padding,
+            groups=groups,
+            use_bias=use_bias,
+            name=name,
+            **kwargs,
+        )(x)
 
-    def depthwise(self, x, kernel_size: int, strides: int = 1, *, name: str,
-                  padding: int | None = None, pad_name: str | None = None):
+    def depthwise(
+        self,
+        x,
+        kernel_size: int,
+        strides: int = 1,
+        *,
+        name: str,
+        padding: int | None = None,
+        pad_name: str | None = None,
+    ):
         """A bias-free depthwise conv with PyTorch's symmetric ``padding``."""
         padding = (kernel_size - 1) // 2 if padding is None else padding
         x, keras_padding = _utils.pad_for_conv(x, kernel_size, strides, padding, pad_name or name)
         return keras.layers.DepthwiseConv2D(
-            kernel_size, strides=strides, padding=keras_padding, use_bias=False,
-            depthwise_initializer=self.quirks.init.depthwise(), name=name,
+            kernel_size,
+            strides=strides,
+            padding=keras_padding,
+            use_bias=False,
+            depthwise_initializer=self.quirks.init.depthwise(),
+            name=name,
         )(x)
 
     # -- conv units -----------------------------------------------------------------------------
-    def conv_bn_act(self, x, filters: int, kernel_size: int = 1, strides: int = 1,
-                    activation: str | None = None, *, name: str, padding: int | None = None,
-                    use_bn: bool = True, names: Names | None = None, **kwargs: Any):
-        """``act(BN(conv(x)))`` named after the unit ``name`` by the family's (or ``names``) rules."""
+    def conv_bn_act(
+        self,
+        x,
+        filters: int,
+        kernel_size: int = 1,
+        strides: int = 1,
+        activation: str | None = None,
+        *,
+        name: str,
+        padding: int | None = None,
+        use_bn: bool = True,
+        names: Names | None = None,
+        **kwargs: Any,
+    ):
+        """``act(BN(conv(x)))`` named after the unit ``name`` by the family's (or ``names``)
+        rules."""
         names = names or self.quirks.names
         conv_name = name + names.conv
         pad_base = conv_name if names.pad_named_after_conv else name
-        x = self.conv(x, filters, kernel_size, strides, name=conv_name, padding=padding,
-                      pad_name=pad_base, **kwargs)
+        x = self.conv(
+            x,
+            filters,
+            kernel_size,
+            strides,
+            name=conv_name,
+            padding=padding,
+            pad_name=pad_base,
+            **kwargs,
+        )
         if use_bn:
             x = self.bn(name + names.bn)(x)
         return self.activation(x, activation, name + names.act)
 
-    def depthwise_bn_act(self, x, kernel_size: int, strides: int, activation: str | None, *,
-                         name: str, names: Names | None = None):
+    def depthwise_bn_act(
+        self,
+        x,
+        kernel_size: int,
+        strides: int,
+        activation: str | None,
+        *,
+        name: str,
+        names: Names | None = None,
+    ):
         """A depthwise conv with its BN and activation; stride 2 is built by the mode."""
         names = names or self.quirks.names
         if strides == 2:
-            return self.mode.depthwise_bn_act(self, x, kernel_size, activation, name=name,
-                                              names=names)
-        return self.plain_depthwise_bn_act(x, kernel_size, strides, activation, name=name,
-                                           names=names)
+            return self.mode.depthwise_bn_act(
+                self, x, kernel_size, activation, name=name, names=names
+            )
+        return self.plain_depthwise_bn_act(
+            x, kernel_size, strides, activation, name=name, names=names
+        )
 
-    def plain_depthwise_bn_act(self, x, kernel_size: int, strides: int, activation: str | None,
-                               *, name: str, names: Names | None = None,
-                               padding: int | None = None):
+    def plain_depthwise_bn_act(
+        self,
+        x,
+        kernel_size: int,
+        strides: int,
+        activation: str | None,
+        *,
+        name: str,
+        names: Names | None = None,
+        padding: int | None = None,
+    ):
         names = names or self.quirks.names
         conv_name = name + names.depthwise
         pad_base = conv_name if names.pad_named_after_conv else name
-        x = self.depthwise(x, kernel_size, strides, name=conv_name, padding=padding,
-                           pad_name=pad_base)
+        x = self.depthwise(
+            x, kernel_size, strides, name=conv_name, padding=padding, pad_name=pad_base
+        )
         x = self.bn(name + names.bn)(x)
         return self.activation(x, activation, name + names.act)

@@ -45,8 +45,9 @@ class Standard:
         """The smallest input a stride-2 step of this mode maps to at least ``out_size``."""
         return max(1, (out_size - 1) * 2 + kernel_size - 2 * self.padding(kernel_size))
 
-    def depthwise_bn_act(self, ctx: Any, x, kernel_size: int, activation: str | None, *,
-                         name: str, names: Any):
+    def depthwise_bn_act(
+        self, ctx: Any, x, kernel_size: int, activation: str | None, *, name: str, names: Any
+    ):
         return ctx.plain_depthwise_bn_act(x, kernel_size, 2, activation, name=name, names=names)
 
     def shortcut(self, ctx: Any, x, *, filters: int | None = None, name: str):
@@ -67,22 +68,29 @@ class PaddingFree(Standard):
     def padding(self, kernel_size: int) -> int:
         return (kernel_size - 3) // 2
 
-    def depthwise_bn_act(self, ctx: Any, x, kernel_size: int, activation: str | None, *,
-                         name: str, names: Any):
+    def depthwise_bn_act(
+        self, ctx: Any, x, kernel_size: int, activation: str | None, *, name: str, names: Any
+    ):
         q = ctx.quirks
         pool, pool_padding = 3, 0
         if q.shortcut_pool == "kernel":
             pool, pool_padding = kernel_size, self.padding(kernel_size)
         return PaddingFreeDWConv(
-            kernel_size=kernel_size, activation=activation, shortcut_position=q.join,
-            shortcut_pool_size=pool, shortcut_padding=pool_padding, bn_epsilon=q.bn_epsilon,
-            bn_momentum=q.bn_momentum, depthwise_initializer=q.init.depthwise(),
+            kernel_size=kernel_size,
+            activation=activation,
+            shortcut_position=q.join,
+            shortcut_pool_size=pool,
+            shortcut_padding=pool_padding,
+            bn_epsilon=q.bn_epsilon,
+            bn_momentum=q.bn_momentum,
+            depthwise_initializer=q.init.depthwise(),
             name=name + names.padding_free,
         )(x)
 
     def shortcut(self, ctx: Any, x, *, filters: int | None = None, name: str):
-        return MaxPoolShortcut(filters=filters, kernel_initializer=ctx.quirks.init.conv(),
-                               name=name)(x)
+        return MaxPoolShortcut(
+            filters=filters, kernel_initializer=ctx.quirks.init.conv(), name=name
+        )(x)
 
 
 class Attention(Standard):
@@ -106,9 +114,13 @@ class Attention(Standard):
     def replace_block(self, ctx: Any, x, filters: int, index: int, *, name: str):
         q = ctx.quirks
         return AttentionDownsampling(
-            filters, use_attention=self.uses_attention(ctx, index), bn_epsilon=q.bn_epsilon,
-            bn_momentum=q.bn_momentum, kernel_initializer=q.init.conv(),
-            depthwise_initializer=q.init.depthwise(), name=f"{name}_embedding",
+            filters,
+            use_attention=self.uses_attention(ctx, index),
+            bn_epsilon=q.bn_epsilon,
+            bn_momentum=q.bn_momentum,
+            kernel_initializer=q.init.conv(),
+            depthwise_initializer=q.init.depthwise(),
+            name=f"{name}_embedding",
         )(x)
 
 

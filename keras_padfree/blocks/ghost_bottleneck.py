@@ -11,8 +11,17 @@ from keras_padfree.layers.ghost_module import GhostModule
 from keras_padfree.layers.squeeze_excite import SqueezeExcite
 
 
-def ghost_bottleneck(x, ctx: Context, *, kernel_size: int, expanded: int, filters: int,
-                     se_ratio: float | None, strides: int, name: str):
+def ghost_bottleneck(
+    x,
+    ctx: Context,
+    *,
+    kernel_size: int,
+    expanded: int,
+    filters: int,
+    se_ratio: float | None,
+    strides: int,
+    name: str,
+):
     """GhostNet's ``GhostBottleneck``.
 
     ``ghost1`` (GhostModule with ReLU) -> [stride 2 only: depthwise k x k / 2 conv + BN, **no**
@@ -30,20 +39,36 @@ def ghost_bottleneck(x, ctx: Context, *, kernel_size: int, expanded: int, filter
     init = ctx.quirks.init
     in_channels = int(x.shape[-1])
     shortcut = x
-    x = GhostModule(expanded, activation="relu", kernel_initializer=init.conv(),
-                    depthwise_initializer=init.depthwise(), name=f"{name}_ghost1")(x)
+    x = GhostModule(
+        expanded,
+        activation="relu",
+        kernel_initializer=init.conv(),
+        depthwise_initializer=init.depthwise(),
+        name=f"{name}_ghost1",
+    )(x)
     if strides > 1:
         x = ctx.depthwise_bn_act(x, kernel_size, strides, None, name=f"{name}_dw")
     if se_ratio:
-        x = SqueezeExcite(make_divisible(expanded * se_ratio, 4), activation="relu",
-                          gate="hard_sigmoid", pool_is_module=True,
-                          kernel_initializer=init.conv(), name=f"{name}_se")(x)
-    x = GhostModule(filters, activation=None, kernel_initializer=init.conv(),
-                    depthwise_initializer=init.depthwise(), name=f"{name}_ghost2")(x)
+        x = SqueezeExcite(
+            make_divisible(expanded * se_ratio, 4),
+            activation="relu",
+            gate="hard_sigmoid",
+            pool_is_module=True,
+            kernel_initializer=init.conv(),
+            name=f"{name}_se",
+        )(x)
+    x = GhostModule(
+        filters,
+        activation=None,
+        kernel_initializer=init.conv(),
+        depthwise_initializer=init.depthwise(),
+        name=f"{name}_ghost2",
+    )(x)
     if strides == 1 and in_channels == filters:
         return keras.layers.Add(name=f"{name}_add")([x, shortcut])
     padding = ctx.mode.padding(kernel_size) if strides > 1 else (kernel_size - 1) // 2
-    s = ctx.plain_depthwise_bn_act(shortcut, kernel_size, strides, None,
-                                   name=f"{name}_shortcut_dw", padding=padding)
+    s = ctx.plain_depthwise_bn_act(
+        shortcut, kernel_size, strides, None, name=f"{name}_shortcut_dw", padding=padding
+    )
     s = ctx.conv_bn_act(s, filters, 1, 1, None, name=f"{name}_shortcut")
     return keras.layers.Add(name=f"{name}_add")([x, s])

@@ -17,10 +17,21 @@ from keras_padfree.blocks.common import Context
 UNIT_NAMES = ("expand", "depthwise", "project")
 
 
-def inverted_residual(x, ctx: Context, *, expanded: int, filters: int, kernel_size: int,
-                      strides: int, activation: str | None, name: str,
-                      squeeze_excite: Callable | None = None, always_expand: bool = False,
-                      units: tuple = UNIT_NAMES, project_kwargs: dict | None = None):
+def inverted_residual(
+    x,
+    ctx: Context,
+    *,
+    expanded: int,
+    filters: int,
+    kernel_size: int,
+    strides: int,
+    activation: str | None,
+    name: str,
+    squeeze_excite: Callable | None = None,
+    always_expand: bool = False,
+    units: tuple = UNIT_NAMES,
+    project_kwargs: dict | None = None,
+):
     """One inverted residual block.
 
     Args:

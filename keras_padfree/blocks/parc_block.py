@@ -31,8 +31,7 @@ def parc_block(x, ctx: Context, *, filters: int, expansion: float, use_pe: bool,
     y = ctx.conv_bn_act(x, hidden, 1, 1, "relu6", name=f"{name}_expand")
     y_h, y_w = ChannelSplit(2, name=f"{name}_split")(y)
     y_h = ParCConv("vertical", use_pe=use_pe, kernel_initializer=None, name=f"{name}_parc_h")(y_h)
-    y_w = ParCConv("horizontal", use_pe=use_pe, kernel_initializer=None,
-                   name=f"{name}_parc_w")(y_w)
+    y_w = ParCConv("horizontal", use_pe=use_pe, kernel_initializer=None, name=f"{name}_parc_w")(y_w)
     y = keras.layers.Concatenate(axis=-1, name=f"{name}_concat")([y_h, y_w])
     y = ctx.bn(f"{name}_bn")(y)
     y = ctx.activation(y, "relu6", f"{name}_relu6")

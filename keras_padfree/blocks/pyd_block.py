@@ -21,8 +21,9 @@ BLOCK_TYPES = ("pyd_add", "pyd_concat", "mobilenet", "resnet")
 SPATIAL_NAMES = {"pyd_add": "pyramid", "pyd_concat": "pyramid", "mobilenet": "dw", "resnet": "conv"}
 
 
-def residual_block(x, ctx: Context, *, block_type: str, filters: int, mid: int, strides: int,
-                   prefix: str):
+def residual_block(
+    x, ctx: Context, *, block_type: str, filters: int, mid: int, strides: int, prefix: str
+):
     """One pre-activation residual bottleneck of PydMobileNet (``ResPydBlock``) or a baseline.
 
     Args:
@@ -49,9 +50,14 @@ def residual_block(x, ctx: Context, *, block_type: str, filters: int, mid: int, 
     h = ctx.activation(h, "relu", f"{prefix}expand_relu")
     spatial = f"{prefix}{SPATIAL_NAMES[block_type]}"
     if block_type.startswith("pyd"):
-        h = PyramidDWConv((3, 5, 7), strides=strides, combine=block_type[4:],
-                          padding_free=ctx.mode.padding_free and strides == 2,
-                          depthwise_initializer=ctx.quirks.init.depthwise(), name=spatial)(h)
+        h = PyramidDWConv(
+            (3, 5, 7),
+            strides=strides,
+            combine=block_type[4:],
+            padding_free=ctx.mode.padding_free and strides == 2,
+            depthwise_initializer=ctx.quirks.init.depthwise(),
+            name=spatial,
+        )(h)
     elif block_type == "mobilenet":
         h = ctx.depthwise(h, 3, strides, name=spatial)
     else:

@@ -30,8 +30,24 @@ from keras_padfree.data.specs import DatasetSpec
 from keras_padfree.data.specs import get_dataset_spec
 from keras_padfree.data.specs import list_datasets
 
-__all__ = ["CIFAR100_MEAN", "CIFAR100_STD", "DataSource", "DatasetNotFoundError", "DatasetSpec",
-           "IMAGENET_MEAN", "IMAGENET_STD", "MODEL_INPUTS", "Preprocessing", "eval_dataset",
-           "get_dataset_spec", "list_datasets", "load_digits", "load_source",
-           "model_normalization", "normalization_record", "scan_image_folder", "steps_per_epoch",
-           "train_stream"]
+__all__ = [
+    "CIFAR100_MEAN",
+    "CIFAR100_STD",
+    "DataSource",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "MODEL_INPUTS",
+    "Preprocessing",
+    "eval_dataset",
+    "get_dataset_spec",
+    "list_datasets",
+    "load_digits",
+    "load_source",
+    "model_normalization",
+    "normalization_record",
+    "scan_image_folder",
+    "steps_per_epoch",
+    "train_stream",
+]

@@ -51,10 +51,24 @@ from keras_padfree.normalization import CIFAR100_STD
 from keras_padfree.normalization import IMAGENET_MEAN
 from keras_padfree.normalization import IMAGENET_STD
 
-__all__ = ["CIFAR100_MEAN", "CIFAR100_ROUNDED_MEAN", "CIFAR100_ROUNDED_STD", "CIFAR100_STD",
-           "CIFAR10_GLUON_MEAN", "CIFAR10_GLUON_STD", "IMAGENET_MEAN", "IMAGENET_STD",
-           "MODEL_INPUTS", "Preprocessing", "check_model_input", "eval_transform", "mixup_batch",
-           "model_normalization", "normalization_record", "train_transform"]
+__all__ = [
+    "CIFAR100_MEAN",
+    "CIFAR100_ROUNDED_MEAN",
+    "CIFAR100_ROUNDED_STD",
+    "CIFAR100_STD",
+    "CIFAR10_GLUON_MEAN",
+    "CIFAR10_GLUON_STD",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "MODEL_INPUTS",
+    "Preprocessing",
+    "check_model_input",
+    "eval_transform",
+    "mixup_batch",
+    "model_normalization",
+    "normalization_record",
+    "train_transform",
+]
 
 # What the transforms hand to the model (see the module docstring).
 MODEL_INPUTS = ("raw_pixels", "normalized")
@@ -104,17 +118,23 @@ class Preprocessing:
 
     def __post_init__(self):
         if self.train not in _TRAIN_MODES:
-            raise ValueError(f"Argument `train` must be one of {_TRAIN_MODES}. "
-                             f"Received: train={self.train!r}.")
+            raise ValueError(
+                f"Argument `train` must be one of {_TRAIN_MODES}. Received: train={self.train!r}."
+            )
         if self.eval not in _EVAL_MODES:
-            raise ValueError(f"Argument `eval` must be one of {_EVAL_MODES}. "
-                             f"Received: eval={self.eval!r}.")
+            raise ValueError(
+                f"Argument `eval` must be one of {_EVAL_MODES}. Received: eval={self.eval!r}."
+            )
         if self.resize_mode not in ("square", "shorter"):
-            raise ValueError("Argument `resize_mode` must be 'square' or 'shorter'. "
-                             f"Received: resize_mode={self.resize_mode!r}.")
+            raise ValueError(
+                "Argument `resize_mode` must be 'square' or 'shorter'. "
+                f"Received: resize_mode={self.resize_mode!r}."
+            )
         if (self.mean is None) != (self.std is None):
-            raise ValueError(f"`mean` and `std` must both be given or both be None. Received: "
-                             f"mean={self.mean!r}, std={self.std!r}.")
+            raise ValueError(
+                f"`mean` and `std` must both be given or both be None. Received: "
+                f"mean={self.mean!r}, std={self.std!r}."
+            )
 
     def resize_for(self, size):
         return max(size, int(round(self.resize * size / 224.0)))
@@ -138,15 +158,21 @@ def normalization_record(prep: Preprocessing) -> dict:
     ``description``, ``pixel_scale``, ``mean``, ``std``, RGB order); a recipe without ``mean`` /
     ``std`` gives mean 0 and std 1 (the network sees pixels / 255 in [0, 1]).
     """
-    return {"type": "mean_std", "description": "x = (pixel / 255 - mean) / std, per RGB channel",
-            "pixel_scale": 1.0 / 255.0, **model_normalization(prep)}
+    return {
+        "type": "mean_std",
+        "description": "x = (pixel / 255 - mean) / std, per RGB channel",
+        "pixel_scale": 1.0 / 255.0,
+        **model_normalization(prep),
+    }
 
 
 def check_model_input(model_input: str) -> str:
     """``model_input`` if it is one of :data:`MODEL_INPUTS`, else a ValueError naming it."""
     if model_input not in MODEL_INPUTS:
-        raise ValueError(f"Argument `model_input` must be one of {MODEL_INPUTS}. "
-                         f"Received: model_input={model_input!r}.")
+        raise ValueError(
+            f"Argument `model_input` must be one of {MODEL_INPUTS}. "
+            f"Received: model_input={model_input!r}."
+        )
     return model_input
 
 
@@ -207,8 +233,13 @@ def _rotate(image, degrees, seed):
     # Output pixel (x, y) samples the input at R^-1 (x - c) + c.
     transform = tf.stack([c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy, 0.0, 0.0])
     out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=image[None],
+        transforms=transform[None],
+        output_shape=tf.shape(image)[:2],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
     return out[0]
 
 
@@ -220,8 +251,13 @@ def _normalise(image, prep, model_input):
     return (image - mean) / std
 
 
-def train_transform(image: tf.Tensor, seed: tf.Tensor, prep: Preprocessing, size: int,
-                    model_input: str = "normalized") -> tf.Tensor:
+def train_transform(
+    image: tf.Tensor,
+    seed: tf.Tensor,
+    prep: Preprocessing,
+    size: int,
+    model_input: str = "normalized",
+) -> tf.Tensor:
     """One training image: uint8 (H, W, C) -> float32 (size, size, 3).
 
     Args:
@@ -249,9 +285,15 @@ def train_transform(image: tf.Tensor, seed: tf.Tensor, prep: Preprocessing, size
         image = _random_crop(image, size, seeds[0])
     elif prep.train == "random_resized_crop":
         begin, crop, _ = tf.image.stateless_sample_distorted_bounding_box(
-            tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-            seed=seeds[0], min_object_covered=0.0, aspect_ratio_range=prep.ratio,
-            area_range=prep.scale, max_attempts=10, use_image_if_no_bounding_boxes=True)
+            tf.shape(image),
+            bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+            seed=seeds[0],
+            min_object_covered=0.0,
+            aspect_ratio_range=prep.ratio,
+            area_range=prep.scale,
+            max_attempts=10,
+            use_image_if_no_bounding_boxes=True,
+        )
         image = tf.slice(image, begin, crop)
         image = tf.image.resize(image, (size, size), method="bilinear")
     else:
@@ -262,14 +304,16 @@ def train_transform(image: tf.Tensor, seed: tf.Tensor, prep: Preprocessing, size
         image = _rotate(image, float(prep.rotation), seeds[2])
     if prep.brightness:
         factor = tf.random.stateless_uniform(
-            [], seeds[3], 1.0 - prep.brightness, 1.0 + prep.brightness)
+            [], seeds[3], 1.0 - prep.brightness, 1.0 + prep.brightness
+        )
         image = tf.clip_by_value(image * factor, 0.0, top)
     image = tf.ensure_shape(image, (size, size, 3))
     return _normalise(image, prep, model_input)
 
 
-def eval_transform(image: tf.Tensor, prep: Preprocessing, size: int,
-                   model_input: str = "normalized") -> tf.Tensor:
+def eval_transform(
+    image: tf.Tensor, prep: Preprocessing, size: int, model_input: str = "normalized"
+) -> tf.Tensor:
     """One evaluation image: uint8 (H, W, C) -> float32 (size, size, 3), deterministic.
 
     ``model_input`` as in :func:`train_transform`."""

@@ -24,7 +24,8 @@ def _read():
         from keras_padfree.data.specs import DatasetNotFoundError
 
         raise DatasetNotFoundError(
-            f"The bundled digits file is missing: {DIGITS_FILE}. Reinstall keras_padfree.")
+            f"The bundled digits file is missing: {DIGITS_FILE}. Reinstall keras_padfree."
+        )
     with gzip.open(DIGITS_FILE, "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.int64)
     if table.shape != (1797, 65):
@@ -44,7 +45,8 @@ def load_digits(split="train"):
     """
     if split not in ("train", "test", "all"):
         raise ValueError(
-            f"Argument `split` must be 'train', 'test' or 'all'. Received: split={split!r}.")
+            f"Argument `split` must be 'train', 'test' or 'all'. Received: split={split!r}."
+        )
     images, labels = _read()
     if split == "all":
         return images, labels

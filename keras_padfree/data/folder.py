@@ -121,8 +121,7 @@ def _decode_files(paths):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         return index, tf.shape(image)
 
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(todo, np.int64),
-                                             [paths[i] for i in todo]))
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(todo, np.int64), [paths[i] for i in todo]))
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.ignore_errors()
     decoded = {int(i) for i, _ in ds.as_numpy_iterator()}
@@ -167,8 +166,12 @@ class _ScanCache:
                 continue
             stats[path] = (rel, st.st_size, st.st_mtime_ns)
             entry = self.entries.get(rel)
-            if (isinstance(entry, list) and len(entry) == 3 and entry[0] == st.st_size
-                    and entry[1] == st.st_mtime_ns):
+            if (
+                isinstance(entry, list)
+                and len(entry) == 3
+                and entry[0] == st.st_size
+                and entry[1] == st.st_mtime_ns
+            ):
                 reasons[path] = entry[2]
             else:
                 todo.append(path)
@@ -194,14 +197,20 @@ class _ScanCache:
                 os.remove(tmp)
             except OSError:
                 pass
-            warnings.warn(f"Cannot write the image-folder scan cache {self.path} ({e}); the next "
-                          "run decodes every image again. Set KERAS_PADFREE_CACHE_DIR to a "
-                          "writable folder.", stacklevel=4)
+            warnings.warn(
+                f"Cannot write the image-folder scan cache {self.path} ({e}); the next "
+                "run decodes every image again. Set KERAS_PADFREE_CACHE_DIR to a "
+                "writable folder.",
+                stacklevel=4,
+            )
 
 
 def _class_dirs(root):
-    names = sorted(d for d in os.listdir(root)
-                   if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    names = sorted(
+        d
+        for d in os.listdir(root)
+        if os.path.isdir(os.path.join(root, d)) and not d.startswith(".")
+    )
     return names
 
 
@@ -230,14 +239,16 @@ def _decodable(files, labels, cache, on_corrupt, where):
         raise ValueError(
             f"{len(bad)} image file{'s' if len(bad) != 1 else ''} cannot be decoded under "
             f"{where}:\n{shown}{more}\nRemove or replace them, or pass --on-corrupt skip "
-            "(on_corrupt='skip') to leave such files out.")
+            "(on_corrupt='skip') to leave such files out."
+        )
     if bad:
         warnings.warn(
             f"Skipped {len(bad)} undecodable image file(s) of {len(files)} under {where}; first: "
-            f"{bad[0][0]} ({bad[0][1]}).", stacklevel=4)
+            f"{bad[0][0]} ({bad[0][1]}).",
+            stacklevel=4,
+        )
     keep = [i for i, r in enumerate(reasons) if r is None]
-    return ([files[i] for i in keep], [labels[i] for i in keep], tuple(f for f, _ in bad),
-            sizes)
+    return ([files[i] for i in keep], [labels[i] for i in keep], tuple(f for f, _ in bad), sizes)
 
 
 def _fingerprint(files, labels, sizes, base, class_names):
@@ -249,22 +260,25 @@ def _fingerprint(files, labels, sizes, base, class_names):
 
 def _check_classes(class_names, labels, where):
     if not class_names:
-        raise ValueError(f"No class sub-folders found under {where!r}: a classifier needs at "
-                         "least 2 classes, one sub-folder of images each.")
+        raise ValueError(
+            f"No class sub-folders found under {where!r}: a classifier needs at "
+            "least 2 classes, one sub-folder of images each."
+        )
     if len(class_names) < 2:
         raise ValueError(
             f"The image folder {where} has 1 class ({class_names[0]!r}): a classifier needs at "
-            "least 2 classes, one sub-folder of images each.")
+            "least 2 classes, one sub-folder of images each."
+        )
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
     empty = [c for c, n in zip(class_names, counts) if n == 0]
     if empty:
         raise ValueError(
             f"The class folder(s) {', '.join(repr(c) for c in empty)} under {where} have no "
-            "decodable training images; add images or remove the folder(s).")
+            "decodable training images; add images or remove the folder(s)."
+        )
 
 
-def scan_image_folder(root, split, *, val_fraction=0.2, seed=0, on_corrupt="skip",
-                      cache_dir=None):
+def scan_image_folder(root, split, *, val_fraction=0.2, seed=0, on_corrupt="skip", cache_dir=None):
     """Lists the decodable images of one split of an image folder.
 
     Args:
@@ -287,18 +301,21 @@ def scan_image_folder(root, split, *, val_fraction=0.2, seed=0, on_corrupt="skip
     if split not in ("train", "val"):
         raise ValueError(f"Argument `split` must be 'train' or 'val'. Received: split={split!r}.")
     if on_corrupt not in ("skip", "error"):
-        raise ValueError("Argument `on_corrupt` must be 'skip' or 'error'. "
-                         f"Received: on_corrupt={on_corrupt!r}.")
+        raise ValueError(
+            f"Argument `on_corrupt` must be 'skip' or 'error'. Received: on_corrupt={on_corrupt!r}."
+        )
     if not root or not os.path.isdir(root):
         from keras_padfree.data.specs import DatasetNotFoundError
 
         raise DatasetNotFoundError(
             f"Image folder not found: {root!r}. Pass --data-dir PATH with one sub-folder per "
-            "class, or PATH/train/<class>/ and PATH/val/<class>/.")
+            "class, or PATH/train/<class>/ and PATH/val/<class>/."
+        )
     cache = _ScanCache(root, cache_dir or default_cache_dir())
     train_root = os.path.join(root, "train")
-    val_root = next((os.path.join(root, v) for v in _VAL_NAMES
-                     if os.path.isdir(os.path.join(root, v))), None)
+    val_root = next(
+        (os.path.join(root, v) for v in _VAL_NAMES if os.path.isdir(os.path.join(root, v))), None
+    )
     if os.path.isdir(train_root) and val_root is not None:
         class_names = _class_dirs(train_root)
         extra = sorted(set(_class_dirs(val_root)) - set(class_names))
@@ -307,7 +324,8 @@ def scan_image_folder(root, split, *, val_fraction=0.2, seed=0, on_corrupt="skip
                 f"The validation folder {val_root} has classes that the training folder "
                 f"{train_root} lacks: {', '.join(repr(c) for c in extra)}. A model cannot "
                 "predict a class it was not trained on: add them to the training folder or "
-                "remove them from the validation folder.")
+                "remove them from the validation folder."
+            )
         if len(class_names) < 2:
             _check_classes(class_names, [], train_root)
         files, labels = _list_files(train_root, class_names)
@@ -319,18 +337,23 @@ def scan_image_folder(root, split, *, val_fraction=0.2, seed=0, on_corrupt="skip
             files, labels, skipped, sizes = _decodable(files, labels, cache, on_corrupt, val_root)
             base = val_root
             if not files:
-                raise ValueError(f"No decodable images ({', '.join(IMAGE_EXTENSIONS)}) in the "
-                                 f"validation folder {val_root!r}.")
+                raise ValueError(
+                    f"No decodable images ({', '.join(IMAGE_EXTENSIONS)}) in the "
+                    f"validation folder {val_root!r}."
+                )
     else:
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError("Argument `val_fraction` must be in (0, 1). "
-                             f"Received: val_fraction={val_fraction!r}.")
+            raise ValueError(
+                "Argument `val_fraction` must be in (0, 1). "
+                f"Received: val_fraction={val_fraction!r}."
+            )
         class_names = _class_dirs(root)
         if len(class_names) < 2:
             _check_classes(class_names, [], root)
         all_files, all_labels = _list_files(root, class_names)
-        all_files, all_labels, skipped, sizes = _decodable(all_files, all_labels, cache,
-                                                           on_corrupt, root)
+        all_files, all_labels, skipped, sizes = _decodable(
+            all_files, all_labels, cache, on_corrupt, root
+        )
         _check_classes(class_names, all_labels, root)
         rng = np.random.default_rng(seed)
         files, labels = [], []
@@ -345,8 +368,15 @@ def scan_image_folder(root, split, *, val_fraction=0.2, seed=0, on_corrupt="skip
                 labels.append(int(all_labels[i]))
         base = root
         if not files:
-            raise ValueError(f"No decodable images for split {split!r} under {root!r} "
-                             f"(val_fraction={val_fraction}).")
+            raise ValueError(
+                f"No decodable images for split {split!r} under {root!r} "
+                f"(val_fraction={val_fraction})."
+            )
     class_names = tuple(class_names)
-    return FolderSplit(tuple(files), tuple(labels), class_names, tuple(sorted(skipped)),
-                       _fingerprint(files, labels, sizes, base, class_names))
+    return FolderSplit(
+        tuple(files),
+        tuple(labels),
+        class_names,
+        tuple(sorted(skipped)),
+        _fingerprint(files, labels, sizes, base, class_names),
+    )

@@ -85,17 +85,19 @@ def _tfds_source(spec, split, data_dir):
     except Exception as e:  # noqa: BLE001 -- re-raised with the instructions
         raise DatasetNotFoundError(
             f"Dataset {spec.name!r} (tfds {spec.tfds_name!r}) cannot be opened: {e}\n"
-            f"{spec.how_to_get}") from e
-    read_config = tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1,
-                                  try_autocache=False)
+            f"{spec.how_to_get}"
+        ) from e
+    read_config = tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1, try_autocache=False)
     try:
-        ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False,
-                                read_config=read_config)
+        ds = builder.as_dataset(
+            split=split, as_supervised=True, shuffle_files=False, read_config=read_config
+        )
     except (AssertionError, FileNotFoundError, tf.errors.NotFoundError) as e:
         where = data_dir or "~/tensorflow_datasets"
         raise DatasetNotFoundError(
             f"Dataset {spec.name!r} is not prepared in {where} (it is never downloaded during "
-            f"training).\n{spec.how_to_get}") from e
+            f"training).\n{spec.how_to_get}"
+        ) from e
     except ValueError as e:
         raise ValueError(f"Dataset {spec.name!r} has no split {split!r}: {e}") from e
     n = int(ds.cardinality())
@@ -116,8 +118,16 @@ def _decode_file(path, label):
     return image, label
 
 
-def load_source(dataset, split=None, *, data_dir=None, val_fraction=0.2, seed=0,
-                on_corrupt="skip", cache_dir=None):
+def load_source(
+    dataset,
+    split=None,
+    *,
+    data_dir=None,
+    val_fraction=0.2,
+    seed=0,
+    on_corrupt="skip",
+    cache_dir=None,
+):
     """Opens one split of a supported dataset.
 
     Args:
@@ -145,11 +155,17 @@ def load_source(dataset, split=None, *, data_dir=None, val_fraction=0.2, seed=0,
         ds = tf.data.Dataset.from_tensor_slices((images, labels))
         n, classes, size = len(labels), spec.classes, spec.image_size
     else:
-        fs = folder_lib.scan_image_folder(data_dir, "train" if split == "train" else "val",
-                                          val_fraction=val_fraction, seed=seed,
-                                          on_corrupt=on_corrupt, cache_dir=cache_dir)
+        fs = folder_lib.scan_image_folder(
+            data_dir,
+            "train" if split == "train" else "val",
+            val_fraction=val_fraction,
+            seed=seed,
+            on_corrupt=on_corrupt,
+            cache_dir=cache_dir,
+        )
         ds = tf.data.Dataset.from_tensor_slices(
-            (list(fs.files), np.asarray(fs.labels, dtype=np.int64)))
+            (list(fs.files), np.asarray(fs.labels, dtype=np.int64))
+        )
         # Every file decoded when the folder was scanned: no error is swallowed here, so the
         # stream always holds num_examples images (a file changed since then fails loudly).
         ds = ds.map(_decode_file, num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -192,9 +208,13 @@ class _SeededShuffle(dataset_ops.UnaryUnchangedStructureDataset):
         self._name = None
         variant = gen_dataset_ops.shuffle_dataset_v3(
             input_dataset._variant_tensor,  # noqa: SLF001
-            buffer_size=tf.cast(buffer_size, tf.int64), seed=tf.cast(seed, tf.int64),
-            seed2=tf.cast(seed2, tf.int64), seed_generator=gen_dataset_ops.dummy_seed_generator(),
-            reshuffle_each_iteration=False, **self._common_args)
+            buffer_size=tf.cast(buffer_size, tf.int64),
+            seed=tf.cast(seed, tf.int64),
+            seed2=tf.cast(seed2, tf.int64),
+            seed_generator=gen_dataset_ops.dummy_seed_generator(),
+            reshuffle_each_iteration=False,
+            **self._common_args,
+        )
         super().__init__(input_dataset, variant)
 
 
@@ -203,13 +223,25 @@ def _seed_pair(seed, epoch):
     return tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + 17, tf.cast(epoch, tf.int64) + 7919])
 
 
-def train_stream(source: DataSource, prep: augment.Preprocessing, *, size: int, classes: int,
-                 batch_size: int, seed: int = 0, start_epoch: int = 0, epochs: int = 1,
-                 skip_steps: int = 0, steps_per_epoch_limit: int | None = None,
-                 drop_remainder: bool = False, cache: bool | str = "auto",
-                 cache_bytes: int = DEFAULT_CACHE_BYTES, shuffle_buffer: int | None = None,
-                 run_epochs: int | None = None,
-                 model_input: str = "normalized") -> tf.data.Dataset:
+def train_stream(
+    source: DataSource,
+    prep: augment.Preprocessing,
+    *,
+    size: int,
+    classes: int,
+    batch_size: int,
+    seed: int = 0,
+    start_epoch: int = 0,
+    epochs: int = 1,
+    skip_steps: int = 0,
+    steps_per_epoch_limit: int | None = None,
+    drop_remainder: bool = False,
+    cache: bool | str = "auto",
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    shuffle_buffer: int | None = None,
+    run_epochs: int | None = None,
+    model_input: str = "normalized",
+) -> tf.data.Dataset:
     """The training stream of epochs ``start_epoch .. epochs-1``, batched and one-hot.
 
     Args:
@@ -252,9 +284,14 @@ def train_stream(source: DataSource, prep: augment.Preprocessing, *, size: int, 
             return image, tf.one_hot(label, classes, dtype=tf.float32)
 
         ds = ds.map(_map, num_parallel_calls=AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder,
-                      num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.batch(
+            batch_size,
+            drop_remainder=drop_remainder,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
         if prep.mixup_alpha:
+
             def _mix(step, batch):
                 images, labels = batch
                 mseed = tf.stack([pair[0] - pair[1], tf.cast(step, tf.int64)])
@@ -276,10 +313,18 @@ def train_stream(source: DataSource, prep: augment.Preprocessing, *, size: int, 
     return stream.with_options(options).prefetch(AUTOTUNE)
 
 
-def eval_dataset(source: DataSource, prep: augment.Preprocessing, *, size: int, classes: int,
-                 batch_size: int, cache: bool | str = "auto",
-                 cache_bytes: int = DEFAULT_CACHE_BYTES, drop_remainder: bool = False,
-                 model_input: str = "normalized") -> tf.data.Dataset:
+def eval_dataset(
+    source: DataSource,
+    prep: augment.Preprocessing,
+    *,
+    size: int,
+    classes: int,
+    batch_size: int,
+    cache: bool | str = "auto",
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    drop_remainder: bool = False,
+    model_input: str = "normalized",
+) -> tf.data.Dataset:
     """Deterministic evaluation batches ``(images, one-hot labels)`` of every example once.
 
     ``model_input``: ``"raw_pixels"`` or ``"normalized"``, as in :func:`train_stream`."""
@@ -287,8 +332,10 @@ def eval_dataset(source: DataSource, prep: augment.Preprocessing, *, size: int, 
     base = _maybe_cache(source, cache, cache_bytes)
 
     def _map(image, label):
-        return (augment.eval_transform(image, prep, size, model_input),
-                tf.one_hot(label, classes, dtype=tf.float32))
+        return (
+            augment.eval_transform(image, prep, size, model_input),
+            tf.one_hot(label, classes, dtype=tf.float32),
+        )
 
     ds = base.map(_map, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)

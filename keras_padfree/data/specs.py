@@ -54,7 +54,7 @@ class DatasetSpec:
 
 _TFDS_HOWTO = (
     "Prepare it once on a machine with network access:\n"
-    "    python -c \"import tensorflow_datasets as tfds; "
+    '    python -c "import tensorflow_datasets as tfds; '
     "tfds.builder('{tfds}', data_dir='DATA_DIR').download_and_prepare()\"\n"
     "then pass --data-dir DATA_DIR (or copy DATA_DIR/{folder} into ~/tensorflow_datasets/)."
 )
@@ -63,7 +63,7 @@ _IMAGENET_HOWTO = (
     "ImageNet (ILSVRC 2012) cannot be downloaded automatically. Register at "
     "https://image-net.org/download-images, download ILSVRC2012_img_train.tar and "
     "ILSVRC2012_img_val.tar into DATA_DIR/downloads/manual/, then run once:\n"
-    "    python -c \"import tensorflow_datasets as tfds; "
+    '    python -c "import tensorflow_datasets as tfds; '
     "tfds.builder('imagenet2012', data_dir='DATA_DIR').download_and_prepare()\"\n"
     "and pass --data-dir DATA_DIR. Alternatively lay the images out as "
     "DATA_DIR/train/<class>/*.JPEG and DATA_DIR/val/<class>/*.JPEG and use --dataset folder "
@@ -72,35 +72,96 @@ _IMAGENET_HOWTO = (
 
 _SPECS = {
     "cifar10": DatasetSpec(
-        "cifar10", "tfds", "cifar10", "train", "test", 10, (32, 32), "small",
-        _TFDS_HOWTO.format(tfds="cifar10", folder="cifar10"), "bsconv_set1"),
+        "cifar10",
+        "tfds",
+        "cifar10",
+        "train",
+        "test",
+        10,
+        (32, 32),
+        "small",
+        _TFDS_HOWTO.format(tfds="cifar10", folder="cifar10"),
+        "bsconv_set1",
+    ),
     "cifar100": DatasetSpec(
-        "cifar100", "tfds", "cifar100", "train", "test", 100, (32, 32), "small",
-        _TFDS_HOWTO.format(tfds="cifar100", folder="cifar100"), "bsconv_set1",
-        registry_dataset="cifar"),
+        "cifar100",
+        "tfds",
+        "cifar100",
+        "train",
+        "test",
+        100,
+        (32, 32),
+        "small",
+        _TFDS_HOWTO.format(tfds="cifar100", folder="cifar100"),
+        "bsconv_set1",
+        registry_dataset="cifar",
+    ),
     "stanford_dogs": DatasetSpec(
-        "stanford_dogs", "tfds", "stanford_dogs", "train", "test", 120, None, "large",
-        _TFDS_HOWTO.format(tfds="stanford_dogs", folder="stanford_dogs"), "bsconv_set1_dogs",
-        registry_dataset="dogs"),
+        "stanford_dogs",
+        "tfds",
+        "stanford_dogs",
+        "train",
+        "test",
+        120,
+        None,
+        "large",
+        _TFDS_HOWTO.format(tfds="stanford_dogs", folder="stanford_dogs"),
+        "bsconv_set1_dogs",
+        registry_dataset="dogs",
+    ),
     "imagenet2012": DatasetSpec(
-        "imagenet2012", "tfds", "imagenet2012", "train", "validation", 1000, None, "large",
-        _IMAGENET_HOWTO, "cheap_ops_imagenet", registry_dataset="imagenet"),
+        "imagenet2012",
+        "tfds",
+        "imagenet2012",
+        "train",
+        "validation",
+        1000,
+        None,
+        "large",
+        _IMAGENET_HOWTO,
+        "cheap_ops_imagenet",
+        registry_dataset="imagenet",
+    ),
     "imagenet_resized/32x32": DatasetSpec(
-        "imagenet_resized/32x32", "tfds", "imagenet_resized/32x32", "train", "validation", 1000,
-        (32, 32), "small",
+        "imagenet_resized/32x32",
+        "tfds",
+        "imagenet_resized/32x32",
+        "train",
+        "validation",
+        1000,
+        (32, 32),
+        "small",
         "imagenet_resized is built from the manually downloaded ImageNet archives. "
         + _IMAGENET_HOWTO.replace("imagenet2012", "imagenet_resized/32x32"),
-        "pydmobilenet_imagenet32", registry_dataset="imagenet32"),
+        "pydmobilenet_imagenet32",
+        registry_dataset="imagenet32",
+    ),
     "folder": DatasetSpec(
-        "folder", "folder", None, "train", "val", None, None, "large",
+        "folder",
+        "folder",
+        None,
+        "train",
+        "val",
+        None,
+        None,
+        "large",
         "Pass --data-dir PATH where PATH holds one sub-folder per class (split by --val-fraction), "
         "or PATH/train/<class>/ and PATH/val/<class>/ (also accepted: validation/, test/).",
-        "vegfru292"),
+        "vegfru292",
+    ),
     "digits": DatasetSpec(
-        "digits", "bundled", None, "train", "test", 10, (8, 8), "small",
+        "digits",
+        "bundled",
+        None,
+        "train",
+        "test",
+        10,
+        (8, 8),
+        "small",
         "The digits are bundled with keras_padfree (keras_padfree/data/bundled/digits.csv.gz); "
         "reinstall the package if the file is missing.",
-        "digits"),
+        "digits",
+    ),
 }
 
 
@@ -113,5 +174,6 @@ def get_dataset_spec(name: str) -> DatasetSpec:
     """The :class:`DatasetSpec` called ``name``; an unknown name raises a ValueError listing all."""
     if not isinstance(name, str) or name not in _SPECS:
         raise ValueError(
-            f"Unknown dataset: {name!r}. Allowed values: {', '.join(list_datasets())}.")
+            f"Unknown dataset: {name!r}. Allowed values: {', '.join(list_datasets())}."
+        )
     return _SPECS[name]

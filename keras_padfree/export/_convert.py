@@ -65,8 +65,10 @@ def _converter_settings(quantization, representative, int8_io):
     if quantization is None:
         return {"supported_ops": builtins}, {}
     if quantization == "float16":
-        return ({"supported_ops": builtins, "supported_types": [tf.float16]},
-                {"optimizations": [tf.lite.Optimize.DEFAULT]})
+        return (
+            {"supported_ops": builtins, "supported_types": [tf.float16]},
+            {"optimizations": [tf.lite.Optimize.DEFAULT]},
+        )
     if quantization == "dynamic":
         return {"supported_ops": builtins}, {"optimizations": [tf.lite.Optimize.DEFAULT]}
     if representative is None or len(representative) == 0:
@@ -75,7 +77,7 @@ def _converter_settings(quantization, representative, int8_io):
 
     def gen():
         for i in range(data.shape[0]):
-            yield [data[i:i + 1]]
+            yield [data[i : i + 1]]
 
     attributes = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": gen}
     if int8_io:
@@ -85,8 +87,14 @@ def _converter_settings(quantization, representative, int8_io):
 
 def _keras_route(model, spec, target_spec, attributes, tmp):
     path = os.path.join(tmp, "model.tflite")
-    model.export(path, format="litert", input_signature=[spec], verbose=False,
-                 target_spec=target_spec, **attributes)
+    model.export(
+        path,
+        format="litert",
+        input_signature=[spec],
+        verbose=False,
+        target_spec=target_spec,
+        **attributes,
+    )
     with open(path, "rb") as f:
         return f.read()
 
@@ -108,9 +116,15 @@ def _archive_route(model, spec, target_spec, attributes, tmp):
     return converter.convert()
 
 
-def convert_tflite(model: "keras.Model", *, input_shape: tuple, quantization: str | None = None,
-                   representative: "np.ndarray | None" = None, int8_io: bool = False,
-                   route: str = "auto") -> bytes:
+def convert_tflite(
+    model: "keras.Model",
+    *,
+    input_shape: tuple,
+    quantization: str | None = None,
+    representative: "np.ndarray | None" = None,
+    int8_io: bool = False,
+    route: str = "auto",
+) -> bytes:
     """Converts a Keras model (TensorFlow backend) to TFLite flatbuffer bytes.
 
     Args:
@@ -133,8 +147,9 @@ def convert_tflite(model: "keras.Model", *, input_shape: tuple, quantization: st
             f"Received: quantization={quantization!r}."
         )
     if route not in ("auto", "keras", "archive"):
-        raise ValueError("Argument `route` must be 'auto', 'keras' or 'archive'. "
-                         f"Received: route={route!r}.")
+        raise ValueError(
+            f"Argument `route` must be 'auto', 'keras' or 'archive'. Received: route={route!r}."
+        )
     if route == "auto":
         route = "keras" if keras_litert_export_available() else "archive"
     target_spec, attributes = _converter_settings(quantization, representative, int8_io)
@@ -171,8 +186,11 @@ def _normalization_constants_as_arrays(model):
 
     saved = []
     for layer in model._flatten_layers(include_self=False):
-        if (isinstance(layer, keras.layers.Normalization) and layer.input_mean is not None
-                and layer.built):
+        if (
+            isinstance(layer, keras.layers.Normalization)
+            and layer.input_mean is not None
+            and layer.built
+        ):
             saved.append((layer, layer.mean, layer.variance))
             layer.mean = np.asarray(keras.ops.convert_to_numpy(layer.mean))
             layer.variance = np.asarray(keras.ops.convert_to_numpy(layer.variance))
@@ -214,8 +232,13 @@ def main(argv=None):
         return 0
     quantization = None if args.quantization == "none" else args.quantization
     representative = np.load(args.representative) if args.representative else None
-    data = convert_tflite(model, input_shape=input_shape, quantization=quantization,
-                          representative=representative, int8_io=args.int8_io)
+    data = convert_tflite(
+        model,
+        input_shape=input_shape,
+        quantization=quantization,
+        representative=representative,
+        int8_io=args.int8_io,
+    )
     with open(args.output, "wb") as f:
         f.write(data)
     return 0
@@ -230,8 +253,12 @@ def run_in_tensorflow_subprocess(argv):
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-m", "keras_padfree.export._convert", *argv],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "keras_padfree.export._convert", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
         raise RuntimeError(

@@ -28,37 +28,46 @@ def check_output_path(path: str | os.PathLike, suffix: str, argname: str) -> str
         ValueError: naming ``argname``, what was received and what is allowed.
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise ValueError(f"Argument `{argname}` must be a file path ending in '{suffix}'. "
-                         f"Received: {argname}={path!r}.")
+        raise ValueError(
+            f"Argument `{argname}` must be a file path ending in '{suffix}'. "
+            f"Received: {argname}={path!r}."
+        )
     path = os.fspath(path)
     name = os.path.basename(path)
     if not name.endswith(suffix) or name == suffix:
-        raise ValueError(f"Argument `{argname}` must be a file path ending in '{suffix}'. "
-                         f"Received: {argname}={path!r}.")
+        raise ValueError(
+            f"Argument `{argname}` must be a file path ending in '{suffix}'. "
+            f"Received: {argname}={path!r}."
+        )
     for target in (path, *sidecar_paths(path)):
         if os.path.isdir(target):
             raise ValueError(
                 f"Argument `{argname}`: {target!r} is a directory; the export writes a file there. "
-                f"Received: {argname}={path!r}.")
+                f"Received: {argname}={path!r}."
+            )
     json_path = sidecar_paths(path)[0]
     if os.path.isfile(json_path):
         owner = _sidecar_owner(json_path)
         if owner != name:
-            what = (f"the sidecar of {owner!r}" if owner else "a file that is not this model's "
-                    "sidecar")
+            what = (
+                f"the sidecar of {owner!r}" if owner else "a file that is not this model's sidecar"
+            )
             raise ValueError(
                 f"Argument `{argname}`: {json_path!r} is {what}; this export would overwrite it. "
-                f"Choose another name or folder. Received: {argname}={path!r}.")
+                f"Choose another name or folder. Received: {argname}={path!r}."
+            )
     directory = os.path.dirname(os.path.abspath(path))
     existing = _first_existing(directory)
     if not os.path.isdir(existing):
         raise ValueError(
             f"Argument `{argname}`: {existing!r} is not a directory, so {directory!r} cannot hold "
-            f"the export. Received: {argname}={path!r}.")
+            f"the export. Received: {argname}={path!r}."
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(
             f"Argument `{argname}`: the directory {existing!r} is not writable. "
-            f"Received: {argname}={path!r}.")
+            f"Received: {argname}={path!r}."
+        )
     return path
 
 
@@ -98,8 +107,9 @@ def write_files(files: dict[str, bytes | str]) -> None:
             created.extend(reversed(missing))
         for path, content in files.items():
             directory = os.path.dirname(os.path.abspath(path))
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                       suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(
+                dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
+            )
             temps[path] = tmp
             with os.fdopen(fd, "wb") as f:
                 f.write(content.encode("utf-8") if isinstance(content, str) else content)

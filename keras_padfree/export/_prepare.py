@@ -9,8 +9,9 @@ if TYPE_CHECKING:
     import keras
 
 
-def load_if_path(model: "keras.Model | str | os.PathLike",
-                 argname: str = "model") -> tuple["keras.Model", str | None]:
+def load_if_path(
+    model: "keras.Model | str | os.PathLike", argname: str = "model"
+) -> tuple["keras.Model", str | None]:
     """Returns ``(model, path_or_None)``: a Keras model, loading it when given a ``.keras`` path.
 
     Raises:
@@ -26,12 +27,14 @@ def load_if_path(model: "keras.Model | str | os.PathLike",
         if not path.endswith(".keras") or not os.path.isfile(path):
             raise ValueError(
                 f"Argument `{argname}` must be a Keras model or the path of an existing .keras "
-                f"file. Received: {argname}={path!r}.")
+                f"file. Received: {argname}={path!r}."
+            )
         if not zipfile.is_zipfile(path):
             raise ValueError(
                 f"Argument `{argname}`: {path!r} is not a .keras file (a .keras file is a zip "
                 f"archive; this one is not: damaged, or another format). Received: "
-                f"{argname}={path!r}.")
+                f"{argname}={path!r}."
+            )
         from keras_padfree.export._convert import load_model
 
         try:
@@ -39,11 +42,13 @@ def load_if_path(model: "keras.Model | str | os.PathLike",
         except Exception as e:  # noqa: BLE001 - any failure to read the file is a bad argument
             raise ValueError(
                 f"Argument `{argname}`: {path!r} could not be loaded as a Keras model "
-                f"({type(e).__name__}: {e}). Received: {argname}={path!r}.") from e
+                f"({type(e).__name__}: {e}). Received: {argname}={path!r}."
+            ) from e
     if not isinstance(model, keras.Model):
         raise ValueError(
             f"Argument `{argname}` must be a keras.Model or a .keras path. "
-            f"Received: {argname} of type {type(model).__name__}.")
+            f"Received: {argname} of type {type(model).__name__}."
+        )
     return model, None
 
 
@@ -57,9 +62,11 @@ def static_input_shape(model, input_shape=None):
     shape = tuple(model.inputs[0].shape[1:])
     if input_shape is not None:
         input_shape = tuple(input_shape)
-        if (len(input_shape) != len(shape)
-                or any(not isinstance(d, int) or d < 1 for d in input_shape)
-                or any(m is not None and m != d for m, d in zip(shape, input_shape))):
+        if (
+            len(input_shape) != len(shape)
+            or any(not isinstance(d, int) or d < 1 for d in input_shape)
+            or any(m is not None and m != d for m, d in zip(shape, input_shape))
+        ):
             raise ValueError(
                 f"Argument `input_shape` must be {len(shape)} positive ints matching the model's "
                 f"input {shape} where it is fixed. Received: input_shape={input_shape!r}."
@@ -127,9 +134,14 @@ def float32_copy(model):
         copy = keras.saving.deserialize_keras_object(config)
     finally:
         keras.config.set_dtype_policy(previous)
-    copy.set_weights([np.asarray(keras.ops.convert_to_numpy(w), dtype="float32")
-                      if np.issubdtype(np.asarray(keras.ops.convert_to_numpy(w)).dtype, np.floating)
-                      else keras.ops.convert_to_numpy(w) for w in model.get_weights()])
+    copy.set_weights(
+        [
+            np.asarray(keras.ops.convert_to_numpy(w), dtype="float32")
+            if np.issubdtype(np.asarray(keras.ops.convert_to_numpy(w)).dtype, np.floating)
+            else keras.ops.convert_to_numpy(w)
+            for w in model.get_weights()
+        ]
+    )
     if not _is_float32(copy):
         raise RuntimeError(f"Could not make a float32 copy of {model.name!r}.")
     return copy
@@ -208,7 +220,7 @@ def keras_outputs(model, x, batch_size=8):
 
     outs = []
     for i in range(0, x.shape[0], batch_size):
-        y = model(x[i:i + batch_size], training=False)
+        y = model(x[i : i + batch_size], training=False)
         outs.append(np.asarray(keras.ops.convert_to_numpy(y), dtype="float32"))
     return np.concatenate(outs, axis=0)
 
@@ -231,7 +243,8 @@ def output_keys(model: "keras.Model") -> list[str] | None:
         if bad:
             raise ValueError(
                 f"Argument `model`: the output dict of {model.name!r} has keys that are not "
-                f"non-empty strings: {bad!r}; every output needs a name in the exported file.")
+                f"non-empty strings: {bad!r}; every output needs a name in the exported file."
+            )
         keys = [k for k, _ in items]
         values = [v for _, v in items]
     elif isinstance(out, (list, tuple)):
@@ -244,7 +257,8 @@ def output_keys(model: "keras.Model") -> list[str] | None:
         raise ValueError(
             f"Argument `model`: the outputs of {model.name!r} are nested ({nested} hold more "
             "than one tensor); only a single output, a flat list or a flat dict of tensors can be "
-            "exported. Rebuild it as keras.Model(inputs, {name: tensor, ...}).")
+            "exported. Rebuild it as keras.Model(inputs, {name: tensor, ...})."
+        )
     return keys
 
 
@@ -266,7 +280,7 @@ def keras_output_dict(model, x, batch_size=8):
     keys = output_keys(model)
     chunks = {k: [] for k in keys}
     for i in range(0, x.shape[0], batch_size):
-        y = model(x[i:i + batch_size], training=False)
+        y = model(x[i : i + batch_size], training=False)
         values = [y[k] for k in keys] if isinstance(y, dict) else list(y)
         if len(values) != len(keys):
             raise RuntimeError(f"{model.name!r} returned {len(values)} outputs, not {len(keys)}.")
@@ -276,7 +290,7 @@ def keras_output_dict(model, x, batch_size=8):
 
 
 def _tensor_activation(tensor):
-    """"softmax" when the layer producing the symbolic ``tensor`` is a softmax, else None."""
+    """ "softmax" when the layer producing the symbolic ``tensor`` is a softmax, else None."""
     import keras
 
     history = getattr(tensor, "_keras_history", None)
@@ -296,7 +310,7 @@ def output_activations(model: "keras.Model") -> dict:
 
 
 def output_activation(model):
-    """"softmax" when the model ends in a softmax activation, else None (logits or features)."""
+    """ "softmax" when the model ends in a softmax activation, else None (logits or features)."""
     import keras
 
     last = model.layers[-1]

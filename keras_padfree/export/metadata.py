@@ -35,31 +35,129 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 2
 
-CIFAR10_LABELS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                  "truck")
+CIFAR10_LABELS = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 # CIFAR-100 fine labels in the dataset's index order.
 CIFAR100_LABELS = (
-    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle",
-    "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle",
-    "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup",
-    "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house",
-    "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion", "lizard", "lobster", "man",
-    "maple_tree", "motorcycle", "mountain", "mouse", "mushroom", "oak_tree", "orange", "orchid",
-    "otter", "palm_tree", "pear", "pickup_truck", "pine_tree", "plain", "plate", "poppy",
-    "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket", "rose", "sea", "seal",
-    "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar",
-    "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor",
-    "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman",
+    "apple",
+    "aquarium_fish",
+    "baby",
+    "bear",
+    "beaver",
+    "bed",
+    "bee",
+    "beetle",
+    "bicycle",
+    "bottle",
+    "bowl",
+    "boy",
+    "bridge",
+    "bus",
+    "butterfly",
+    "camel",
+    "can",
+    "castle",
+    "caterpillar",
+    "cattle",
+    "chair",
+    "chimpanzee",
+    "clock",
+    "cloud",
+    "cockroach",
+    "couch",
+    "crab",
+    "crocodile",
+    "cup",
+    "dinosaur",
+    "dolphin",
+    "elephant",
+    "flatfish",
+    "forest",
+    "fox",
+    "girl",
+    "hamster",
+    "house",
+    "kangaroo",
+    "keyboard",
+    "lamp",
+    "lawn_mower",
+    "leopard",
+    "lion",
+    "lizard",
+    "lobster",
+    "man",
+    "maple_tree",
+    "motorcycle",
+    "mountain",
+    "mouse",
+    "mushroom",
+    "oak_tree",
+    "orange",
+    "orchid",
+    "otter",
+    "palm_tree",
+    "pear",
+    "pickup_truck",
+    "pine_tree",
+    "plain",
+    "plate",
+    "poppy",
+    "porcupine",
+    "possum",
+    "rabbit",
+    "raccoon",
+    "ray",
+    "road",
+    "rocket",
+    "rose",
+    "sea",
+    "seal",
+    "shark",
+    "shrew",
+    "skunk",
+    "skyscraper",
+    "snail",
+    "snake",
+    "spider",
+    "squirrel",
+    "streetcar",
+    "sunflower",
+    "sweet_pepper",
+    "table",
+    "tank",
+    "telephone",
+    "television",
+    "tiger",
+    "tractor",
+    "train",
+    "trout",
+    "tulip",
+    "turtle",
+    "wardrobe",
+    "whale",
+    "willow_tree",
+    "wolf",
+    "woman",
     "worm",
 )
 DIGITS_LABELS = tuple(str(d) for d in range(10))
 
-_DATASET_LABELS = {"cifar10": CIFAR10_LABELS, "cifar100": CIFAR100_LABELS,
-                   "digits": DIGITS_LABELS}
+_DATASET_LABELS = {"cifar10": CIFAR10_LABELS, "cifar100": CIFAR100_LABELS, "digits": DIGITS_LABELS}
 
 
 # --------------------------------------------------------------------------------------------------
 # The normalisation, from the model.
+
 
 def model_preprocessing(model: "keras.Model") -> dict | None:
     """The preprocessing a model holds, composed into one per-channel affine map, or None.
@@ -97,8 +195,11 @@ def model_preprocessing(model: "keras.Model") -> dict | None:
     offset = np.zeros(channels, "float64")
     names = []
     while True:
-        users = [(layer, node) for layer, node in consumers.get(id(tensor), [])
-                 if not _reads_only_size(layer, node, tensor)]
+        users = [
+            (layer, node)
+            for layer, node in consumers.get(id(tensor), [])
+            if not _reads_only_size(layer, node, tensor)
+        ]
         if len(users) != 1:
             break
         layer, node = users[0]
@@ -115,10 +216,12 @@ def model_preprocessing(model: "keras.Model") -> dict | None:
                 raise ValueError(
                     f"Layer {layer.name!r} (Normalization) normalises over axis={layer.axis}; only "
                     "per-channel preprocessing (axis=-1 of an NHWC image) can be described in the "
-                    "sidecar.")
+                    "sidecar."
+                )
             mean = _per_channel(keras.ops.convert_to_numpy(layer.mean), channels, layer, "mean")
-            var = _per_channel(keras.ops.convert_to_numpy(layer.variance), channels, layer,
-                               "variance")
+            var = _per_channel(
+                keras.ops.convert_to_numpy(layer.variance), channels, layer, "variance"
+            )
             denom = np.maximum(np.sqrt(var), keras.config.epsilon())
             if layer.invert:
                 scale, offset = scale * denom, mean + offset * denom
@@ -131,11 +234,17 @@ def model_preprocessing(model: "keras.Model") -> dict | None:
     if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(offset)) and np.all(scale != 0)):
         raise ValueError(
             f"The preprocessing layers {names} of model {model.name!r} compose to a degenerate map "
-            f"(scale={scale.tolist()}, offset={offset.tolist()}).")
+            f"(scale={scale.tolist()}, offset={offset.tolist()})."
+        )
     std = 1.0 / (255.0 * scale)
     mean = -offset * std + 0.0  # + 0.0: no negative zeros in the JSON
-    return {"layers": names, "scale": scale.tolist(), "offset": offset.tolist(),
-            "mean": mean.tolist(), "std": std.tolist()}
+    return {
+        "layers": names,
+        "scale": scale.tolist(),
+        "offset": offset.tolist(),
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+    }
 
 
 def _reads_only_size(layer, node, tensor):
@@ -144,8 +253,12 @@ def _reads_only_size(layer, node, tensor):
     from keras_padfree.layers.resize_to_match import ResizeToMatch
 
     inputs = list(node.input_tensors)
-    return (isinstance(layer, ResizeToMatch) and len(inputs) == 2 and inputs[1] is tensor
-            and inputs[0] is not tensor)
+    return (
+        isinstance(layer, ResizeToMatch)
+        and len(inputs) == 2
+        and inputs[1] is tensor
+        and inputs[0] is not tensor
+    )
 
 
 def _consumers(model):
@@ -171,7 +284,8 @@ def _per_channel(value, channels, layer, what):
         return flat.copy()
     raise ValueError(
         f"Layer {layer.name!r} ({type(layer).__name__}) has a {what} of shape {arr.shape}; only "
-        f"one value or one per channel ({channels}) can be described in the sidecar.")
+        f"one value or one per channel ({channels}) can be described in the sidecar."
+    )
 
 
 def _value_ranges(pixel_scale, mean, std):
@@ -188,7 +302,8 @@ def _channel_values(values, channels, argname):
     if arr is None or arr.size not in (1, channels) or not np.all(np.isfinite(arr)):
         raise ValueError(
             f"Argument `normalization['{argname}']` must be one finite number or {channels} (one "
-            f"per channel). Received: {argname}={values!r}.")
+            f"per channel). Received: {argname}={values!r}."
+        )
     return [float(v) for v in np.broadcast_to(arr, (channels,))]
 
 
@@ -200,8 +315,10 @@ def model_normalization(pre: dict, channels: int = 3) -> dict:
     return {
         "source": "model",
         "type": "in_model",
-        "description": ("x = pixel: raw RGB values in [0, 255] as float32; the model rescales and "
-                        f"normalises them itself ({inside})"),
+        "description": (
+            "x = pixel: raw RGB values in [0, 255] as float32; the model rescales and "
+            f"normalises them itself ({inside})"
+        ),
         "pixel_scale": 1.0,
         "mean": [0.0] * channels,
         "std": [1.0] * channels,
@@ -213,20 +330,22 @@ def model_normalization(pre: dict, channels: int = 3) -> dict:
             "offset": list(pre["offset"]),
             "mean": list(pre["mean"]),
             "std": list(pre["std"]),
-            "description": ("inside the model, for information: y = scale * x + offset, i.e. "
-                            "(x / 255 - mean) / std"),
+            "description": (
+                "inside the model, for information: y = scale * x + offset, i.e. "
+                "(x / 255 - mean) / std"
+            ),
         },
     }
 
 
-def user_normalization(mean: Sequence[float] | float, std: Sequence[float] | float,
-                       channels: int = 3) -> dict:
+def user_normalization(
+    mean: Sequence[float] | float, std: Sequence[float] | float, channels: int = 3
+) -> dict:
     """The sidecar record of a user-given normalisation ``x = (pixel / 255 - mean) / std``."""
     mean = _channel_values(mean, channels, "mean")
     std = _channel_values(std, channels, "std")
     if any(s <= 0 for s in std):
-        raise ValueError(
-            f"Argument `normalization['std']` must be positive. Received: std={std}.")
+        raise ValueError(f"Argument `normalization['std']` must be positive. Received: std={std}.")
     pixel_scale = 1.0 / 255.0
     rng, per_channel = _value_ranges(pixel_scale, mean, std)
     return {
@@ -269,26 +388,30 @@ def resolve_normalization(normalization: str | dict, model: "keras.Model") -> di
         if set(normalization) != {"mean", "std"}:
             raise ValueError(
                 "Argument `normalization` as a dict must have exactly the keys 'mean' and 'std'. "
-                f"Received: normalization={normalization!r}.")
+                f"Received: normalization={normalization!r}."
+            )
         if pre is not None:
             raise ValueError(
                 f"Argument `normalization`: the model {model.name!r} holds its preprocessing "
                 f"(layers {pre['layers']}: (pixel / 255 - mean) / std with mean="
                 f"{_short(pre['mean'])}, std={_short(pre['std'])}); it takes raw pixels in "
                 "[0, 255], so a mean/std given here would be applied twice. Leave it 'auto' "
-                f"(command line: no --mean/--std). Received: normalization={normalization!r}.")
+                f"(command line: no --mean/--std). Received: normalization={normalization!r}."
+            )
         return user_normalization(normalization["mean"], normalization["std"], channels)
     if normalization != "auto":
         raise ValueError(
             "Argument `normalization` must be 'auto', 'none' or a dict with 'mean' and 'std'. "
-            f"Received: normalization={normalization!r}.")
+            f"Received: normalization={normalization!r}."
+        )
     if pre is None:
         raise ValueError(
             f"The model {model.name!r} does not hold its preprocessing (no Rescaling/"
             "Normalization layers right after its input), so how pixels become its input is "
             "unknown. Pass the normalisation it was trained with: normalization={'mean': [...], "
             "'std': [...]} on pixels scaled to [0, 1] (command line: --mean and --std), or rebuild "
-            "it with include_preprocessing=True. Received: normalization='auto'.")
+            "it with include_preprocessing=True. Received: normalization='auto'."
+        )
     return model_normalization(pre, channels)
 
 
@@ -308,6 +431,7 @@ def preprocess_pixels(pixels: np.ndarray, metadata: dict) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # Labels.
 
+
 def _registry_dataset(model_name):
     try:
         from keras_padfree.applications import get_model_info
@@ -317,8 +441,12 @@ def _registry_dataset(model_name):
         return None
 
 
-def resolve_labels(labels: Sequence[str] | None, classes: int | None,
-                   model_name: str | None = None, dataset: str | None = None) -> list[str]:
+def resolve_labels(
+    labels: Sequence[str] | None,
+    classes: int | None,
+    model_name: str | None = None,
+    dataset: str | None = None,
+) -> list[str]:
     """The class names written to the labels file (one per line, index order).
 
     Given ``labels`` win; else the dataset's names (CIFAR-10/100, digits) when the class count
@@ -329,7 +457,8 @@ def resolve_labels(labels: Sequence[str] | None, classes: int | None,
         if classes is not None and len(labels) != classes:
             raise ValueError(
                 f"Argument `labels` must have one name per class ({classes}). "
-                f"Received {len(labels)} labels.")
+                f"Received {len(labels)} labels."
+            )
         if any("\n" in v or "\r" in v for v in labels):
             raise ValueError("Argument `labels`: a label may not contain a line break.")
         return labels
@@ -344,6 +473,7 @@ def resolve_labels(labels: Sequence[str] | None, classes: int | None,
 
 # --------------------------------------------------------------------------------------------------
 # Counts and the exporter.
+
 
 def model_counts(model: "keras.Model", input_shape: tuple, classes: int | None) -> dict:
     """``{"params", "trainable_params", "macs", "classes"}`` of the exported model.
@@ -371,8 +501,11 @@ def exporter_record() -> dict:
 
     import keras_padfree
 
-    rec = {"name": "keras_padfree", "version": keras_padfree.__version__,
-           "keras": keras.__version__}
+    rec = {
+        "name": "keras_padfree",
+        "version": keras_padfree.__version__,
+        "keras": keras.__version__,
+    }
     try:
         import tensorflow as tf
 
@@ -399,14 +532,17 @@ _NORMALIZATION = {
     "std": [_NUM],
     "value_range": [_NUM],
     "value_range_per_channel": [[_NUM]],
-    "model_preprocessing": ({
-        "layers": [(str,)],
-        "scale": [_NUM],
-        "offset": [_NUM],
-        "mean": [_NUM],
-        "std": [_NUM],
-        "description": (str,),
-    }, _NULL),
+    "model_preprocessing": (
+        {
+            "layers": [(str,)],
+            "scale": [_NUM],
+            "offset": [_NUM],
+            "mean": [_NUM],
+            "std": [_NUM],
+            "description": (str,),
+        },
+        _NULL,
+    ),
 }
 _TENSOR_QUANTIZATION = {"scale": _NUM, "zero_point": (int,), "description": (str,)}
 SIDECAR_SCHEMA = {
@@ -437,19 +573,25 @@ SIDECAR_SCHEMA = {
         "quantization?": _TENSOR_QUANTIZATION,
     },
     "signature?": {"key": (str,), "input": (str,)},
-    "outputs?": [{
-        "key": (str,),
-        "index": (int,),
-        "name": (str,),
-        "shape": [(int, _NULL)],
-        "dtype": (str,),
-        "meaning": (str,),
-        "reduction?": (int,),
-        "quantization?": _TENSOR_QUANTIZATION,
-    }],
+    "outputs?": [
+        {
+            "key": (str,),
+            "index": (int,),
+            "name": (str,),
+            "shape": [(int, _NULL)],
+            "dtype": (str,),
+            "meaning": (str,),
+            "reduction?": (int,),
+            "quantization?": _TENSOR_QUANTIZATION,
+        }
+    ],
     "num_classes": (int, _NULL),
-    "counts": {"params": (int,), "trainable_params": (int,), "macs": (int, _NULL),
-               "classes": (int, _NULL)},
+    "counts": {
+        "params": (int,),
+        "trainable_params": (int,),
+        "macs": (int, _NULL),
+        "classes": (int, _NULL),
+    },
     "quantization": {
         "type": (str,),
         "weights": (str,),
@@ -469,17 +611,19 @@ SIDECAR_SCHEMA = {
         "min_cosine_similarity?": _NUM,
         "reference_backend": (str,),
         "sample_source": (str,),
-        "outputs?": [{
-            "key": (str,),
-            "max_abs_diff": _NUM,
-            "compared": (str,),
-            "top1_agreement?": _NUM,
-            "criterion": (str,),
-            "tolerance?": _NUM,
-            "min_top1_agreement?": _NUM,
-            "cosine_similarity?": _NUM,
-            "min_cosine_similarity?": _NUM,
-        }],
+        "outputs?": [
+            {
+                "key": (str,),
+                "max_abs_diff": _NUM,
+                "compared": (str,),
+                "top1_agreement?": _NUM,
+                "criterion": (str,),
+                "tolerance?": _NUM,
+                "min_top1_agreement?": _NUM,
+                "cosine_similarity?": _NUM,
+                "min_cosine_similarity?": _NUM,
+            }
+        ],
     },
     "labels_file": (str, _NULL),
 }
@@ -558,33 +702,43 @@ def validate_sidecar(meta: dict) -> None:
     for path, allowed in SIDECAR_ENUMS.items():
         for value in _values_at(meta, path.split(".")):
             if value not in allowed:
-                raise ValueError(f"Sidecar key {path!r} must be one of {list(allowed)}. "
-                                 f"Received: {value!r}.")
+                raise ValueError(
+                    f"Sidecar key {path!r} must be one of {list(allowed)}. Received: {value!r}."
+                )
     if ("output" in meta) == ("outputs" in meta):
-        raise ValueError("A sidecar has either 'output' (one output) or 'outputs' (several), "
-                         f"not {'both' if 'output' in meta else 'neither'}.")
+        raise ValueError(
+            "A sidecar has either 'output' (one output) or 'outputs' (several), "
+            f"not {'both' if 'output' in meta else 'neither'}."
+        )
     if "outputs" in meta:
         keys = [o["key"] for o in meta["outputs"]]
         indices = sorted(o["index"] for o in meta["outputs"])
         if not keys or len(set(keys)) != len(keys) or indices != list(range(len(keys))):
             raise ValueError(
                 "Sidecar key 'outputs' must list each output once: unique keys, positions 0.."
-                f"{len(keys) - 1}. Received: keys {keys}, positions {indices}.")
+                f"{len(keys) - 1}. Received: keys {keys}, positions {indices}."
+            )
         checked = [o["key"] for o in meta["parity"].get("outputs", [])]
         if sorted(checked) != sorted(keys):
-            raise ValueError(f"Sidecar key 'parity.outputs' must check the outputs {keys}. "
-                             f"Received: {checked}.")
+            raise ValueError(
+                f"Sidecar key 'parity.outputs' must check the outputs {keys}. Received: {checked}."
+            )
         if "signature" not in meta and meta["format"] == "tflite":
-            raise ValueError("The sidecar of a multi-output LiteRT file lacks the keys "
-                             "['signature'].")
+            raise ValueError(
+                "The sidecar of a multi-output LiteRT file lacks the keys ['signature']."
+            )
     else:
         for key in ("signature", "parity.outputs"):
             if list(_values_at(meta, key.split("."))):
-                raise ValueError(f"Sidecar key {key!r} belongs to a multi-output model "
-                                 "('outputs'); this one has 'output'.")
+                raise ValueError(
+                    f"Sidecar key {key!r} belongs to a multi-output model "
+                    "('outputs'); this one has 'output'."
+                )
     if meta["schema_version"] != SCHEMA_VERSION:
-        raise ValueError(f"Sidecar schema_version must be {SCHEMA_VERSION}. "
-                         f"Received: {meta['schema_version']!r}.")
+        raise ValueError(
+            f"Sidecar schema_version must be {SCHEMA_VERSION}. "
+            f"Received: {meta['schema_version']!r}."
+        )
 
 
 def _validate(value, spec, path):
@@ -599,8 +753,9 @@ def _validate(value, spec, path):
             raise ValueError(f"Sidecar object {where!r} lacks the keys {missing}.")
         extra = sorted(set(value) - set(known))
         if extra:
-            raise ValueError(f"Sidecar object {where!r} has keys the schema does not know: "
-                             f"{extra}.")
+            raise ValueError(
+                f"Sidecar object {where!r} has keys the schema does not know: {extra}."
+            )
         for k, v in value.items():
             _validate(v, known[k], f"{path}.{k}" if path else k)
         return

@@ -46,19 +46,28 @@ def _require_onnx():
         )
 
 
-def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
-                      sample_inputs: object = None, num_samples: int = 8,
-                      labels: Sequence[str] | None = None, normalization: str | dict = "auto",
-                      dataset: str | None = None, input_shape: tuple | None = None,
-                      tolerance: float | None = None, opset: int | None = None,
-                      model_name: str | None = None) -> tuple[dict, ExportResult]:
+def build_onnx_export(
+    model: "keras.Model | str",
+    path: str | os.PathLike,
+    *,
+    sample_inputs: object = None,
+    num_samples: int = 8,
+    labels: Sequence[str] | None = None,
+    normalization: str | dict = "auto",
+    dataset: str | None = None,
+    input_shape: tuple | None = None,
+    tolerance: float | None = None,
+    opset: int | None = None,
+    model_name: str | None = None,
+) -> tuple[dict, ExportResult]:
     """Everything :func:`export_onnx` does except writing: returns ``(files, result)``."""
     import keras
 
     path = _files.check_output_path(path, ".onnx", "path")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError("Argument `num_samples` must be a positive int. "
-                         f"Received: num_samples={num_samples!r}.")
+        raise ValueError(
+            f"Argument `num_samples` must be a positive int. Received: num_samples={num_samples!r}."
+        )
     check_bound(tolerance, "tolerance", upper=None)
     _require_onnx()
     import onnxruntime
@@ -69,8 +78,11 @@ def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
     shape = _prepare.static_input_shape(model, input_shape)
     norm = md.resolve_normalization(normalization, model)
     classes = model_classes(model)
-    label_list = (md.resolve_labels(labels, classes, model_name=model_name, dataset=dataset)
-                  if classes is not None else None)
+    label_list = (
+        md.resolve_labels(labels, classes, model_name=model_name, dataset=dataset)
+        if classes is not None
+        else None
+    )
     f32 = _prepare.float32_copy(model)
     if sample_inputs is not None:
         samples = _prepare.as_array(sample_inputs, shape, 10**9, "sample_inputs")
@@ -98,8 +110,16 @@ def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
 
             keras_path = os.path.join(tmp, "model.keras")
             f32.save(keras_path)
-            argv = ["--model-path", keras_path, "--output", out, "--format", "onnx",
-                    "--input-shape", ",".join(str(d) for d in shape)]
+            argv = [
+                "--model-path",
+                keras_path,
+                "--output",
+                out,
+                "--format",
+                "onnx",
+                "--input-shape",
+                ",".join(str(d) for d in shape),
+            ]
             if opset is not None:
                 argv += ["--opset", str(opset)]
             run_in_tensorflow_subprocess(argv)
@@ -114,14 +134,32 @@ def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
     except Exception as e:  # noqa: BLE001 - any onnxruntime failure means a bad conversion
         raise ParityError(
             f"onnxruntime cannot run the ONNX file converted from {model_name!r} "
-            f"({type(e).__name__}: {e}). No file was written.") from e
+            f"({type(e).__name__}: {e}). No file was written."
+        ) from e
     if keys is not None:
         return _multi_output_export(
-            path, model_name, keras.backend.backend(), session, results, reference, activations,
-            keys, tolerance, sample_inputs, shape, norm, classes, label_list, f32, content)
+            path,
+            model_name,
+            keras.backend.backend(),
+            session,
+            results,
+            reference,
+            activations,
+            keys,
+            tolerance,
+            sample_inputs,
+            shape,
+            norm,
+            classes,
+            label_list,
+            f32,
+            content,
+        )
     if got.shape != reference.shape:
-        raise ParityError(f"onnxruntime output shape {got.shape} differs from Keras' "
-                          f"{reference.shape}. No file was written.")
+        raise ParityError(
+            f"onnxruntime output shape {got.shape} differs from Keras' "
+            f"{reference.shape}. No file was written."
+        )
     p_ref = _prepare.as_probabilities(reference, activation)
     p_got = _prepare.as_probabilities(got, activation)
     tol = FLOAT32_TOLERANCE if tolerance is None else tolerance
@@ -130,101 +168,178 @@ def build_onnx_export(model: "keras.Model | str", path: str | os.PathLike, *,
         raise ParityError(
             f"onnxruntime output of {model_name!r} differs from Keras: max abs difference "
             f"{max_abs:.3g} > tolerance {tol:.3g} over {samples.shape[0]} samples. "
-            "No file was written.")
-    parity = {"samples": int(samples.shape[0]), "max_abs_diff": max_abs,
-              "compared": "probabilities" if reference.ndim == 2 else "outputs",
-              "criterion": "max_abs_diff", "tolerance": tol,
-              "reference_backend": keras.backend.backend(),
-              "sample_source": "sample_inputs" if sample_inputs is not None else "synthetic"}
+            "No file was written."
+        )
+    parity = {
+        "samples": int(samples.shape[0]),
+        "max_abs_diff": max_abs,
+        "compared": "probabilities" if reference.ndim == 2 else "outputs",
+        "criterion": "max_abs_diff",
+        "tolerance": tol,
+        "reference_backend": keras.backend.backend(),
+        "sample_source": "sample_inputs" if sample_inputs is not None else "synthetic",
+    }
     if reference.ndim == 2:
         parity["top1_agreement"] = float(np.mean(p_ref.argmax(-1) == p_got.argmax(-1)))
 
     def dims(shape_):
         return [d if isinstance(d, int) else None for d in shape_]
 
-    in_rec = {"name": in_meta.name, "shape": dims(in_meta.shape), "dtype": "float32",
-              "layout": "NHWC", "color_order": "RGB", "height": int(shape[0]),
-              "width": int(shape[1]), "channels": int(shape[2]),
-              "value_range": list(norm["value_range"]), "normalization": norm}
-    out_rec = {"name": out_meta.name, "shape": dims(out_meta.shape), "dtype": "float32",
-               "meaning": (output_meaning(activation, classes) if reference.ndim == 2
-                           else tensor_meaning(None, reference.shape, activation))}
-    meta = {"schema_version": md.SCHEMA_VERSION, "format": "onnx",
-            "model_file": os.path.basename(path), "model_name": model_name,
-            "exporter": md.exporter_record(),
-            "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
-            "input": in_rec, "output": out_rec, "num_classes": classes,
-            "counts": md.model_counts(f32, shape, classes),
-            "quantization": {"type": "none", "weights": "float32", "activations": "float32"},
-            "parity": parity}
+    in_rec = {
+        "name": in_meta.name,
+        "shape": dims(in_meta.shape),
+        "dtype": "float32",
+        "layout": "NHWC",
+        "color_order": "RGB",
+        "height": int(shape[0]),
+        "width": int(shape[1]),
+        "channels": int(shape[2]),
+        "value_range": list(norm["value_range"]),
+        "normalization": norm,
+    }
+    out_rec = {
+        "name": out_meta.name,
+        "shape": dims(out_meta.shape),
+        "dtype": "float32",
+        "meaning": (
+            output_meaning(activation, classes)
+            if reference.ndim == 2
+            else tensor_meaning(None, reference.shape, activation)
+        ),
+    }
+    meta = {
+        "schema_version": md.SCHEMA_VERSION,
+        "format": "onnx",
+        "model_file": os.path.basename(path),
+        "model_name": model_name,
+        "exporter": md.exporter_record(),
+        "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
+        "input": in_rec,
+        "output": out_rec,
+        "num_classes": classes,
+        "counts": md.model_counts(f32, shape, classes),
+        "quantization": {"type": "none", "weights": "float32", "activations": "float32"},
+        "parity": parity,
+    }
     files = {path: content}
     texts = md.sidecar_texts(path, meta, label_list)
     files.update(texts)
     json_path, labels_path = md.sidecar_paths(path)
-    result = ExportResult(path=path, metadata_path=json_path,
-                          labels_path=labels_path if label_list is not None else None,
-                          parity=parity, metadata=json.loads(texts[json_path]))
+    result = ExportResult(
+        path=path,
+        metadata_path=json_path,
+        labels_path=labels_path if label_list is not None else None,
+        parity=parity,
+        metadata=json.loads(texts[json_path]),
+    )
     return files, result
 
 
 def _input_record(in_meta, shape, norm):
-    return {"name": in_meta.name, "shape": _dims(in_meta.shape), "dtype": "float32",
-            "layout": "NHWC", "color_order": "RGB", "height": int(shape[0]),
-            "width": int(shape[1]), "channels": int(shape[2]),
-            "value_range": list(norm["value_range"]), "normalization": norm}
+    return {
+        "name": in_meta.name,
+        "shape": _dims(in_meta.shape),
+        "dtype": "float32",
+        "layout": "NHWC",
+        "color_order": "RGB",
+        "height": int(shape[0]),
+        "width": int(shape[1]),
+        "channels": int(shape[2]),
+        "value_range": list(norm["value_range"]),
+        "normalization": norm,
+    }
 
 
 def _dims(shape_):
     return [d if isinstance(d, int) else None for d in shape_]
 
 
-def _multi_output_export(path, model_name, backend, session, results, reference, activations,
-                         keys, tolerance, sample_inputs, shape, norm, classes, label_list, f32,
-                         content):
+def _multi_output_export(
+    path,
+    model_name,
+    backend,
+    session,
+    results,
+    reference,
+    activations,
+    keys,
+    tolerance,
+    sample_inputs,
+    shape,
+    norm,
+    classes,
+    label_list,
+    f32,
+    content,
+):
     """The files and result of a multi-output model's ONNX export: outputs matched by name."""
     import onnxruntime
 
     out_metas = session.get_outputs()
     got = {m.name: np.asarray(r, dtype="float32") for m, r in zip(out_metas, results)}
     tol = FLOAT32_TOLERANCE if tolerance is None else tolerance
-    parity = check_outputs_parity(None, reference, got, activations, model_name, tolerance=tol,
-                                  runtime="onnxruntime")
+    parity = check_outputs_parity(
+        None, reference, got, activations, model_name, tolerance=tol, runtime="onnxruntime"
+    )
     parity["reference_backend"] = backend
     parity["sample_source"] = "sample_inputs" if sample_inputs is not None else "synthetic"
     parity["outputs"] = parity.pop("outputs")
     names = [m.name for m in out_metas]
     records = []
     for key in keys:
-        rec = {"key": key, "index": names.index(key), "name": key,
-               "shape": _dims(out_metas[names.index(key)].shape), "dtype": "float32",
-               "meaning": tensor_meaning(key, reference[key].shape, activations[key])}
+        rec = {
+            "key": key,
+            "index": names.index(key),
+            "name": key,
+            "shape": _dims(out_metas[names.index(key)].shape),
+            "dtype": "float32",
+            "meaning": tensor_meaning(key, reference[key].shape, activations[key]),
+        }
         if pyramid_reduction(key) is not None:
             rec["reduction"] = pyramid_reduction(key)
         records.append(rec)
-    meta = {"schema_version": md.SCHEMA_VERSION, "format": "onnx",
-            "model_file": os.path.basename(path), "model_name": model_name,
-            "exporter": md.exporter_record(),
-            "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
-            "input": _input_record(session.get_inputs()[0], shape, norm), "outputs": records,
-            "num_classes": classes, "counts": md.model_counts(f32, shape, classes),
-            "quantization": {"type": "none", "weights": "float32", "activations": "float32"},
-            "parity": parity}
+    meta = {
+        "schema_version": md.SCHEMA_VERSION,
+        "format": "onnx",
+        "model_file": os.path.basename(path),
+        "model_name": model_name,
+        "exporter": md.exporter_record(),
+        "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
+        "input": _input_record(session.get_inputs()[0], shape, norm),
+        "outputs": records,
+        "num_classes": classes,
+        "counts": md.model_counts(f32, shape, classes),
+        "quantization": {"type": "none", "weights": "float32", "activations": "float32"},
+        "parity": parity,
+    }
     files = {path: content}
     texts = md.sidecar_texts(path, meta, label_list)
     files.update(texts)
     json_path, labels_path = md.sidecar_paths(path)
-    result = ExportResult(path=path, metadata_path=json_path,
-                          labels_path=labels_path if label_list is not None else None,
-                          parity=parity, metadata=json.loads(texts[json_path]))
+    result = ExportResult(
+        path=path,
+        metadata_path=json_path,
+        labels_path=labels_path if label_list is not None else None,
+        parity=parity,
+        metadata=json.loads(texts[json_path]),
+    )
     return files, result
 
 
-def export_onnx(model: "keras.Model | str", path: str | os.PathLike, *,
-                sample_inputs: object = None, num_samples: int = 8,
-                labels: Sequence[str] | None = None, normalization: str | dict = "auto",
-                dataset: str | None = None, input_shape: tuple | None = None,
-                tolerance: float | None = None, opset: int | None = None,
-                model_name: str | None = None) -> ExportResult:
+def export_onnx(
+    model: "keras.Model | str",
+    path: str | os.PathLike,
+    *,
+    sample_inputs: object = None,
+    num_samples: int = 8,
+    labels: Sequence[str] | None = None,
+    normalization: str | dict = "auto",
+    dataset: str | None = None,
+    input_shape: tuple | None = None,
+    tolerance: float | None = None,
+    opset: int | None = None,
+    model_name: str | None = None,
+) -> ExportResult:
     """Exports a Keras model to ONNX (float32, NHWC input with a dynamic batch axis).
 
     onnxruntime runs the file on sample inputs before it is kept; the max abs difference of the
@@ -249,8 +364,17 @@ def export_onnx(model: "keras.Model | str", path: str | os.PathLike, *,
         ImportError: onnx / onnxruntime / tf2onnx missing (with the pip command).
     """
     files, result = build_onnx_export(
-        model, path, sample_inputs=sample_inputs, num_samples=num_samples, labels=labels,
-        normalization=normalization, dataset=dataset, input_shape=input_shape,
-        tolerance=tolerance, opset=opset, model_name=model_name)
+        model,
+        path,
+        sample_inputs=sample_inputs,
+        num_samples=num_samples,
+        labels=labels,
+        normalization=normalization,
+        dataset=dataset,
+        input_shape=input_shape,
+        tolerance=tolerance,
+        opset=opset,
+        model_name=model_name,
+    )
     _files.write_files(files)
     return result

@@ -68,7 +68,7 @@ def run_litert(interpreter, x):
     out = interpreter.get_output_details()[0]
     results = []
     for i in range(x.shape[0]):
-        xi = x[i:i + 1]
+        xi = x[i : i + 1]
         if inp["dtype"] != np.float32:
             scale, zero = inp["quantization"]
             info = np.iinfo(inp["dtype"])
@@ -115,7 +115,7 @@ def run_litert_outputs(interpreter, x: np.ndarray) -> dict:
     inp = runner.get_input_details()[in_name]
     results = {name: [] for name in out_details}
     for i in range(x.shape[0]):
-        xi = x[i:i + 1]
+        xi = x[i : i + 1]
         if inp["dtype"] != np.float32:
             scale, zero = inp["quantization"]
             info = np.iinfo(inp["dtype"])
@@ -142,32 +142,52 @@ def _cosine_similarities(ref, got):
     return np.clip(cos, -1.0, 1.0)
 
 
-def _check_parity(quantization, ref, got, activation, tolerance, min_top1_agreement, name,
-                  min_cosine_similarity=None, output=None, runtime="LiteRT"):
+def _check_parity(
+    quantization,
+    ref,
+    got,
+    activation,
+    tolerance,
+    min_top1_agreement,
+    name,
+    min_cosine_similarity=None,
+    output=None,
+    runtime="LiteRT",
+):
     """The parity record of one output (``output``: its name in a multi-output model, else None);
     raises ParityError when it fails the quantisation's criterion."""
     of = f" (output {output!r})" if output is not None else ""
-    what = f"{runtime} output {output!r} of {name!r}" if output is not None else (
-        f"{runtime} output of {name!r}")
+    what = (
+        f"{runtime} output {output!r} of {name!r}"
+        if output is not None
+        else (f"{runtime} output of {name!r}")
+    )
     bad = np.flatnonzero(~np.isfinite(ref.reshape(len(ref), -1)).all(axis=1))
     if bad.size:
         raise ParityError(
             f"The Keras model {name!r} itself gives non-finite outputs{of} (NaN or inf) for "
             f"{bad.size} of {len(ref)} parity samples (indices {bad.tolist()}), so no conversion "
             "can be checked against it: its weights or BatchNormalization statistics are "
-            "degenerate (an untrained model whose activations overflow?). No file was written.")
+            "degenerate (an untrained model whose activations overflow?). No file was written."
+        )
     p_ref = _prepare.as_probabilities(ref, activation)
     p_got = _prepare.as_probabilities(got, activation)
     max_abs = float(np.max(np.abs(p_ref - p_got)))
     probabilities = ref.ndim == 2 or activation == "softmax"
-    report = {"samples": int(ref.shape[0]), "max_abs_diff": max_abs,
-              "compared": "probabilities" if probabilities else "outputs"}
+    report = {
+        "samples": int(ref.shape[0]),
+        "max_abs_diff": max_abs,
+        "compared": "probabilities" if probabilities else "outputs",
+    }
     if probabilities and ref.shape[-1] > 1:  # a classifier, or per-pixel class probabilities
         agree = float(np.mean(np.argmax(p_ref, -1) == np.argmax(p_got, -1)))
         report["top1_agreement"] = agree
     if quantization in (None, "float16"):
-        tol = tolerance if tolerance is not None else (
-            FLOAT32_TOLERANCE if quantization is None else FLOAT16_TOLERANCE)
+        tol = (
+            tolerance
+            if tolerance is not None
+            else (FLOAT32_TOLERANCE if quantization is None else FLOAT16_TOLERANCE)
+        )
         if ref.ndim != 2:  # features: relative to their scale
             tol = tol * max(1.0, float(np.max(np.abs(ref))))
         report.update(criterion="max_abs_diff", tolerance=tol)
@@ -178,11 +198,17 @@ def _check_parity(quantization, ref, got, activation, tolerance, min_top1_agreem
                 "No file was written."
             )
     elif "top1_agreement" in report:
-        need = min_top1_agreement if min_top1_agreement is not None else (
-            MIN_TOP1_AGREEMENT[quantization])
+        need = (
+            min_top1_agreement
+            if min_top1_agreement is not None
+            else (MIN_TOP1_AGREEMENT[quantization])
+        )
         report.update(criterion="top1_agreement", min_top1_agreement=need)
-        units = f"{ref.shape[0]} samples" if ref.ndim == 2 else (
-            f"the pixels of {ref.shape[0]} samples")
+        units = (
+            f"{ref.shape[0]} samples"
+            if ref.ndim == 2
+            else (f"the pixels of {ref.shape[0]} samples")
+        )
         if not report["top1_agreement"] >= need:
             raise ParityError(
                 f"{what} ({quantization}) agrees with Keras on the top-1 class "
@@ -191,11 +217,15 @@ def _check_parity(quantization, ref, got, activation, tolerance, min_top1_agreem
                 "No file was written."
             )
     else:  # feature maps: the direction of each sample's output
-        need = min_cosine_similarity if min_cosine_similarity is not None else (
-            MIN_COSINE_SIMILARITY[quantization])
+        need = (
+            min_cosine_similarity
+            if min_cosine_similarity is not None
+            else (MIN_COSINE_SIMILARITY[quantization])
+        )
         cosine = float(np.min(_cosine_similarities(ref, got)))
-        report.update(cosine_similarity=cosine, criterion="cosine_similarity",
-                      min_cosine_similarity=need)
+        report.update(
+            cosine_similarity=cosine, criterion="cosine_similarity", min_cosine_similarity=need
+        )
         if not cosine >= need:
             raise ParityError(
                 f"{what} ({quantization}) differs from Keras: the cosine similarity of a "
@@ -206,11 +236,18 @@ def _check_parity(quantization, ref, got, activation, tolerance, min_top1_agreem
     return report
 
 
-def check_outputs_parity(quantization: str | None, reference: dict, got: dict,
-                         activations: dict, name: str, *, tolerance: float | None = None,
-                         min_top1_agreement: float | None = None,
-                         min_cosine_similarity: float | None = None,
-                         runtime: str = "LiteRT") -> dict:
+def check_outputs_parity(
+    quantization: str | None,
+    reference: dict,
+    got: dict,
+    activations: dict,
+    name: str,
+    *,
+    tolerance: float | None = None,
+    min_top1_agreement: float | None = None,
+    min_cosine_similarity: float | None = None,
+    runtime: str = "LiteRT",
+) -> dict:
     """The parity record of a multi-output model: each output of ``reference`` (Keras, by name)
     checked against the output of the same name in ``got`` (the converted file) with the
     quantisation's criterion for its kind; raises ParityError naming the first one that fails.
@@ -223,31 +260,52 @@ def check_outputs_parity(quantization: str | None, reference: dict, got: dict,
     if missing or extra:
         raise ParityError(
             f"The {runtime} file of {name!r} has the outputs {sorted(got)}; the Keras model has "
-            f"{list(reference)}, so they cannot be matched by name. No file was written.")
+            f"{list(reference)}, so they cannot be matched by name. No file was written."
+        )
     records = []
     for key, ref in reference.items():
         if got[key].shape != ref.shape:
             raise ParityError(
                 f"{runtime} output {key!r} of {name!r} has shape {got[key].shape}; Keras' has "
-                f"{ref.shape}. No file was written.")
-        rec = _check_parity(quantization, ref, got[key], activations.get(key), tolerance,
-                            min_top1_agreement, name, min_cosine_similarity, output=key,
-                            runtime=runtime)
+                f"{ref.shape}. No file was written."
+            )
+        rec = _check_parity(
+            quantization,
+            ref,
+            got[key],
+            activations.get(key),
+            tolerance,
+            min_top1_agreement,
+            name,
+            min_cosine_similarity,
+            output=key,
+            runtime=runtime,
+        )
         rec.pop("samples")
         records.append({"key": key, **rec})
     samples = int(next(iter(reference.values())).shape[0])
-    return {"samples": samples,
-            "max_abs_diff": max(r["max_abs_diff"] for r in records),
-            "compared": "per_output", "criterion": "per_output", "outputs": records}
+    return {
+        "samples": samples,
+        "max_abs_diff": max(r["max_abs_diff"] for r in records),
+        "compared": "per_output",
+        "criterion": "per_output",
+        "outputs": records,
+    }
 
 
 def _tensor_record(detail):
-    rec = {"name": detail["name"], "shape": [int(d) for d in detail["shape"]],
-           "dtype": np.dtype(detail["dtype"]).name}
+    rec = {
+        "name": detail["name"],
+        "shape": [int(d) for d in detail["shape"]],
+        "dtype": np.dtype(detail["dtype"]).name,
+    }
     scale, zero = detail["quantization"]
     if detail["dtype"] != np.float32:
-        rec["quantization"] = {"scale": float(scale), "zero_point": int(zero),
-                               "description": "real = scale * (q - zero_point)"}
+        rec["quantization"] = {
+            "scale": float(scale),
+            "zero_point": int(zero),
+            "description": "real = scale * (q - zero_point)",
+        }
     return rec
 
 
@@ -305,8 +363,10 @@ def model_classes(model: "keras.Model") -> int | None:
     keys = _prepare.output_keys(model)
     if keys is None:
         return _class_count(tuple(model.outputs[0].shape), _prepare.output_activation(model))
-    counts = [_class_count(tuple(t.shape), _prepare._tensor_activation(t))
-              for t in _prepare.output_tensors(model).values()]
+    counts = [
+        _class_count(tuple(t.shape), _prepare._tensor_activation(t))
+        for t in _prepare.output_tensors(model).values()
+    ]
     counts = [c for c in counts if c is not None]
     return counts[0] if len(counts) == 1 else None
 
@@ -318,37 +378,56 @@ def normalize_quantization(quantization: str | None) -> str | None:
     if quantization not in QUANTIZATIONS:
         raise ValueError(
             "Argument `quantization` must be one of ['none', 'float16', 'dynamic', 'int8'] (or "
-            f"None). Received: quantization={quantization!r}.")
+            f"None). Received: quantization={quantization!r}."
+        )
     return quantization
 
 
 def _check_count(value, argname):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Argument `{argname}` must be a positive int. "
-                         f"Received: {argname}={value!r}.")
+        raise ValueError(
+            f"Argument `{argname}` must be a positive int. Received: {argname}={value!r}."
+        )
 
 
 def check_bound(value: object, argname: str, upper: float | None = 1.0) -> None:
     """None, or a finite number > 0 (and <= ``upper``); else a ValueError naming ``argname``."""
     if value is None:
         return
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float))
-          and math.isfinite(value) and value > 0 and (upper is None or value <= upper))
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and value > 0
+        and (upper is None or value <= upper)
+    )
     if not ok:
         what = f"a number in (0, {upper:g}]" if upper is not None else "a positive number"
-        raise ValueError(f"Argument `{argname}` must be {what} (or None for the default). "
-                         f"Received: {argname}={value!r}.")
+        raise ValueError(
+            f"Argument `{argname}` must be {what} (or None for the default). "
+            f"Received: {argname}={value!r}."
+        )
 
 
-def build_tflite_export(model: "keras.Model | str", path: str | os.PathLike,
-                        quantization: str | None = None, representative_data: object = None, *,
-                        num_calibration: int = 100, sample_inputs: object = None,
-                        num_samples: int = 8, labels: Sequence[str] | None = None,
-                        normalization: str | dict = "auto", dataset: str | None = None,
-                        input_shape: tuple | None = None, tolerance: float | None = None,
-                        min_top1_agreement: float | None = None, int8_io: bool = False,
-                        model_name: str | None = None,
-                        min_cosine_similarity: float | None = None) -> tuple[dict, ExportResult]:
+def build_tflite_export(
+    model: "keras.Model | str",
+    path: str | os.PathLike,
+    quantization: str | None = None,
+    representative_data: object = None,
+    *,
+    num_calibration: int = 100,
+    sample_inputs: object = None,
+    num_samples: int = 8,
+    labels: Sequence[str] | None = None,
+    normalization: str | dict = "auto",
+    dataset: str | None = None,
+    input_shape: tuple | None = None,
+    tolerance: float | None = None,
+    min_top1_agreement: float | None = None,
+    int8_io: bool = False,
+    model_name: str | None = None,
+    min_cosine_similarity: float | None = None,
+) -> tuple[dict, ExportResult]:
     """Everything :func:`export_tflite` does except writing: returns ``(files, result)``, where
     ``files`` maps each output path to its bytes/text (write them with
     ``keras_padfree.export._files.write_files``)."""
@@ -359,11 +438,13 @@ def build_tflite_export(model: "keras.Model | str", path: str | os.PathLike,
     if int8_io and quantization != "int8":
         raise ValueError(
             f"Argument `int8_io=True` needs quantization='int8'. Received: quantization="
-            f"{quantization!r}.")
+            f"{quantization!r}."
+        )
     if quantization == "int8" and representative_data is None:
         raise ValueError(
             "Argument `representative_data` is required for quantization='int8' (calibration "
-            "images preprocessed like the model's input). Received: representative_data=None.")
+            "images preprocessed like the model's input). Received: representative_data=None."
+        )
     _check_count(num_calibration, "num_calibration")
     _check_count(num_samples, "num_samples")
     check_bound(tolerance, "tolerance", upper=None)
@@ -376,8 +457,11 @@ def build_tflite_export(model: "keras.Model | str", path: str | os.PathLike,
     shape = _prepare.static_input_shape(model, input_shape)
     norm = md.resolve_normalization(normalization, model)
     classes = model_classes(model)
-    label_list = (md.resolve_labels(labels, classes, model_name=model_name, dataset=dataset)
-                  if classes is not None else None)
+    label_list = (
+        md.resolve_labels(labels, classes, model_name=model_name, dataset=dataset)
+        if classes is not None
+        else None
+    )
     f32 = _prepare.float32_copy(model)
     calib = _prepare.as_array(representative_data, shape, num_calibration, "representative_data")
     if sample_inputs is not None:
@@ -396,8 +480,9 @@ def build_tflite_export(model: "keras.Model | str", path: str | os.PathLike,
     if keras.backend.backend() == "tensorflow":
         from keras_padfree.export._convert import convert_tflite
 
-        content = convert_tflite(f32, input_shape=shape, quantization=quantization,
-                                 representative=calib, int8_io=int8_io)
+        content = convert_tflite(
+            f32, input_shape=shape, quantization=quantization, representative=calib, int8_io=int8_io
+        )
     else:
         content = _convert_in_subprocess(f32, shape, quantization, calib, int8_io)
 
@@ -407,31 +492,59 @@ def build_tflite_export(model: "keras.Model | str", path: str | os.PathLike,
         if got.shape != reference.shape:
             raise ParityError(
                 f"LiteRT output shape {got.shape} differs from Keras' {reference.shape}. "
-                "No file was written.")
-        parity = _check_parity(quantization, reference, got, activation, tolerance,
-                               min_top1_agreement, model_name, min_cosine_similarity)
+                "No file was written."
+            )
+        parity = _check_parity(
+            quantization,
+            reference,
+            got,
+            activation,
+            tolerance,
+            min_top1_agreement,
+            model_name,
+            min_cosine_similarity,
+        )
     else:
         # Matched by name through the file's signature, never by position.
-        parity = check_outputs_parity(quantization, reference,
-                                      run_litert_outputs(interpreter, samples), activations,
-                                      model_name, tolerance=tolerance,
-                                      min_top1_agreement=min_top1_agreement,
-                                      min_cosine_similarity=min_cosine_similarity)
+        parity = check_outputs_parity(
+            quantization,
+            reference,
+            run_litert_outputs(interpreter, samples),
+            activations,
+            model_name,
+            tolerance=tolerance,
+            min_top1_agreement=min_top1_agreement,
+            min_cosine_similarity=min_cosine_similarity,
+        )
     parity["reference_backend"] = keras.backend.backend()
-    parity["sample_source"] = ("sample_inputs" if sample_inputs is not None else
-                               "representative_data" if calib is not None else "synthetic")
+    parity["sample_source"] = (
+        "sample_inputs"
+        if sample_inputs is not None
+        else "representative_data"
+        if calib is not None
+        else "synthetic"
+    )
     if keys is not None:  # the per-output records last, after the facts of the whole check
         parity["outputs"] = parity.pop("outputs")
 
     in_detail = interpreter.get_input_details()[0]
     in_rec = _tensor_record(in_detail)
-    in_rec.update(layout="NHWC", color_order="RGB", height=int(shape[0]), width=int(shape[1]),
-                  channels=int(shape[2]), value_range=list(norm["value_range"]),
-                  normalization=norm)
+    in_rec.update(
+        layout="NHWC",
+        color_order="RGB",
+        height=int(shape[0]),
+        width=int(shape[1]),
+        channels=int(shape[2]),
+        value_range=list(norm["value_range"]),
+        normalization=norm,
+    )
     if keys is None:
         out_rec = _tensor_record(interpreter.get_output_details()[0])
-        out_rec["meaning"] = (output_meaning(activation, classes) if len(reference.shape) == 2
-                              else tensor_meaning(None, reference.shape, activation))
+        out_rec["meaning"] = (
+            output_meaning(activation, classes)
+            if len(reference.shape) == 2
+            else tensor_meaning(None, reference.shape, activation)
+        )
         outputs = {"output": out_rec}
     else:
         signature, in_name, details = litert_signature(interpreter)
@@ -467,9 +580,13 @@ def build_tflite_export(model: "keras.Model | str", path: str | os.PathLike,
     files.update(texts)
     json_path, labels_path = md.sidecar_paths(path)
     meta = json.loads(texts[json_path])
-    result = ExportResult(path=path, metadata_path=json_path,
-                          labels_path=labels_path if label_list is not None else None,
-                          parity=parity, metadata=meta)
+    result = ExportResult(
+        path=path,
+        metadata_path=json_path,
+        labels_path=labels_path if label_list is not None else None,
+        parity=parity,
+        metadata=meta,
+    )
     return files, result
 
 
@@ -481,9 +598,16 @@ def _convert_in_subprocess(f32, shape, quantization, calib, int8_io):
         keras_path = os.path.join(tmp, "model.keras")
         f32.save(keras_path)
         out = os.path.join(tmp, "model.tflite")
-        argv = ["--model-path", keras_path, "--output", out,
-                "--input-shape", ",".join(str(d) for d in shape),
-                "--quantization", quantization or "none"]
+        argv = [
+            "--model-path",
+            keras_path,
+            "--output",
+            out,
+            "--input-shape",
+            ",".join(str(d) for d in shape),
+            "--quantization",
+            quantization or "none",
+        ]
         if calib is not None:
             np.save(os.path.join(tmp, "calib.npy"), calib)
             argv += ["--representative", os.path.join(tmp, "calib.npy")]
@@ -494,15 +618,25 @@ def _convert_in_subprocess(f32, shape, quantization, calib, int8_io):
             return fh.read()
 
 
-def export_tflite(model: "keras.Model | str", path: str | os.PathLike,
-                  quantization: str | None = None, representative_data: object = None, *,
-                  num_calibration: int = 100, sample_inputs: object = None,
-                  num_samples: int = 8, labels: Sequence[str] | None = None,
-                  normalization: str | dict = "auto", dataset: str | None = None,
-                  input_shape: tuple | None = None, tolerance: float | None = None,
-                  min_top1_agreement: float | None = None, int8_io: bool = False,
-                  model_name: str | None = None,
-                  min_cosine_similarity: float | None = None) -> ExportResult:
+def export_tflite(
+    model: "keras.Model | str",
+    path: str | os.PathLike,
+    quantization: str | None = None,
+    representative_data: object = None,
+    *,
+    num_calibration: int = 100,
+    sample_inputs: object = None,
+    num_samples: int = 8,
+    labels: Sequence[str] | None = None,
+    normalization: str | dict = "auto",
+    dataset: str | None = None,
+    input_shape: tuple | None = None,
+    tolerance: float | None = None,
+    min_top1_agreement: float | None = None,
+    int8_io: bool = False,
+    model_name: str | None = None,
+    min_cosine_similarity: float | None = None,
+) -> ExportResult:
     """Exports a Keras model to a LiteRT (.tflite) file for Android, after a parity check.
 
     Works for a model built or trained under any Keras backend: under TensorFlow it is converted
@@ -584,11 +718,23 @@ def export_tflite(model: "keras.Model | str", path: str | os.PathLike,
         match Keras.
     """
     files, result = build_tflite_export(
-        model, path, quantization, representative_data, num_calibration=num_calibration,
-        sample_inputs=sample_inputs, num_samples=num_samples, labels=labels,
-        normalization=normalization, dataset=dataset, input_shape=input_shape,
-        tolerance=tolerance, min_top1_agreement=min_top1_agreement, int8_io=int8_io,
-        model_name=model_name, min_cosine_similarity=min_cosine_similarity)
+        model,
+        path,
+        quantization,
+        representative_data,
+        num_calibration=num_calibration,
+        sample_inputs=sample_inputs,
+        num_samples=num_samples,
+        labels=labels,
+        normalization=normalization,
+        dataset=dataset,
+        input_shape=input_shape,
+        tolerance=tolerance,
+        min_top1_agreement=min_top1_agreement,
+        int8_io=int8_io,
+        model_name=model_name,
+        min_cosine_similarity=min_cosine_similarity,
+    )
     _files.write_files(files)
     return result
 
@@ -597,11 +743,21 @@ def _quantization_record(quantization, int8_io, calib):
     if quantization is None:
         return {"type": "none", "weights": "float32", "activations": "float32"}
     if quantization == "float16":
-        return {"type": "float16", "weights": "float16 (dequantised to float32 on CPU)",
-                "activations": "float32"}
+        return {
+            "type": "float16",
+            "weights": "float16 (dequantised to float32 on CPU)",
+            "activations": "float32",
+        }
     if quantization == "dynamic":
-        return {"type": "dynamic", "weights": "int8 (per-channel)",
-                "activations": "float32, quantised on the fly for matmuls/convs"}
-    return {"type": "int8", "weights": "int8 (per-channel)", "activations": "int8",
-            "input_output": "int8" if int8_io else "float32 (quantised inside the model)",
-            "calibration_samples": int(calib.shape[0])}
+        return {
+            "type": "dynamic",
+            "weights": "int8 (per-channel)",
+            "activations": "float32, quantised on the fly for matmuls/convs",
+        }
+    return {
+        "type": "int8",
+        "weights": "int8 (per-channel)",
+        "activations": "int8",
+        "input_output": "int8" if int8_io else "float32 (quantised inside the model)",
+        "calibration_samples": int(calib.shape[0]),
+    }

@@ -1,8 +1,10 @@
 """Keras layers of keras_padfree: one public layer per file, keras.ops only, all backends."""
 
 from keras_padfree.layers.attention_downsampling import AttentionDownsampling
-from keras_padfree.layers.bsconv import BSConvS, BSConvU
-from keras_padfree.layers.channel_shuffle import ChannelShuffle, ChannelSplit
+from keras_padfree.layers.bsconv import BSConvS
+from keras_padfree.layers.bsconv import BSConvU
+from keras_padfree.layers.channel_shuffle import ChannelShuffle
+from keras_padfree.layers.channel_shuffle import ChannelSplit
 from keras_padfree.layers.ghost_module import GhostModule
 from keras_padfree.layers.hybrid_stem import HybridStem
 from keras_padfree.layers.max_pool_shortcut import MaxPoolShortcut

@@ -15,7 +15,8 @@ def attention_bias_index(height, width):
     """Index of the relative-position bias of every (query, key) pair, shape ``(N2, N)``.
 
     Queries sit on the stride-2 grid (``ceil(H/2) x ceil(W/2)``, query ``(i, j)`` at input position
-    ``(2i, 2j)``), keys on the full ``H x W`` grid. The pair (query ``(i, j)``, key ``(a, b)``) reads
+    ``(2i, 2j)``), keys on the full ``H x W`` grid. The pair (query ``(i, j)``, key ``(a, b)``)
+    reads
     entry ``|2i - a| * W + |2j - b|`` of a per-head table of ``H * W`` entries, the closed form of
     EfficientFormerV2's enumerated offsets (``|2i - a|`` ranges over ``0..H-1``, ``|2j - b|`` over
     ``0..W-1``).
@@ -37,7 +38,8 @@ class AttentionDownsampling(keras.layers.Layer):
     modules or ShuffleNet branches are all replaced). It always has a dense 3x3 / stride-2 /
     padding-1 convolution with bias followed by BatchNorm, and **no activation** after the block.
 
-    With ``use_attention=True`` (the reference's ``asub=True``) it adds ``Attention4DDownsample(x)``:
+    With ``use_attention=True`` (the reference's ``asub=True``) it adds
+    ``Attention4DDownsample(x)``:
 
     * query: ``BN(conv1x1(dwconv3x3/s2(x) + x[:, ::2, ::2]))`` (the subsample is an ``AvgPool2d``
       module with kernel 1 and stride 2; the depthwise conv has bias and no BN), keys
@@ -66,7 +68,8 @@ class AttentionDownsampling(keras.layers.Layer):
     (``bn_epsilon=1e-3, bn_momentum=0.99``); ParC-MobileNetV2, GhostNet and ShuffleNetV2 use the
     default BN (1e-5, 0.9). The first replaced block of MobileNetV3/ParC/GhostNet (and the first two
     of ShuffleNetV2) are conv-only (``use_attention=False``); the later ones use attention. BNs
-    inside the attention are always the default (``attention_bn_epsilon``/``attention_bn_momentum``).
+    inside the attention are always the default
+    (``attention_bn_epsilon``/``attention_bn_momentum``).
 
     Args:
         filters: output channels.
@@ -94,12 +97,23 @@ class AttentionDownsampling(keras.layers.Layer):
     (2, 16, 16, 40)
     """
 
-    def __init__(self, filters: int, use_attention: bool = True, key_dim: int = 16,
-                 num_heads: int = 8, attn_ratio: int = 4, attention_activation: str = "gelu",
-                 bn_epsilon: float = 1e-5, bn_momentum: float = 0.9,
-                 attention_bn_epsilon: float = 1e-5, attention_bn_momentum: float = 0.9,
-                 min_size: int = 2, kernel_initializer: Initializer = "he_uniform",
-                 depthwise_initializer: Initializer | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        filters: int,
+        use_attention: bool = True,
+        key_dim: int = 16,
+        num_heads: int = 8,
+        attn_ratio: int = 4,
+        attention_activation: str = "gelu",
+        bn_epsilon: float = 1e-5,
+        bn_momentum: float = 0.9,
+        attention_bn_epsilon: float = 1e-5,
+        attention_bn_momentum: float = 0.9,
+        min_size: int = 2,
+        kernel_initializer: Initializer = "he_uniform",
+        depthwise_initializer: Initializer | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.filters = _utils.check_positive_int(filters, "filters")
         if not isinstance(use_attention, bool):
@@ -125,17 +139,28 @@ class AttentionDownsampling(keras.layers.Layer):
         self.qk_channels = self.key_dim * self.num_heads
         self.value_dim = self.attn_ratio * self.key_dim
         self.value_channels = self.value_dim * self.num_heads
-        self.scale = self.key_dim ** -0.5
+        self.scale = self.key_dim**-0.5
 
         conv = lambda f, k, name: keras.layers.Conv2D(  # noqa: E731
-            f, k, strides=1 if k == 1 else 2, padding="valid", use_bias=True,
-            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer), name=name)
+            f,
+            k,
+            strides=1 if k == 1 else 2,
+            padding="valid",
+            use_bias=True,
+            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
+            name=name,
+        )
         dwconv = lambda name: keras.layers.DepthwiseConv2D(  # noqa: E731
-            3, strides=2, padding="valid", use_bias=True,
+            3,
+            strides=2,
+            padding="valid",
+            use_bias=True,
             depthwise_initializer=_utils.fresh_initializer(self.depthwise_initializer),
-            name=name)
+            name=name,
+        )
         abn = lambda name: _utils.batch_norm(  # noqa: E731
-            attention_bn_epsilon, attention_bn_momentum, name=name)
+            attention_bn_epsilon, attention_bn_momentum, name=name
+        )
 
         self.conv = conv(self.filters, 3, "conv")
         self.bn = _utils.batch_norm(bn_epsilon, bn_momentum, name="bn")
@@ -195,8 +220,15 @@ class AttentionDownsampling(keras.layers.Layer):
     def build(self, input_shape):
         self._check_input(input_shape)
         full, half, c = self._shapes(input_shape)
-        padded = lambda s, ch: (s[0], None if s[1] is None else s[1] + 2,  # noqa: E731
-                                None if s[2] is None else s[2] + 2, ch)
+
+        def padded(s, ch):
+            return (
+                s[0],
+                None if s[1] is None else s[1] + 2,
+                None if s[2] is None else s[2] + 2,
+                ch,
+            )
+
         self.conv.build(padded(full, c))
         self.bn.build(half + (self.filters,))
         if self.use_attention:
@@ -215,7 +247,9 @@ class AttentionDownsampling(keras.layers.Layer):
             self.proj.build(half + (self.value_channels,))
             self.proj_bn.build(half + (self.filters,))
             self.attention_biases = self.add_weight(
-                shape=(self.num_heads, h * w), initializer="zeros", trainable=True,
+                shape=(self.num_heads, h * w),
+                initializer="zeros",
+                trainable=True,
                 name="attention_biases",
             )
             self._bias_index = attention_bias_index(h, w)
@@ -274,10 +308,12 @@ class AttentionDownsampling(keras.layers.Layer):
         n = full[1] * full[2]
         n2 = half[1] * half[2]
         ops_ += profiling.layer_ops(self.q_local, padded + (c,))
-        ops_.append(profiling.Op("pool", elems_in=e(full + (c,)), elems_out=e(half + (c,)),
-                                 detail="avg"))
-        ops_.append(profiling.Op("elementwise", elems_out=e(half + (c,)), detail="add",
-                                 module=False))
+        ops_.append(
+            profiling.Op("pool", elems_in=e(full + (c,)), elems_out=e(half + (c,)), detail="avg")
+        )
+        ops_.append(
+            profiling.Op("elementwise", elems_out=e(half + (c,)), detail="add", module=False)
+        )
         ops_ += profiling.layer_ops(self.q_proj, half + (c,))
         ops_ += profiling.layer_ops(self.q_bn, half + (self.qk_channels,))
         ops_ += profiling.layer_ops(self.k_proj, full + (c,))
@@ -287,20 +323,34 @@ class AttentionDownsampling(keras.layers.Layer):
         ops_ += profiling.layer_ops(self.v_local, padded + (self.value_channels,))
         ops_ += profiling.layer_ops(self.v_local_bn, half + (self.value_channels,))
         heads = self.num_heads
-        ops_.append(profiling.Op("matmul", macs=heads * n2 * n * self.key_dim,
-                                 detail="q @ k", module=False))
-        ops_.append(profiling.Op("elementwise", elems_out=heads * n2 * n, detail="softmax",
-                                 module=False))
-        ops_.append(profiling.Op("matmul", macs=heads * n2 * n * self.value_dim,
-                                 detail="attn @ v", module=False))
-        ops_.append(profiling.Op("elementwise", elems_out=e(half + (self.value_channels,)),
-                                 detail="add", module=False))
+        ops_.append(
+            profiling.Op("matmul", macs=heads * n2 * n * self.key_dim, detail="q @ k", module=False)
+        )
+        ops_.append(
+            profiling.Op("elementwise", elems_out=heads * n2 * n, detail="softmax", module=False)
+        )
+        ops_.append(
+            profiling.Op(
+                "matmul", macs=heads * n2 * n * self.value_dim, detail="attn @ v", module=False
+            )
+        )
+        ops_.append(
+            profiling.Op(
+                "elementwise",
+                elems_out=e(half + (self.value_channels,)),
+                detail="add",
+                module=False,
+            )
+        )
         if self.proj_act is not None:
             ops_ += profiling.layer_ops(self.proj_act, half + (self.value_channels,))
         ops_ += profiling.layer_ops(self.proj, half + (self.value_channels,))
         ops_ += profiling.layer_ops(self.proj_bn, half + (self.filters,))
-        ops_.append(profiling.Op("elementwise", elems_out=e(half + (self.filters,)), detail="add",
-                                 module=False))
+        ops_.append(
+            profiling.Op(
+                "elementwise", elems_out=e(half + (self.filters,)), detail="add", module=False
+            )
+        )
         return ops_
 
     def get_config(self):
@@ -321,4 +371,3 @@ class AttentionDownsampling(keras.layers.Layer):
             depthwise_initializer=keras.initializers.serialize(self.depthwise_initializer),
         )
         return config
-

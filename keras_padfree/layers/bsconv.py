@@ -25,8 +25,19 @@ def _check_padding(padding):
 class _BSConvBase(keras.layers.Layer):
     """Shared depthwise tail: ``[pad] -> depthwise k x k (stride, dilation)``."""
 
-    def _init_common(self, filters, kernel_size, strides, padding, dilation_rate, use_bias, with_bn,
-                     bn_epsilon, bn_momentum, depthwise_initializer):
+    def _init_common(
+        self,
+        filters,
+        kernel_size,
+        strides,
+        padding,
+        dilation_rate,
+        use_bias,
+        with_bn,
+        bn_epsilon,
+        bn_momentum,
+        depthwise_initializer,
+    ):
         self.filters = _utils.check_positive_int(filters, "filters")
         self.kernel_size = _utils.check_positive_int(kernel_size, "kernel_size")
         self.strides = _utils.check_positive_int(strides, "strides")
@@ -49,19 +60,31 @@ class _BSConvBase(keras.layers.Layer):
         pad = self.padding if isinstance(self.padding, int) else 0
         self.pad = keras.layers.ZeroPadding2D(pad, name="pad") if pad else None
         self.depthwise = keras.layers.DepthwiseConv2D(
-            kernel_size, strides=strides, dilation_rate=dilation_rate,
-            padding="same" if self.padding == "same" else "valid", use_bias=use_bias,
-            depthwise_initializer=self.depthwise_initializer, name="depthwise",
+            kernel_size,
+            strides=strides,
+            dilation_rate=dilation_rate,
+            padding="same" if self.padding == "same" else "valid",
+            use_bias=use_bias,
+            depthwise_initializer=self.depthwise_initializer,
+            name="depthwise",
         )
 
     def _pointwise(self, filters, name, initializer, regularizer=None):
         return keras.layers.Conv2D(
-            filters, 1, use_bias=False, kernel_initializer=initializer,
-            kernel_regularizer=regularizer, name=name,
+            filters,
+            1,
+            use_bias=False,
+            kernel_initializer=initializer,
+            kernel_regularizer=regularizer,
+            name=name,
         )
 
     def _bn(self, name):
-        return _utils.batch_norm(self.bn_epsilon, self.bn_momentum, name=name) if self.with_bn else None
+        return (
+            _utils.batch_norm(self.bn_epsilon, self.bn_momentum, name=name)
+            if self.with_bn
+            else None
+        )
 
     def _pointwise_stack(self):
         raise NotImplementedError  # pragma: no cover - abstract
@@ -132,7 +155,8 @@ class _BSConvBase(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_padfree")
 class BSConvU(_BSConvBase):
-    """Unconstrained blueprint separable conv: pointwise 1x1 (C_in -> filters), then depthwise k x k.
+    """Unconstrained blueprint separable conv: pointwise 1x1 (C_in -> filters), then depthwise k x k
+    (BSConv-U).
 
     The drop-in replacement of a full k x k convolution used by the paper's ResNet-110 and WRN-40-8
     BSConv-U models. The stride (and padding) is applied by the depthwise part, so a stride-2
@@ -155,14 +179,34 @@ class BSConvU(_BSConvBase):
     (1, 15, 15, 32)
     """
 
-    def __init__(self, filters: int, kernel_size: int = 3, strides: int = 1,
-                 padding: str | int = "same", dilation_rate: int = 1, use_bias: bool = False,
-                 with_bn: bool = False, bn_epsilon: float = 1e-5, bn_momentum: float = 0.9,
-                 pointwise_initializer: Initializer | None = None,
-                 depthwise_initializer: Initializer | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int = 3,
+        strides: int = 1,
+        padding: str | int = "same",
+        dilation_rate: int = 1,
+        use_bias: bool = False,
+        with_bn: bool = False,
+        bn_epsilon: float = 1e-5,
+        bn_momentum: float = 0.9,
+        pointwise_initializer: Initializer | None = None,
+        depthwise_initializer: Initializer | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
-        self._init_common(filters, kernel_size, strides, padding, dilation_rate, use_bias, with_bn,
-                          bn_epsilon, bn_momentum, depthwise_initializer)
+        self._init_common(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            dilation_rate,
+            use_bias,
+            with_bn,
+            bn_epsilon,
+            bn_momentum,
+            depthwise_initializer,
+        )
         self.pointwise_initializer = keras.initializers.get(pointwise_initializer or "he_uniform")
         self._pw_init_default = pointwise_initializer is None
         self.pointwise = self._pointwise(filters, "pointwise", self._pw_initializer())
@@ -179,7 +223,9 @@ class BSConvU(_BSConvBase):
     def get_config(self):
         config = super().get_config()
         config["pointwise_initializer"] = (
-            None if self._pw_init_default else keras.initializers.serialize(self.pointwise_initializer)
+            None
+            if self._pw_init_default
+            else keras.initializers.serialize(self.pointwise_initializer)
         )
         return config
 
@@ -209,14 +255,36 @@ class BSConvS(_BSConvBase):
     8
     """
 
-    def __init__(self, filters: int, kernel_size: int = 3, strides: int = 1,
-                 padding: str | int = "same", dilation_rate: int = 1, use_bias: bool = False,
-                 p: float = 1 / 6, min_mid_channels: int = 4, alpha: float = 0.1,
-                 with_bn: bool = False, bn_epsilon: float = 1e-5, bn_momentum: float = 0.9,
-                 depthwise_initializer: Initializer | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int = 3,
+        strides: int = 1,
+        padding: str | int = "same",
+        dilation_rate: int = 1,
+        use_bias: bool = False,
+        p: float = 1 / 6,
+        min_mid_channels: int = 4,
+        alpha: float = 0.1,
+        with_bn: bool = False,
+        bn_epsilon: float = 1e-5,
+        bn_momentum: float = 0.9,
+        depthwise_initializer: Initializer | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
-        self._init_common(filters, kernel_size, strides, padding, dilation_rate, use_bias, with_bn,
-                          bn_epsilon, bn_momentum, depthwise_initializer)
+        self._init_common(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            dilation_rate,
+            use_bias,
+            with_bn,
+            bn_epsilon,
+            bn_momentum,
+            depthwise_initializer,
+        )
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 < p <= 1.0:
             raise ValueError(f"Argument `p` must be a number in (0, 1]. Received: p={p!r}.")
         self.p = float(p)
@@ -231,8 +299,9 @@ class BSConvS(_BSConvBase):
     def _make_pointwise(self, in_channels):
         if self.pw1 is not None:
             return
-        self.mid_channels = min(in_channels,
-                                max(self.min_mid_channels, math.ceil(self.p * in_channels)))
+        self.mid_channels = min(
+            in_channels, max(self.min_mid_channels, math.ceil(self.p * in_channels))
+        )
         regularizer = OrthonormalRegularizer(self.alpha) if self.alpha > 0 else None
         self.pw1 = self._pointwise(self.mid_channels, "pw1", _FanInUniform(), regularizer)
         self.bn1 = self._bn("bn1")

@@ -5,7 +5,6 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_padfree import profiling
 from keras_padfree.layers import _utils
 
 

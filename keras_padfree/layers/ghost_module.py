@@ -40,15 +40,27 @@ class GhostModule(keras.layers.Layer):
     (1, 8, 8, 48)
     """
 
-    def __init__(self, filters: int, ratio: int = 2, kernel_size: int = 1, dw_size: int = 3,
-                 strides: int = 1, activation: str | None = "relu", bn_epsilon: float = 1e-5,
-                 bn_momentum: float = 0.9, kernel_initializer: Initializer = "he_uniform",
-                 depthwise_initializer: Initializer | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        filters: int,
+        ratio: int = 2,
+        kernel_size: int = 1,
+        dw_size: int = 3,
+        strides: int = 1,
+        activation: str | None = "relu",
+        bn_epsilon: float = 1e-5,
+        bn_momentum: float = 0.9,
+        kernel_initializer: Initializer = "he_uniform",
+        depthwise_initializer: Initializer | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.filters = _utils.check_positive_int(filters, "filters")
         self.ratio = _utils.check_positive_int(ratio, "ratio")
         if self.ratio < 2:
-            raise ValueError(f"Argument `ratio` must be an integer >= 2. Received: ratio={ratio!r}.")
+            raise ValueError(
+                f"Argument `ratio` must be an integer >= 2. Received: ratio={ratio!r}."
+            )
         self.kernel_size = _utils.check_positive_int(kernel_size, "kernel_size")
         self.dw_size = _utils.check_positive_int(dw_size, "dw_size")
         for value, argname in ((kernel_size, "kernel_size"), (dw_size, "dw_size")):
@@ -69,13 +81,22 @@ class GhostModule(keras.layers.Layer):
         self.init_channels = math.ceil(self.filters / self.ratio)
         self.cheap_channels = self.init_channels * (self.ratio - 1)
         self.primary = keras.layers.Conv2D(
-            self.init_channels, kernel_size, strides=strides, padding="valid", use_bias=False,
-            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer), name="primary",
+            self.init_channels,
+            kernel_size,
+            strides=strides,
+            padding="valid",
+            use_bias=False,
+            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
+            name="primary",
         )
         self.primary_bn = _utils.batch_norm(bn_epsilon, bn_momentum, name="primary_bn")
         self.primary_act = _utils.activation_layer(self.activation, "primary_act")
         self.cheap = keras.layers.DepthwiseConv2D(
-            dw_size, strides=1, padding="valid", depth_multiplier=self.ratio - 1, use_bias=False,
+            dw_size,
+            strides=1,
+            padding="valid",
+            depth_multiplier=self.ratio - 1,
+            use_bias=False,
             depthwise_initializer=_utils.fresh_initializer(self.depthwise_initializer),
             name="cheap",
         )
@@ -138,8 +159,11 @@ class GhostModule(keras.layers.Layer):
         if self.cheap_act is not None:
             ops_ += profiling.layer_ops(self.cheap_act, cheap)
         out = self.compute_output_shape(input_shape)
-        ops_.append(profiling.Op("elementwise", elems_out=profiling._elems(out), detail="concat",
-                                 module=False))
+        ops_.append(
+            profiling.Op(
+                "elementwise", elems_out=profiling._elems(out), detail="concat", module=False
+            )
+        )
         return ops_
 
     def get_config(self):

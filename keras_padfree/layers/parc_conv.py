@@ -10,8 +10,12 @@ from keras_padfree import profiling
 from keras_padfree.layers._utils import Initializer
 
 DIRECTIONS = ("vertical", "horizontal")
-_DIRECTION_ALIASES = {"h": "vertical", "vertical": "vertical", "w": "horizontal",
-                      "horizontal": "horizontal"}
+_DIRECTION_ALIASES = {
+    "h": "vertical",
+    "vertical": "vertical",
+    "w": "horizontal",
+    "horizontal": "horizontal",
+}
 
 
 def _canonical_direction(direction):
@@ -74,15 +78,21 @@ class ParCConv(keras.layers.Layer):
     (2, 8, 8, 192)
     """
 
-    def __init__(self, direction: str = "vertical", use_pe: bool = False,
-                 kernel_initializer: Initializer | None = None,
-                 bias_initializer: Initializer = "zeros", pe_initializer: Initializer | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        direction: str = "vertical",
+        use_pe: bool = False,
+        kernel_initializer: Initializer | None = None,
+        bias_initializer: Initializer = "zeros",
+        pe_initializer: Initializer | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.direction = _canonical_direction(direction)
         self.use_pe = bool(use_pe)
-        self.kernel_initializer = (None if kernel_initializer is None
-                                   else keras.initializers.get(kernel_initializer))
+        self.kernel_initializer = (
+            None if kernel_initializer is None else keras.initializers.get(kernel_initializer)
+        )
         self.bias_initializer = keras.initializers.get(bias_initializer)
         if pe_initializer is None:
             pe_initializer = keras.initializers.TruncatedNormal(stddev=0.02)
@@ -166,8 +176,11 @@ class ParCConv(keras.layers.Layer):
         if k > 1:
             padded = list(shape)
             padded[self._axis] = 2 * k - 1
-            ops_.append(profiling.Op("elementwise", elems_out=profiling._elems(padded),
-                                     detail="concat", module=False))
+            ops_.append(
+                profiling.Op(
+                    "elementwise", elems_out=profiling._elems(padded), detail="concat", module=False
+                )
+            )
         ops_.append(profiling.Op("conv", macs=elems * k, bias=elems))
         return ops_
 
@@ -176,10 +189,12 @@ class ParCConv(keras.layers.Layer):
         config.update(
             direction=self.direction,
             use_pe=self.use_pe,
-            kernel_initializer=(None if self.kernel_initializer is None
-                                else keras.initializers.serialize(self.kernel_initializer)),
+            kernel_initializer=(
+                None
+                if self.kernel_initializer is None
+                else keras.initializers.serialize(self.kernel_initializer)
+            ),
             bias_initializer=keras.initializers.serialize(self.bias_initializer),
             pe_initializer=keras.initializers.serialize(self.pe_initializer),
         )
         return config
-

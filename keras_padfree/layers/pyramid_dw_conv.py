@@ -1,4 +1,5 @@
-"""PyramidDWConv: PydMobileNet's pyramid depthwise convolution (parallel k x k depthwise branches)."""
+"""PyramidDWConv: PydMobileNet's pyramid depthwise convolution (parallel k x k depthwise
+branches)."""
 
 from typing import Any
 
@@ -15,19 +16,22 @@ COMBINES = ("add", "concat")
 
 @keras.saving.register_keras_serializable(package="keras_padfree")
 class PyramidDWConv(keras.layers.Layer):
-    """Parallel depthwise convolutions of several kernel sizes on the same input, added or concatenated.
+    """Parallel depthwise convolutions of several kernel sizes on one input, added or concatenated.
 
     The depthwise stage of PydMobileNet's ``ResPydBlock`` (thanhhvnqb/pydmobilenet_mxnet): every
     branch is a bias-free depthwise ``k x k`` conv (depth multiplier 1, stride ``strides``) on the
     *whole* input (channels are shared, not split), with MXNet's symmetric padding ``k // 2``; there
-    is no BN or activation on a branch. ``combine="concat"`` concatenates the branches along channels
+    is no BN or activation on a branch. ``combine="concat"`` concatenates the branches along
+    channels
     in ``kernel_sizes`` order (``[k3, k5, k7]``: the order matters to the following 1x1 conv);
     ``combine="add"`` sums them left to right (``(k3 + k5) + k7``).
 
     ``padding_free=True`` is the padding-free downsampling of the keras_padfree paper applied to the
     pyramid (only valid with ``strides=2``): each branch is padded ``(k - 3) // 2`` instead of
-    ``k // 2`` (3x3: 0, 5x5: 1, 7x7: 2), so every branch has the size ``floor((H - 3) / 2) + 1`` of a
-    3x3/stride-2/unpadded max-pool of the input, and that max-pool (parameter-free) is added to every
+    ``k // 2`` (3x3: 0, 5x5: 1, 7x7: 2), so every branch has the size ``floor((H - 3) / 2) + 1`` of
+    a
+    3x3/stride-2/unpadded max-pool of the input, and that max-pool (parameter-free) is added to
+    every
     branch before they are combined. With ``"add"`` the shortcut is therefore counted once per
     branch (``dw3 + dw5 + dw7 + 3 * pool``); with ``"concat"`` each concatenated slice gets it.
 
@@ -49,20 +53,32 @@ class PyramidDWConv(keras.layers.Layer):
     (1, 15, 15, 8)
     """
 
-    def __init__(self, kernel_sizes: tuple = (3, 5, 7), strides: int = 1, combine: str = "add",
-                 padding_free: bool = False, depthwise_initializer: Initializer = "glorot_uniform",
-                 **kwargs: Any):
+    def __init__(
+        self,
+        kernel_sizes: tuple = (3, 5, 7),
+        strides: int = 1,
+        combine: str = "add",
+        padding_free: bool = False,
+        depthwise_initializer: Initializer = "glorot_uniform",
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
-        if (not isinstance(kernel_sizes, (list, tuple)) or not kernel_sizes
-                or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0
-                       for k in kernel_sizes)):
+        if (
+            not isinstance(kernel_sizes, (list, tuple))
+            or not kernel_sizes
+            or any(
+                isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0
+                for k in kernel_sizes
+            )
+        ):
             raise ValueError(
                 "Argument `kernel_sizes` must be a non-empty list of odd positive integers. "
                 f"Received: kernel_sizes={kernel_sizes!r}."
             )
         if len(set(kernel_sizes)) != len(kernel_sizes):
             raise ValueError(
-                f"Argument `kernel_sizes` must not repeat a size. Received: kernel_sizes={kernel_sizes!r}."
+                "Argument `kernel_sizes` must not repeat a size. Received: "
+                f"kernel_sizes={kernel_sizes!r}."
             )
         self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
         self.strides = _utils.check_choice(strides, "strides", (1, 2))
@@ -82,7 +98,10 @@ class PyramidDWConv(keras.layers.Layer):
         self.depthwise_initializer = keras.initializers.get(depthwise_initializer)
         self.branches = [
             keras.layers.DepthwiseConv2D(
-                k, strides=self.strides, padding="valid", use_bias=False,
+                k,
+                strides=self.strides,
+                padding="valid",
+                use_bias=False,
                 depthwise_initializer=_utils.fresh_initializer(self.depthwise_initializer),
                 name=f"conv{k}",
             )
@@ -112,8 +131,10 @@ class PyramidDWConv(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        outs = [conv(_utils.symmetric_pad(inputs, self._padding(k)))
-                for k, conv in zip(self.kernel_sizes, self.branches)]
+        outs = [
+            conv(_utils.symmetric_pad(inputs, self._padding(k)))
+            for k, conv in zip(self.kernel_sizes, self.branches)
+        ]
         if self.shortcut is not None:
             pooled = self.shortcut(inputs)
             outs = [o + pooled for o in outs]
@@ -137,10 +158,19 @@ class PyramidDWConv(keras.layers.Layer):
             ops_ += profiling.layer_ops(conv, self._padded(input_shape, k))
         branch = profiling._elems(self._branch_shape(input_shape))
         if self.padding_free:
-            ops_.append(profiling.Op("pool", elems_in=profiling._elems(input_shape),
-                                     elems_out=branch, detail="max", module=False))
-            ops_ += [profiling.Op("elementwise", elems_out=branch, detail="add", module=False)
-                     for _ in self.kernel_sizes]
+            ops_.append(
+                profiling.Op(
+                    "pool",
+                    elems_in=profiling._elems(input_shape),
+                    elems_out=branch,
+                    detail="max",
+                    module=False,
+                )
+            )
+            ops_ += [
+                profiling.Op("elementwise", elems_out=branch, detail="add", module=False)
+                for _ in self.kernel_sizes
+            ]
         out = profiling._elems(self.compute_output_shape(input_shape))
         ops_.append(profiling.Op("elementwise", elems_out=out, detail=self.combine, module=False))
         return ops_

@@ -60,8 +60,11 @@ class ResizeToMatch(keras.layers.Layer):
 
     def profile_ops(self, input_shape):
         out = self.compute_output_shape(input_shape)
-        return [profiling.Op("elementwise", elems_out=profiling._elems(out), detail="resize",
-                             module=False)]
+        return [
+            profiling.Op(
+                "elementwise", elems_out=profiling._elems(out), detail="resize", module=False
+            )
+        ]
 
     def get_config(self):
         config = super().get_config()

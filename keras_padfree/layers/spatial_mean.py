@@ -23,5 +23,12 @@ class SpatialMean(keras.layers.GlobalAveragePooling2D):
 
     def profile_ops(self, input_shape):
         input_shape = tuple(input_shape)
-        return [profiling.Op("global_pool", elems_in=profiling._elems(input_shape),
-                             elems_out=int(input_shape[-1]), detail="avg", module=False)]
+        return [
+            profiling.Op(
+                "global_pool",
+                elems_in=profiling._elems(input_shape),
+                elems_out=int(input_shape[-1]),
+                detail="avg",
+                module=False,
+            )
+        ]

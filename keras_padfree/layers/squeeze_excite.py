@@ -29,27 +29,41 @@ class SqueezeExcite(keras.layers.Layer):
     (1, 8, 8, 72)
     """
 
-    def __init__(self, squeeze_channels: int, activation: str | None = "relu",
-                 gate: str | None = "hard_sigmoid", pool_is_module: bool = True,
-                 kernel_initializer: Initializer = "he_uniform", **kwargs: Any):
+    def __init__(
+        self,
+        squeeze_channels: int,
+        activation: str | None = "relu",
+        gate: str | None = "hard_sigmoid",
+        pool_is_module: bool = True,
+        kernel_initializer: Initializer = "he_uniform",
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.squeeze_channels = _utils.check_positive_int(squeeze_channels, "squeeze_channels")
         self.activation = _utils.canonical_activation(activation)
         self.gate = _utils.canonical_activation(gate)
         self.pool_is_module = bool(pool_is_module)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.reduce = keras.layers.Conv2D(squeeze_channels, 1, use_bias=True,
-                                          kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
-                                          name="reduce")
+        self.reduce = keras.layers.Conv2D(
+            squeeze_channels,
+            1,
+            use_bias=True,
+            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
+            name="reduce",
+        )
         self.act = _utils.activation_layer(self.activation, layer_name="act")
         self.expand = None
         self.gate_act = _utils.activation_layer(self.gate, layer_name="gate")
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
-        self.expand = keras.layers.Conv2D(channels, 1, use_bias=True,
-                                          kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
-                                          name="expand")
+        self.expand = keras.layers.Conv2D(
+            channels,
+            1,
+            use_bias=True,
+            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
+            name="expand",
+        )
         pooled = (input_shape[0], 1, 1, channels)
         self.reduce.build(pooled)
         self.expand.build(pooled[:3] + (self.squeeze_channels,))
@@ -71,16 +85,26 @@ class SqueezeExcite(keras.layers.Layer):
     def profile_ops(self, input_shape):
         channels = int(input_shape[-1])
         pooled = (1, 1, 1, channels)
-        ops_ = [profiling.Op("global_pool", elems_in=profiling._elems(input_shape),
-                             elems_out=channels, detail="avg", module=self.pool_is_module)]
+        ops_ = [
+            profiling.Op(
+                "global_pool",
+                elems_in=profiling._elems(input_shape),
+                elems_out=channels,
+                detail="avg",
+                module=self.pool_is_module,
+            )
+        ]
         ops_ += profiling._conv_ops(self.reduce, pooled, (1, 1, 1, self.squeeze_channels))
         if self.act is not None:
             ops_ += profiling.layer_ops(self.act, (1, 1, 1, self.squeeze_channels))
         ops_ += profiling._conv_ops(self.expand, (1, 1, 1, self.squeeze_channels), pooled)
         if self.gate_act is not None:
             ops_ += profiling.layer_ops(self.gate_act, pooled)
-        ops_.append(profiling.Op("elementwise", elems_out=profiling._elems(input_shape),
-                                 detail="mul", module=False))
+        ops_.append(
+            profiling.Op(
+                "elementwise", elems_out=profiling._elems(input_shape), detail="mul", module=False
+            )
+        )
         return ops_
 
     def get_config(self):

@@ -23,7 +23,21 @@ from keras_padfree.training.recipes import get_recipe
 from keras_padfree.training.recipes import list_recipes
 from keras_padfree.training.schedules import EpochSchedule
 
-__all__ = ["BackupError", "CoupledSGD", "EpochSchedule", "OutputWriteError", "Recipe",
-           "RunFolderError", "TrainConfig", "TrainingBackup", "TrainingDiverged", "TrainingError",
-           "build_model", "default_recipe_for", "evaluate_model", "get_recipe", "list_recipes",
-           "train"]
+__all__ = [
+    "BackupError",
+    "CoupledSGD",
+    "EpochSchedule",
+    "OutputWriteError",
+    "Recipe",
+    "RunFolderError",
+    "TrainConfig",
+    "TrainingBackup",
+    "TrainingDiverged",
+    "TrainingError",
+    "build_model",
+    "default_recipe_for",
+    "evaluate_model",
+    "get_recipe",
+    "list_recipes",
+    "train",
+]

@@ -39,8 +39,15 @@ from keras_padfree.training import files
 from keras_padfree.training.errors import BackupError
 from keras_padfree.training.errors import OutputWriteError
 
-__all__ = ["EpochLog", "ModelCheckpoints", "StopOnNonFinite", "TrainingBackup",
-           "read_backup_manifest", "read_backup_state", "truncate_csv_log"]
+__all__ = [
+    "EpochLog",
+    "ModelCheckpoints",
+    "StopOnNonFinite",
+    "TrainingBackup",
+    "read_backup_manifest",
+    "read_backup_state",
+    "truncate_csv_log",
+]
 
 FORMAT = 2
 _LATEST = "latest.json"
@@ -55,7 +62,8 @@ def _damaged(backup_dir, detail):
     return BackupError(
         f"The backup in {backup_dir} is damaged: {detail}. It cannot be resumed: start over with "
         f"--no-resume (deletes the run's backup, log and models in {folder}), or pass another "
-        "--output-dir.")
+        "--output-dir."
+    )
 
 
 def _read_json(path, backup_dir, what):
@@ -76,8 +84,9 @@ def _checkpoints(backup_dir):
         names = os.listdir(backup_dir)
     except OSError:
         return []
-    return sorted(n for n in names if n.startswith(_CKPT)
-                  and os.path.isdir(os.path.join(backup_dir, n)))
+    return sorted(
+        n for n in names if n.startswith(_CKPT) and os.path.isdir(os.path.join(backup_dir, n))
+    )
 
 
 def _latest_checkpoint(backup_dir):
@@ -112,8 +121,9 @@ def read_backup_manifest(backup_dir):
     manifest = _read_json(os.path.join(path, _MANIFEST), backup_dir, "the manifest")
     for key in ("epoch", "step", "iterations", "files"):
         if key not in manifest:
-            raise _damaged(backup_dir, f"the manifest {os.path.join(path, _MANIFEST)} has no "
-                                       f"{key!r}")
+            raise _damaged(
+                backup_dir, f"the manifest {os.path.join(path, _MANIFEST)} has no {key!r}"
+            )
     manifest["path"] = path
     return manifest
 
@@ -171,8 +181,10 @@ def _npz_bytes(arrays):
 
 
 def _describe(variables, arrays):
-    return [[getattr(v, "path", getattr(v, "name", "")), list(a.shape), str(a.dtype)]
-            for v, a in zip(variables, arrays)]
+    return [
+        [getattr(v, "path", getattr(v, "name", "")), list(a.shape), str(a.dtype)]
+        for v, a in zip(variables, arrays)
+    ]
 
 
 def _position(epoch, step):
@@ -269,19 +281,34 @@ class ModelCheckpoints(keras.callbacks.Callback):
         logs = {k: float(keras.ops.convert_to_numpy(v)) for k, v in (logs or {}).items()}
         checked = [logs.get(k, 0.0) for k in ("loss", "val_loss", "val_top1", "val_top5")]
         if not all(math.isfinite(v) for v in checked) or not _finite(
-                _to_numpy(self.model.variables)):
+            _to_numpy(self.model.variables)
+        ):
             self.skipped_nonfinite = epoch
             return
         top1 = logs.get("val_top1")
         if top1 is not None and (self.best is None or top1 > self.best):
-            files.save_model(self.model, os.path.join(self.output_dir, "best.keras"),
-                             f"the best model (epoch {epoch})")
-            files.write_json(os.path.join(self.output_dir, "best.json"), {
-                "epoch": epoch, "top1": top1, "top5": logs.get("val_top5"),
-                "loss": logs.get("val_loss"), **self.info}, "the best model's record")
+            files.save_model(
+                self.model,
+                os.path.join(self.output_dir, "best.keras"),
+                f"the best model (epoch {epoch})",
+            )
+            files.write_json(
+                os.path.join(self.output_dir, "best.json"),
+                {
+                    "epoch": epoch,
+                    "top1": top1,
+                    "top5": logs.get("val_top5"),
+                    "loss": logs.get("val_loss"),
+                    **self.info,
+                },
+                "the best model's record",
+            )
             self.best = top1
-        files.save_model(self.model, os.path.join(self.output_dir, "last.keras"),
-                         f"the last model (epoch {epoch})")
+        files.save_model(
+            self.model,
+            os.path.join(self.output_dir, "last.keras"),
+            f"the last model (epoch {epoch})",
+        )
 
 
 class TrainingBackup(keras.callbacks.Callback):
@@ -303,8 +330,7 @@ class TrainingBackup(keras.callbacks.Callback):
             finite (the run is stopped then), or None.
     """
 
-    def __init__(self, backup_dir, save_freq, steps_per_epoch, settings=None,
-                 settings_changes=()):
+    def __init__(self, backup_dir, save_freq, steps_per_epoch, settings=None, settings_changes=()):
         super().__init__()
         if isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 0:
             raise ValueError(f"Argument `save_freq` must be an int >= 0. Received: {save_freq!r}.")
@@ -347,8 +373,7 @@ class TrainingBackup(keras.callbacks.Callback):
         """A sentence on the backup that is kept (for error messages)."""
         if self.saved is None:
             return "No backup had been written yet."
-        return (f"The last good backup ({_position(*self.saved)}) in {self.backup_dir} is "
-                "intact.")
+        return f"The last good backup ({_position(*self.saved)}) in {self.backup_dir} is intact."
 
     def _save(self, epoch, step):
         model = self.model
@@ -368,11 +393,16 @@ class TrainingBackup(keras.callbacks.Callback):
             for file_name, blob in blobs.items():
                 files.write_bytes(os.path.join(partial, file_name), blob, what, atomic=False)
             manifest = {
-                "format": FORMAT, "epoch": int(epoch), "step": int(step),
-                "iterations": iterations, "settings": self.settings,
+                "format": FORMAT,
+                "epoch": int(epoch),
+                "step": int(step),
+                "iterations": iterations,
+                "settings": self.settings,
                 "settings_changes": self.settings_changes,
-                "files": {n: {"bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()}
-                          for n, b in blobs.items()},
+                "files": {
+                    n: {"bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()}
+                    for n, b in blobs.items()
+                },
                 "model_variables": _describe(model.variables, weights),
                 "optimizer_variables": _describe(model.optimizer.variables, opt_vars),
                 "keras_version": keras.version(),
@@ -424,10 +454,14 @@ class TrainingBackup(keras.callbacks.Callback):
                     blob = f.read()
             except OSError as e:
                 raise _damaged(backup_dir, f"{file_path} cannot be read ({e.strerror or e})") from e
-            if (not isinstance(expected, dict) or len(blob) != expected.get("bytes")
-                    or hashlib.sha256(blob).hexdigest() != expected.get("sha256")):
-                raise _damaged(backup_dir, f"{file_path} does not match its manifest (size or "
-                                           "checksum)")
+            if (
+                not isinstance(expected, dict)
+                or len(blob) != expected.get("bytes")
+                or hashlib.sha256(blob).hexdigest() != expected.get("sha256")
+            ):
+                raise _damaged(
+                    backup_dir, f"{file_path} does not match its manifest (size or checksum)"
+                )
             try:
                 with np.load(io.BytesIO(blob), allow_pickle=False) as saved:
                     arrays[name] = [saved[f"v{i}"] for i in range(len(saved.files))]
@@ -436,8 +470,10 @@ class TrainingBackup(keras.callbacks.Callback):
         optimizer = model.optimizer
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
-        for label, variables, values in (("model", model.variables, arrays[_WEIGHTS]),
-                                         ("optimizer", optimizer.variables, arrays[_OPTIMIZER])):
+        for label, variables, values in (
+            ("model", model.variables, arrays[_WEIGHTS]),
+            ("optimizer", optimizer.variables, arrays[_OPTIMIZER]),
+        ):
             shapes = [tuple(v.shape) for v in variables]
             saved_shapes = [tuple(a.shape) for a in values]
             if shapes != saved_shapes:
@@ -446,14 +482,21 @@ class TrainingBackup(keras.callbacks.Callback):
                     f"The backup in {backup_dir} holds {len(values)} {label} variables that do "
                     f"not match this run's {len(variables)} (shapes differ): it was written for "
                     f"another model or optimizer. Start over with --no-resume (deletes the "
-                    f"run's backup, log and models in {folder}), or pass another --output-dir.")
-        for variables, values in ((model.variables, arrays[_WEIGHTS]),
-                                  (optimizer.variables, arrays[_OPTIMIZER])):
+                    f"run's backup, log and models in {folder}), or pass another --output-dir."
+                )
+        for variables, values in (
+            (model.variables, arrays[_WEIGHTS]),
+            (optimizer.variables, arrays[_OPTIMIZER]),
+        ):
             for var, value in zip(variables, values):
                 var.assign(value)
-        return {"epoch": int(manifest["epoch"]), "step": int(manifest["step"]),
-                "iterations": int(manifest["iterations"]), "settings": manifest.get("settings"),
-                "settings_changes": list(manifest.get("settings_changes") or [])}
+        return {
+            "epoch": int(manifest["epoch"]),
+            "step": int(manifest["step"]),
+            "iterations": int(manifest["iterations"]),
+            "settings": manifest.get("settings"),
+            "settings_changes": list(manifest.get("settings_changes") or []),
+        }
 
     @staticmethod
     def clear(backup_dir):
@@ -464,5 +507,6 @@ class TrainingBackup(keras.callbacks.Callback):
 
 def _publish(backup_dir, name, what):
     """Points ``latest.json`` at checkpoint ``name``: the moment the new backup takes effect."""
-    files.write_json(os.path.join(backup_dir, _LATEST), {"format": FORMAT, "checkpoint": name},
-                     what)
+    files.write_json(
+        os.path.join(backup_dir, _LATEST), {"format": FORMAT, "checkpoint": name}, what
+    )

@@ -14,8 +14,16 @@ import os
 
 import keras
 
-__all__ = ["PRECISIONS", "STRATEGIES", "check_precision", "check_strategy", "initialize_devices",
-           "set_cpu_devices", "set_precision", "setup_distribution"]
+__all__ = [
+    "PRECISIONS",
+    "STRATEGIES",
+    "check_precision",
+    "check_strategy",
+    "initialize_devices",
+    "set_cpu_devices",
+    "set_precision",
+    "setup_distribution",
+]
 
 STRATEGIES = {
     "tensorflow": ("none", "mirrored", "multi_worker", "tpu"),
@@ -30,15 +38,19 @@ def check_strategy(name):
     backend = keras.backend.backend()
     allowed = STRATEGIES.get(backend, ("none",))
     if name not in allowed:
-        raise ValueError(f"Argument `distribute` must be one of {allowed} on the {backend} "
-                         f"backend. Received: distribute={name!r}.")
+        raise ValueError(
+            f"Argument `distribute` must be one of {allowed} on the {backend} "
+            f"backend. Received: distribute={name!r}."
+        )
 
 
 def check_precision(policy):
     """Raises a ValueError unless ``policy`` is one of :data:`PRECISIONS`."""
     if policy not in PRECISIONS:
-        raise ValueError(f"Argument `mixed_precision` must be one of {PRECISIONS}. "
-                         f"Received: mixed_precision={policy!r}.")
+        raise ValueError(
+            f"Argument `mixed_precision` must be one of {PRECISIONS}. "
+            f"Received: mixed_precision={policy!r}."
+        )
 
 
 def initialize_devices():
@@ -66,7 +78,8 @@ def set_cpu_devices(n):
 
     cpus = tf.config.list_physical_devices("CPU")
     tf.config.set_logical_device_configuration(
-        cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+        cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(n)]
+    )
 
 
 def set_precision(policy):
@@ -91,7 +104,8 @@ def setup_distribution(name, tpu_address=None):
         if len(devices) < 2:
             raise ValueError(
                 "distribute='data_parallel' needs at least 2 devices; JAX sees "
-                f"{len(devices)}. On CPU set XLA_FLAGS=--xla_force_host_platform_device_count=2.")
+                f"{len(devices)}. On CPU set XLA_FLAGS=--xla_force_host_platform_device_count=2."
+            )
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         return contextlib.nullcontext(), len(devices), True
     import tensorflow as tf
@@ -103,9 +117,11 @@ def setup_distribution(name, tpu_address=None):
     elif name == "multi_worker":
         config = os.environ.get("TF_CONFIG")
         if not config:
-            raise ValueError("distribute='multi_worker' needs the TF_CONFIG environment variable "
-                             "(cluster spec and this worker's task), see "
-                             "https://www.tensorflow.org/guide/distributed_training.")
+            raise ValueError(
+                "distribute='multi_worker' needs the TF_CONFIG environment variable "
+                "(cluster spec and this worker's task), see "
+                "https://www.tensorflow.org/guide/distributed_training."
+            )
         try:
             json.loads(config)
         except json.JSONDecodeError as e:

@@ -7,8 +7,14 @@ status 1): :class:`TrainingError` and its subclasses :class:`TrainingDiverged` a
 :class:`OutputWriteError`. Every message names the files involved and what was kept.
 """
 
-__all__ = ["BackupError", "OutputWriteError", "RunFolderError", "TrainingDiverged",
-           "TrainingError", "exit_status"]
+__all__ = [
+    "BackupError",
+    "OutputWriteError",
+    "RunFolderError",
+    "TrainingDiverged",
+    "TrainingError",
+    "exit_status",
+]
 
 
 class RunFolderError(ValueError):

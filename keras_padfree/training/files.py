@@ -16,8 +16,15 @@ import numpy as np
 
 from keras_padfree.training.errors import OutputWriteError
 
-__all__ = ["PARTIAL_MARK", "fsync_dir", "json_safe", "remove_quietly", "save_model", "write_bytes",
-           "write_json"]
+__all__ = [
+    "PARTIAL_MARK",
+    "fsync_dir",
+    "json_safe",
+    "remove_quietly",
+    "save_model",
+    "write_bytes",
+    "write_json",
+]
 
 PARTIAL_MARK = ".partial-"
 

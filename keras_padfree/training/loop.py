@@ -124,7 +124,8 @@ def _allowed_changes(value):
         raise ValueError(
             "Argument `allow_changes` must name settings that a resume can change: "
             f"{', '.join(run_folder.SAFE_CHANGES)} (the others define the backup's position). "
-            f"Received: allow_changes={','.join(map(str, names))!r}.")
+            f"Received: allow_changes={','.join(map(str, names))!r}."
+        )
     return names
 
 
@@ -135,39 +136,58 @@ def _validate(cfg):
         if v is not None and (not _is_int(v) or v <= 0):
             raise ValueError(f"Argument `{name}` must be a positive int. Received: {name}={v!r}.")
     lr = cfg.learning_rate
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
-                           or not math.isfinite(lr) or lr <= 0):
-        raise ValueError("Argument `learning_rate` must be a finite number > 0. "
-                         f"Received: learning_rate={lr!r}.")
-    vf = cfg.val_fraction
-    if (isinstance(vf, bool) or not isinstance(vf, (int, float)) or not math.isfinite(vf)
-            or not 0.0 < vf < 1.0):
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
+    ):
         raise ValueError(
-            f"Argument `val_fraction` must be in (0, 1). Received: val_fraction={vf!r}.")
+            f"Argument `learning_rate` must be a finite number > 0. Received: learning_rate={lr!r}."
+        )
+    vf = cfg.val_fraction
+    if (
+        isinstance(vf, bool)
+        or not isinstance(vf, (int, float))
+        or not math.isfinite(vf)
+        or not 0.0 < vf < 1.0
+    ):
+        raise ValueError(
+            f"Argument `val_fraction` must be in (0, 1). Received: val_fraction={vf!r}."
+        )
     if not _is_int(cfg.backup_freq) or cfg.backup_freq < 0:
-        raise ValueError("Argument `backup_freq` must be an int >= 0 (0: at epoch ends only). "
-                         f"Received: backup_freq={cfg.backup_freq!r}.")
+        raise ValueError(
+            "Argument `backup_freq` must be an int >= 0 (0: at epoch ends only). "
+            f"Received: backup_freq={cfg.backup_freq!r}."
+        )
     if not _is_int(cfg.cpu_devices) or cfg.cpu_devices < 1:
-        raise ValueError("Argument `cpu_devices` must be an int >= 1. "
-                         f"Received: cpu_devices={cfg.cpu_devices!r}.")
+        raise ValueError(
+            "Argument `cpu_devices` must be an int >= 1. "
+            f"Received: cpu_devices={cfg.cpu_devices!r}."
+        )
     if not _is_int(cfg.seed) or not 0 <= cfg.seed < 2**32:
         raise ValueError(
-            f"Argument `seed` must be an int in [0, 2**32). Received: seed={cfg.seed!r}.")
+            f"Argument `seed` must be an int in [0, 2**32). Received: seed={cfg.seed!r}."
+        )
     if cfg.jit_compile not in ("auto", "on", "off"):
-        raise ValueError("Argument `jit_compile` must be 'auto', 'on' or 'off'. "
-                         f"Received: jit_compile={cfg.jit_compile!r}.")
+        raise ValueError(
+            "Argument `jit_compile` must be 'auto', 'on' or 'off'. "
+            f"Received: jit_compile={cfg.jit_compile!r}."
+        )
     if cfg.cache not in ("auto", "on", "off"):
         raise ValueError(
-            f"Argument `cache` must be 'auto', 'on' or 'off'. Received: cache={cfg.cache!r}.")
+            f"Argument `cache` must be 'auto', 'on' or 'off'. Received: cache={cfg.cache!r}."
+        )
     if cfg.on_corrupt not in ("skip", "error"):
-        raise ValueError("Argument `on_corrupt` must be 'skip' or 'error'. "
-                         f"Received: on_corrupt={cfg.on_corrupt!r}.")
+        raise ValueError(
+            "Argument `on_corrupt` must be 'skip' or 'error'. "
+            f"Received: on_corrupt={cfg.on_corrupt!r}."
+        )
     if cfg.verbose not in ("auto", 0, 1, 2):
         raise ValueError(
-            f"Argument `verbose` must be 'auto', 0, 1 or 2. Received: verbose={cfg.verbose!r}.")
+            f"Argument `verbose` must be 'auto', 0, 1 or 2. Received: verbose={cfg.verbose!r}."
+        )
     if not cfg.output_dir:
-        raise ValueError(f"Argument `output_dir` must be a folder path. "
-                         f"Received: output_dir={cfg.output_dir!r}.")
+        raise ValueError(
+            f"Argument `output_dir` must be a folder path. Received: output_dir={cfg.output_dir!r}."
+        )
     dist.check_precision(cfg.mixed_precision)
     dist.check_strategy(cfg.distribute)
     if cfg.recipe is not None:
@@ -176,8 +196,10 @@ def _validate(cfg):
 
 
 def _metrics(classes):
-    return [keras.metrics.CategoricalAccuracy(name="top1"),
-            keras.metrics.TopKCategoricalAccuracy(k=min(5, classes), name="top5")]
+    return [
+        keras.metrics.CategoricalAccuracy(name="top1"),
+        keras.metrics.TopKCategoricalAccuracy(k=min(5, classes), name="top5"),
+    ]
 
 
 def _takes_preprocessing(builder):
@@ -207,8 +229,9 @@ def _float32_preprocessing(model):
     return keras.models.clone_model(model, clone_function=clone)
 
 
-def build_model(name: str, *, input_shape: tuple[int, int, int], classes: int,
-                normalization: dict) -> "keras.Model":
+def build_model(
+    name: str, *, input_shape: tuple[int, int, int], classes: int, normalization: dict
+) -> "keras.Model":
     """The registered model ``name`` holding its input normalisation: it takes raw RGB pixels.
 
     The builder gets ``include_preprocessing=True`` and ``normalization`` (``{"mean": [...],
@@ -236,26 +259,34 @@ def build_model(name: str, *, input_shape: tuple[int, int, int], classes: int,
     mean = [float(v) for v in normalization["mean"]]
     std = [float(v) for v in normalization["std"]]
     if _takes_preprocessing(info.builder):
-        model = create_model(name, input_shape=input_shape, classes=classes,
-                             include_preprocessing=True,
-                             normalization={"mean": mean, "std": std})
+        model = create_model(
+            name,
+            input_shape=input_shape,
+            classes=classes,
+            include_preprocessing=True,
+            normalization={"mean": mean, "std": std},
+        )
     else:
         inner = create_model(name, input_shape=input_shape, classes=classes)
         inputs = keras.Input(shape=input_shape, name="pixels")
         x = keras.layers.Rescaling(1.0 / 255.0, name="preprocessing_rescale")(inputs)
-        x = keras.layers.Normalization(mean=mean, variance=[s * s for s in std],
-                                       name="preprocessing_normalize")(x)
+        x = keras.layers.Normalization(
+            mean=mean, variance=[s * s for s in std], name="preprocessing_normalize"
+        )(x)
         model = keras.Model(inputs, inner(x), name=inner.name)
     model = _float32_preprocessing(model)
     held = model_preprocessing(model)
-    if held is None or not (np.allclose(held["mean"], mean, rtol=1e-5, atol=1e-6)
-                            and np.allclose(held["std"], std, rtol=1e-5, atol=1e-6)):
+    if held is None or not (
+        np.allclose(held["mean"], mean, rtol=1e-5, atol=1e-6)
+        and np.allclose(held["std"], std, rtol=1e-5, atol=1e-6)
+    ):
         raise ValueError(
             f"The builder of model {info.name!r} did not put the requested input normalisation "
             f"(mean {mean}, std {std}) after its input: it holds "
             f"{'none' if held is None else held['layers']}. Its `include_preprocessing` / "
             "`normalization` arguments must build Rescaling(1/255) and Normalization(mean, "
-            "std**2).")
+            "std**2)."
+        )
     return model
 
 
@@ -301,20 +332,34 @@ def train(cfg: TrainConfig) -> dict:
     recipe = get_recipe(cfg.recipe or default_recipe_for(info, cfg.dataset))
     with run_folder.RunLock(cfg.output_dir) as lock:
         if lock.stale:
-            print(f"The previous run in {cfg.output_dir} (process {lock.stale.get('pid')}) is no "
-                  "longer running; its lock was stale.", flush=True)
+            print(
+                f"The previous run in {cfg.output_dir} (process {lock.stale.get('pid')}) is no "
+                "longer running; its lock was stale.",
+                flush=True,
+            )
         return _train_locked(cfg, info, recipe, t_start)
 
 
 def _settings(cfg, info, recipe, train_src, *, epochs, batch_size, spe, size, lr, replicas):
     model_name = getattr(info, "name", None) or cfg.model  # the registered name, not an alias
     return {
-        "model": model_name, "dataset": cfg.dataset, "train_examples": train_src.num_examples,
-        "data_fingerprint": train_src.fingerprint, "classes": train_src.classes,
-        "image_size": size, "normalization": normalization_record(recipe.preprocessing),
-        "input": INPUT, "recipe": recipe.name, "batch_size": batch_size, "steps_per_epoch": spe,
-        "epochs": epochs, "seed": cfg.seed, "learning_rate": float(lr),
-        "precision": cfg.mixed_precision, "distribute": cfg.distribute, "replicas": replicas,
+        "model": model_name,
+        "dataset": cfg.dataset,
+        "train_examples": train_src.num_examples,
+        "data_fingerprint": train_src.fingerprint,
+        "classes": train_src.classes,
+        "image_size": size,
+        "normalization": normalization_record(recipe.preprocessing),
+        "input": INPUT,
+        "recipe": recipe.name,
+        "batch_size": batch_size,
+        "steps_per_epoch": spe,
+        "epochs": epochs,
+        "seed": cfg.seed,
+        "learning_rate": float(lr),
+        "precision": cfg.mixed_precision,
+        "distribute": cfg.distribute,
+        "replicas": replicas,
         "backend": keras.backend.backend(),
     }
 
@@ -325,8 +370,12 @@ def _train_locked(cfg, info, recipe, t_start):
     with quiet_native_stderr():
         dist.initialize_devices()
     # The data first: a dataset that is not prepared fails before the model is built.
-    source_args = dict(data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                       on_corrupt=cfg.on_corrupt)
+    source_args = dict(
+        data_dir=cfg.data_dir,
+        val_fraction=cfg.val_fraction,
+        seed=cfg.seed,
+        on_corrupt=cfg.on_corrupt,
+    )
     train_src = pipeline.load_source(cfg.dataset, "train", **source_args)
     eval_src = pipeline.load_source(cfg.dataset, "eval", **source_args)
     epochs = cfg.epochs or recipe.epochs
@@ -341,16 +390,30 @@ def _train_locked(cfg, info, recipe, t_start):
 
     classes = train_src.classes
     if even and batch_size % replicas:
-        raise ValueError(f"Argument `batch_size` must be a multiple of the {replicas} replicas. "
-                         f"Received: batch_size={batch_size}.")
+        raise ValueError(
+            f"Argument `batch_size` must be a multiple of the {replicas} replicas. "
+            f"Received: batch_size={batch_size}."
+        )
     full_spe = pipeline.steps_per_epoch(train_src.num_examples, batch_size, drop_remainder=even)
     if full_spe == 0:
-        raise ValueError(f"The training split has {train_src.num_examples} examples, fewer than "
-                         f"one batch of {batch_size}.")
+        raise ValueError(
+            f"The training split has {train_src.num_examples} examples, fewer than "
+            f"one batch of {batch_size}."
+        )
     spe = min(cfg.steps_per_epoch, full_spe) if cfg.steps_per_epoch else full_spe
     cache = {"auto": "auto", "on": True, "off": False}[cfg.cache]
-    settings = _settings(cfg, info, recipe, train_src, epochs=epochs, batch_size=batch_size,
-                         spe=spe, size=size, lr=lr, replicas=replicas)
+    settings = _settings(
+        cfg,
+        info,
+        recipe,
+        train_src,
+        epochs=epochs,
+        batch_size=batch_size,
+        spe=spe,
+        size=size,
+        lr=lr,
+        replicas=replicas,
+    )
 
     plan = run_folder.plan_run(out, settings, resume=cfg.resume, allow_changes=cfg.allow_changes)
     if plan.kind == "finished":
@@ -360,23 +423,30 @@ def _train_locked(cfg, info, recipe, t_start):
     log_path = os.path.join(out, "train_log.csv")
     with scope:
         # The model normalises its input itself (the recipe's mean/std): it takes raw pixels.
-        model = build_model(cfg.model, input_shape=(size, size, 3), classes=classes,
-                            normalization=model_normalization(prep))
+        model = build_model(
+            cfg.model,
+            input_shape=(size, size, 3),
+            classes=classes,
+            normalization=model_normalization(prep),
+        )
         if cfg.mixed_precision != "float32":
             model = _float32_output(model)
         optimizer = recipe.make_optimizer(spe, epochs=epochs, learning_rate=lr)
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-            metrics=_metrics(classes), jit_compile=_jit(cfg.jit_compile))
+            metrics=_metrics(classes),
+            jit_compile=_jit(cfg.jit_compile),
+        )
         state = TrainingBackup.restore(model, backup_dir) if plan.kind == "resume" else None
     # Every argument is checked and the model is built: only now may the old run's files go.
     if plan.clear:
         run_folder.clear_run_files(out)
     history = list(plan.history)
     if state is not None and plan.changes:
-        history.append({"at": {"epoch": state["epoch"], "step": state["step"]},
-                        "changed": plan.changes})
+        history.append(
+            {"at": {"epoch": state["epoch"], "step": state["step"]}, "changed": plan.changes}
+        )
     record = run_folder.new_record(settings, history)
     if plan.kind == "resume" and plan.record:
         record["started"] = plan.record.get("started", record["started"])
@@ -385,38 +455,61 @@ def _train_locked(cfg, info, recipe, t_start):
     start_epoch, skip = (state["epoch"], state["step"]) if state else (0, 0)
     rows = []
     if state:
-        changed = (f" with {run_folder.describe_changes(plan.changes)}" if plan.changes else "")
-        print(f"Resuming from epoch {start_epoch}, step {skip} (optimizer step "
-              f"{state['iterations']}) with the backup in {backup_dir}{changed}.", flush=True)
+        changed = f" with {run_folder.describe_changes(plan.changes)}" if plan.changes else ""
+        print(
+            f"Resuming from epoch {start_epoch}, step {skip} (optimizer step "
+            f"{state['iterations']}) with the backup in {backup_dir}{changed}.",
+            flush=True,
+        )
         rows = truncate_csv_log(log_path, start_epoch)
-    finite_top1 = [float(r["val_top1"]) for r in rows if r.get("val_top1")
-                   and math.isfinite(float(r["val_top1"]))]
+    finite_top1 = [
+        float(r["val_top1"])
+        for r in rows
+        if r.get("val_top1") and math.isfinite(float(r["val_top1"]))
+    ]
     best_so_far = max(finite_top1, default=None)
 
-    print(f"model={cfg.model} dataset={cfg.dataset} ({train_src.num_examples} train / "
-          f"{eval_src.num_examples} eval, {classes} classes) recipe={recipe.name} "
-          f"epochs={epochs} batch={batch_size} steps/epoch={spe} size={size} "
-          f"backend={keras.backend.backend()} distribute={cfg.distribute} "
-          f"precision={cfg.mixed_precision} jit={cfg.jit_compile}", flush=True)
+    print(
+        f"model={cfg.model} dataset={cfg.dataset} ({train_src.num_examples} train / "
+        f"{eval_src.num_examples} eval, {classes} classes) recipe={recipe.name} "
+        f"epochs={epochs} batch={batch_size} steps/epoch={spe} size={size} "
+        f"backend={keras.backend.backend()} distribute={cfg.distribute} "
+        f"precision={cfg.mixed_precision} jit={cfg.jit_compile}",
+        flush=True,
+    )
 
-    eval_ds = pipeline.eval_dataset(eval_src, prep, size=size, classes=classes,
-                                    batch_size=batch_size, cache=cache, drop_remainder=even,
-                                    model_input=INPUT)
+    eval_ds = pipeline.eval_dataset(
+        eval_src,
+        prep,
+        size=size,
+        classes=classes,
+        batch_size=batch_size,
+        cache=cache,
+        drop_remainder=even,
+        model_input=INPUT,
+    )
     eval_steps = pipeline.steps_per_epoch(eval_src.num_examples, batch_size, drop_remainder=even)
     eval_steps = min(cfg.eval_steps, eval_steps) if cfg.eval_steps else eval_steps
     monitor = StopOnNonFinite()
     backup = TrainingBackup(backup_dir, cfg.backup_freq, spe, settings, history)
     if state:
         backup.saved = (start_epoch, skip)
-    checkpoints = ModelCheckpoints(out, best_so_far, monitor=monitor, info={
-        "model": cfg.model, "dataset": cfg.dataset, "split": eval_src.split, "input": INPUT})
+    checkpoints = ModelCheckpoints(
+        out,
+        best_so_far,
+        monitor=monitor,
+        info={"model": cfg.model, "dataset": cfg.dataset, "split": eval_src.split, "input": INPUT},
+    )
     callbacks = [monitor, EpochLog(log_path, rows, monitor), checkpoints]
     if cfg.tensorboard:
         if importlib.util.find_spec("tensorboard") is not None:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
         else:
-            print("TensorBoard logs are off: the `tensorboard` package is not installed "
-                  "(pip install tensorboard).", flush=True)
+            print(
+                "TensorBoard logs are off: the `tensorboard` package is not installed "
+                "(pip install tensorboard).",
+                flush=True,
+            )
     callbacks.append(backup)  # last: a backup is written after the epoch's logs and checkpoints
 
     phases = []
@@ -430,15 +523,34 @@ def _train_locked(cfg, info, recipe, t_start):
     try:
         for first, last, steps, skip_steps in phases:
             stream = pipeline.train_stream(
-                train_src, prep, size=size, classes=classes, batch_size=batch_size,
-                seed=cfg.seed, start_epoch=first, epochs=last, skip_steps=skip_steps,
-                steps_per_epoch_limit=spe if spe < full_spe else None, drop_remainder=even,
-                cache=cache, run_epochs=epochs, model_input=INPUT)
+                train_src,
+                prep,
+                size=size,
+                classes=classes,
+                batch_size=batch_size,
+                seed=cfg.seed,
+                start_epoch=first,
+                epochs=last,
+                skip_steps=skip_steps,
+                steps_per_epoch_limit=spe if spe < full_spe else None,
+                drop_remainder=even,
+                cache=cache,
+                run_epochs=epochs,
+                model_input=INPUT,
+            )
             backup.set_position(first, skip_steps)
             monitor.set_position(first, skip_steps)
-            model.fit(stream, epochs=last, initial_epoch=first, steps_per_epoch=steps,
-                      validation_data=eval_ds, validation_steps=eval_steps, shuffle=False,
-                      callbacks=callbacks, verbose=verbose)
+            model.fit(
+                stream,
+                epochs=last,
+                initial_epoch=first,
+                steps_per_epoch=steps,
+                validation_data=eval_ds,
+                validation_steps=eval_steps,
+                shuffle=False,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
             if model.stop_training:
                 break
         if monitor.stopped_at is not None or backup.skipped_nonfinite is not None:
@@ -448,8 +560,10 @@ def _train_locked(cfg, info, recipe, t_start):
         result = evaluate_model(model, eval_ds, steps=eval_steps)
     except OutputWriteError as e:
         _set_status(out, record, "failed", str(e))
-        raise e.with_kept(backup.kept() + " Free some space (or make the folder writable) and "
-                          "rerun the same command to resume from it.") from e
+        raise e.with_kept(
+            backup.kept() + " Free some space (or make the folder writable) and "
+            "rerun the same command to resume from it."
+        ) from e
     except TrainingDiverged as e:
         _set_status(out, record, "diverged", str(e))
         raise
@@ -457,23 +571,43 @@ def _train_locked(cfg, info, recipe, t_start):
         _set_status(out, record, "interrupted", None)
         raise
     iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    result.update({
-        "model": cfg.model, "dataset": cfg.dataset, "split": eval_src.split,
-        "eval_examples": eval_src.num_examples, "recipe": recipe.name, "epochs": epochs,
-        "batch_size": batch_size, "steps_per_epoch": spe, "optimizer_steps": iterations,
-        "image_size": size, "classes": classes, "backend": keras.backend.backend(),
-        "distribute": cfg.distribute, "replicas": replicas, "precision": cfg.mixed_precision,
-        "jit_compile": bool(model.jit_compile), "seed": cfg.seed, "terminated_early": False,
-        "wall_time_s": round(time.time() - t_start, 1),
-        "skipped_corrupt_files": sorted(set(train_src.skipped) | set(eval_src.skipped)),
-        "normalization": settings["normalization"], "input": INPUT, "settings": settings,
-        "settings_changes": history,
-    })
+    result.update(
+        {
+            "model": cfg.model,
+            "dataset": cfg.dataset,
+            "split": eval_src.split,
+            "eval_examples": eval_src.num_examples,
+            "recipe": recipe.name,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "steps_per_epoch": spe,
+            "optimizer_steps": iterations,
+            "image_size": size,
+            "classes": classes,
+            "backend": keras.backend.backend(),
+            "distribute": cfg.distribute,
+            "replicas": replicas,
+            "precision": cfg.mixed_precision,
+            "jit_compile": bool(model.jit_compile),
+            "seed": cfg.seed,
+            "terminated_early": False,
+            "wall_time_s": round(time.time() - t_start, 1),
+            "skipped_corrupt_files": sorted(set(train_src.skipped) | set(eval_src.skipped)),
+            "normalization": settings["normalization"],
+            "input": INPUT,
+            "settings": settings,
+            "settings_changes": history,
+        }
+    )
     files.write_json(os.path.join(out, "final.json"), result, "the final evaluation")
-    _set_status(out, record, "finished", None, final={k: result[k]
-                                                       for k in ("top1", "top5", "loss")})
-    print(f"final: top1={result['top1']:.4f} top5={result['top5']:.4f} "
-          f"loss={result['loss']:.4f} ({result['wall_time_s']} s) -> {final_path}", flush=True)
+    _set_status(
+        out, record, "finished", None, final={k: result[k] for k in ("top1", "top5", "loss")}
+    )
+    print(
+        f"final: top1={result['top1']:.4f} top5={result['top5']:.4f} "
+        f"loss={result['loss']:.4f} ({result['wall_time_s']} s) -> {final_path}",
+        flush=True,
+    )
     return result
 
 
@@ -492,18 +626,27 @@ def _diverged_message(out, monitor, backup, checkpoints):
         where = f"the loss became non-finite ({loss}) at epoch {epoch}, step {step}"
     else:
         epoch, step = backup.skipped_nonfinite
-        where = (f"a weight or optimizer variable became non-finite before the backup of epoch "
-                 f"{epoch}, step {step}")
+        where = (
+            f"a weight or optimizer variable became non-finite before the backup of epoch "
+            f"{epoch}, step {step}"
+        )
     best = os.path.join(out, "best.keras")
-    models = (f"{best} and last.keras are from the last finite epoch"
-              if os.path.exists(best) else "no model was saved (no finite epoch)")
+    models = (
+        f"{best} and last.keras are from the last finite epoch"
+        if os.path.exists(best)
+        else "no model was saved (no finite epoch)"
+    )
     if backup.saved is not None:
-        how = ("Rerun with a smaller --learning-rate and --allow-changes learning_rate to continue "
-               "from that backup, or start over with --no-resume.")
+        how = (
+            "Rerun with a smaller --learning-rate and --allow-changes learning_rate to continue "
+            "from that backup, or start over with --no-resume."
+        )
     else:
         how = "Start over with --no-resume and a smaller --learning-rate."
-    return (f"Training stopped: {where}. Nothing non-finite was saved: {backup.kept()} "
-            f"{models[0].upper() + models[1:]}. {how}")
+    return (
+        f"Training stopped: {where}. Nothing non-finite was saved: {backup.kept()} "
+        f"{models[0].upper() + models[1:]}. {how}"
+    )
 
 
 def _already_finished(out, plan):
@@ -512,12 +655,18 @@ def _already_finished(out, plan):
     with open(os.path.join(out, "final.json")) as f:
         result = json.load(f)
     settings = plan.record["settings"]
-    print(f"The run in {out} has already finished ({settings['epochs']} epochs of "
-          f"{settings['model']} on {settings['dataset']}); nothing was trained or written. "
-          "To train longer pass --epochs N --allow-changes epochs; to start over, --no-resume "
-          "(deletes this run's files) or another --output-dir.", flush=True)
-    numbers = " ".join(f"{k}={result[k]:.4f}" for k in ("top1", "top5", "loss")
-                       if isinstance(result.get(k), (int, float)))
+    print(
+        f"The run in {out} has already finished ({settings['epochs']} epochs of "
+        f"{settings['model']} on {settings['dataset']}); nothing was trained or written. "
+        "To train longer pass --epochs N --allow-changes epochs; to start over, --no-resume "
+        "(deletes this run's files) or another --output-dir.",
+        flush=True,
+    )
+    numbers = " ".join(
+        f"{k}={result[k]:.4f}"
+        for k in ("top1", "top5", "loss")
+        if isinstance(result.get(k), (int, float))
+    )
     print(f"final: {numbers} -> {os.path.join(out, 'final.keras')}", flush=True)
     return result
 
@@ -525,5 +674,8 @@ def _already_finished(out, plan):
 def evaluate_model(model: "keras.Model", dataset: object, steps: int | None = None) -> dict:
     """Top-1, top-5 and loss of a compiled ``model`` on ``(images, one-hot labels)`` batches."""
     values = model.evaluate(dataset, steps=steps, verbose=0, return_dict=True)
-    return {"top1": float(values["top1"]), "top5": float(values["top5"]),
-            "loss": float(values["loss"])}
+    return {
+        "top1": float(values["top1"]),
+        "top5": float(values["top5"]),
+        "loss": float(values["loss"]),
+    }

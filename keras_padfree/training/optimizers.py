@@ -38,18 +38,31 @@ class CoupledSGD(keras.optimizers.Optimizer):
             ``weight_decay`` argument is refused: it is the decoupled form.
     """
 
-    def __init__(self, learning_rate=0.1, momentum=0.9, nesterov=False, l2=0.0, l2_exclude=(),
-                 name="coupled_sgd", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.1,
+        momentum=0.9,
+        nesterov=False,
+        l2=0.0,
+        l2_exclude=(),
+        name="coupled_sgd",
+        **kwargs,
+    ):
         if kwargs.get("weight_decay") is not None:
             raise ValueError(
                 "CoupledSGD does not take `weight_decay` (Keras' decoupled decay); use `l2=` for "
-                f"PyTorch's coupled L2. Received: weight_decay={kwargs['weight_decay']!r}.")
+                f"PyTorch's coupled L2. Received: weight_decay={kwargs['weight_decay']!r}."
+            )
         kwargs.pop("weight_decay", None)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) \
-                or not 0.0 <= momentum < 1.0:
-            raise ValueError(f"Argument `momentum` must be a number in [0, 1). "
-                             f"Received: momentum={momentum!r}.")
+        if (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, (int, float))
+            or not 0.0 <= momentum < 1.0
+        ):
+            raise ValueError(
+                f"Argument `momentum` must be a number in [0, 1). Received: momentum={momentum!r}."
+            )
         if nesterov and momentum == 0:
             raise ValueError("Nesterov momentum needs `momentum` > 0. Received: momentum=0.")
         if isinstance(l2, bool) or not isinstance(l2, (int, float)) or l2 < 0:
@@ -92,6 +105,12 @@ class CoupledSGD(keras.optimizers.Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"momentum": self.momentum, "nesterov": self.nesterov, "l2": self.l2,
-                       "l2_exclude": list(self.l2_exclude)})
+        config.update(
+            {
+                "momentum": self.momentum,
+                "nesterov": self.nesterov,
+                "l2": self.l2,
+                "l2_exclude": list(self.l2_exclude),
+            }
+        )
         return config

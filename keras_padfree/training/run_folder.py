@@ -36,19 +36,57 @@ from keras_padfree.training import files
 from keras_padfree.training.errors import BackupError
 from keras_padfree.training.errors import RunFolderError
 
-__all__ = ["NORMALIZED", "RAW_PIXELS", "RUN_FILES", "SAFE_CHANGES", "SETTING_KEYS", "RunLock",
-           "RunPlan", "clear_run_files", "describe_changes", "input_convention", "plan_run",
-           "read_record", "write_record"]
+__all__ = [
+    "NORMALIZED",
+    "RAW_PIXELS",
+    "RUN_FILES",
+    "SAFE_CHANGES",
+    "SETTING_KEYS",
+    "RunLock",
+    "RunPlan",
+    "clear_run_files",
+    "describe_changes",
+    "input_convention",
+    "plan_run",
+    "read_record",
+    "write_record",
+]
 
 LOCK_NAME = "run.lock"
 RECORD_NAME = "run.json"
 # The files a run writes (and --no-resume deletes); anything else in the folder is left alone.
-RUN_FILES = ("run.json", "final.keras", "final.json", "best.keras", "best.json", "last.keras",
-             "train_log.csv", "backup", "tensorboard")
+RUN_FILES = (
+    "run.json",
+    "final.keras",
+    "final.json",
+    "best.keras",
+    "best.json",
+    "last.keras",
+    "train_log.csv",
+    "backup",
+    "tensorboard",
+)
 # The settings that define a run's position and result, in the order messages list them.
-SETTING_KEYS = ("model", "dataset", "train_examples", "data_fingerprint", "classes", "image_size",
-                "normalization", "input", "recipe", "batch_size", "steps_per_epoch", "epochs",
-                "seed", "learning_rate", "precision", "distribute", "replicas", "backend")
+SETTING_KEYS = (
+    "model",
+    "dataset",
+    "train_examples",
+    "data_fingerprint",
+    "classes",
+    "image_size",
+    "normalization",
+    "input",
+    "recipe",
+    "batch_size",
+    "steps_per_epoch",
+    "epochs",
+    "seed",
+    "learning_rate",
+    "precision",
+    "distribute",
+    "replicas",
+    "backend",
+)
 # Settings that a resume may change when the user says so (--allow-changes): the saved position
 # keeps its meaning. "distribute" covers the number of replicas (the global batch is unchanged).
 SAFE_CHANGES = ("epochs", "learning_rate", "distribute")
@@ -59,9 +97,9 @@ RAW_PIXELS = "raw_pixels"
 NORMALIZED = "normalized"
 _INPUTS = {
     RAW_PIXELS: "raw RGB pixels in [0, 255] (the model normalises them with its Rescaling and "
-                "Normalization layers)",
+    "Normalization layers)",
     NORMALIZED: "images normalised by the input pipeline ((pixel / 255 - mean) / std; the model "
-                "holds no normalisation layers)",
+    "holds no normalisation layers)",
 }
 
 
@@ -108,12 +146,15 @@ class RunLock:
     def _fail(self, e):
         return RunFolderError(
             f"Cannot use the output folder {self.folder}: {getattr(e, 'strerror', None) or e}. "
-            "Pass a writable --output-dir.")
+            "Pass a writable --output-dir."
+        )
 
     def acquire(self):
         if os.path.exists(self.folder) and not os.path.isdir(self.folder):
-            raise RunFolderError(f"Argument `output_dir` must be a folder. Received: output_dir="
-                                 f"{self.folder!r}, which is a file.")
+            raise RunFolderError(
+                f"Argument `output_dir` must be a folder. Received: output_dir="
+                f"{self.folder!r}, which is a file."
+            )
         missing, path = [], os.path.abspath(self.folder)
         while not os.path.exists(path):
             missing.append(path)
@@ -140,7 +181,8 @@ class RunLock:
                 raise RunFolderError(
                     f"The output folder {self.folder} is in use by another training run "
                     f"({holder}). One run per folder: wait for it to end, stop it, or pass "
-                    "another --output-dir.") from None
+                    "another --output-dir."
+                ) from None
             # The previous holder may have removed the file between our open and lock: retry
             # with the file that is there now.
             try:
@@ -154,8 +196,12 @@ class RunLock:
         previous = self._read(fd)
         if previous.get("pid"):
             self.stale = previous
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(),
-                "command": " ".join(sys.argv)}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": _now(),
+            "command": " ".join(sys.argv),
+        }
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, (json.dumps(info) + "\n").encode())
@@ -180,8 +226,10 @@ class RunLock:
         info = self._read(fd)
         if not info.get("pid"):
             return "process unknown"
-        return (f"process {info['pid']} on {info.get('host', '?')}, started "
-                f"{info.get('started', '?')}: {info.get('command', '')}".rstrip(": "))
+        return (
+            f"process {info['pid']} on {info.get('host', '?')}, started "
+            f"{info.get('started', '?')}: {info.get('command', '')}".rstrip(": ")
+        )
 
     def _remove_created(self):
         """Removes the folders this lock created, as long as they are empty."""
@@ -208,6 +256,7 @@ class RunLock:
 
 # -- the run record ------------------------------------------------------------------------------
 
+
 def read_record(folder):
     """The run record (``run.json``) of ``folder``, or None."""
     path = os.path.join(folder, RECORD_NAME)
@@ -219,11 +268,13 @@ def read_record(folder):
     except (OSError, ValueError) as e:
         raise RunFolderError(
             f"The run record {path} cannot be read ({e}). Start over with --no-resume (deletes "
-            f"the run's files in {folder}) or pass another --output-dir.") from e
+            f"the run's files in {folder}) or pass another --output-dir."
+        ) from e
     if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
         raise RunFolderError(
             f"The run record {path} is not one written by keras_padfree. Start over with "
-            f"--no-resume (deletes the run's files in {folder}) or pass another --output-dir.")
+            f"--no-resume (deletes the run's files in {folder}) or pass another --output-dir."
+        )
     return record
 
 
@@ -236,9 +287,14 @@ def write_record(folder, record):
 def new_record(settings, changes=()):
     from keras_padfree import __version__
 
-    return {"format": 1, "status": "running", "settings": settings,
-            "settings_changes": list(changes), "started": _now(),
-            "keras_padfree_version": __version__}
+    return {
+        "format": 1,
+        "status": "running",
+        "settings": settings,
+        "settings_changes": list(changes),
+        "started": _now(),
+        "keras_padfree_version": __version__,
+    }
 
 
 def clear_run_files(folder):
@@ -262,6 +318,7 @@ def clear_run_files(folder):
 
 
 # -- the decision --------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class RunPlan:
@@ -318,17 +375,22 @@ def _check_input_convention(folder, recorded, settings, what):
         f"conventions, so it is not resumed: {_ways_out(folder)}. Its saved models "
         "(best.keras, last.keras, final.keras) still load and evaluate as they are: "
         "training/evaluate.py feeds a model without normalisation layers the recipe's "
-        "normalised images.")
+        "normalised images."
+    )
 
 
 def _ways_out(folder):
-    return (f"start over with --no-resume (deletes the run's backup, log and models in {folder}), "
-            "or pass another --output-dir")
+    return (
+        f"start over with --no-resume (deletes the run's backup, log and models in {folder}), "
+        "or pass another --output-dir"
+    )
 
 
 def _legacy_backup(backup_dir):
-    return any(os.path.exists(os.path.join(backup_dir, n))
-               for n in ("state.json", "model.weights.h5", "optimizer.npz"))
+    return any(
+        os.path.exists(os.path.join(backup_dir, n))
+        for n in ("state.json", "model.weights.h5", "optimizer.npz")
+    )
 
 
 def plan_run(folder, settings, *, resume=True, allow_changes=(), read_backup=None):
@@ -358,61 +420,82 @@ def plan_run(folder, settings, *, resume=True, allow_changes=(), read_backup=Non
             f"The backup in {backup_dir} was written by an earlier version of keras_padfree that "
             "did not record the run's settings, so resuming it cannot be checked against this "
             f"command. {_ways_out(folder).capitalize()}. Its models (best.keras, last.keras) "
-            "still load with keras.saving.load_model.")
+            "still load with keras.saving.load_model."
+        )
     if manifest is not None:
         recorded = manifest.get("settings")
         if not isinstance(recorded, dict):
             raise BackupError(
                 f"The backup in {backup_dir} does not record the run's settings: it cannot be "
-                f"checked against this command. It cannot be resumed; {_ways_out(folder)}.")
+                f"checked against this command. It cannot be resumed; {_ways_out(folder)}."
+            )
         position = (int(manifest["epoch"]), int(manifest["step"]))
         where = f"its backup in {backup_dir} is at epoch {position[0]}, step {position[1]}"
         _check_input_convention(folder, recorded, settings, where)
         changes = _differences(recorded, settings)
-        refused = [k for k in changes if k not in SAFE_CHANGES
-                   and _CHANGE_FLAG.get(k) not in SAFE_CHANGES]
-        not_allowed = [k for k in changes if k not in refused
-                       and _CHANGE_FLAG.get(k, k) not in allow_changes]
+        refused = [
+            k for k in changes if k not in SAFE_CHANGES and _CHANGE_FLAG.get(k) not in SAFE_CHANGES
+        ]
+        not_allowed = [
+            k for k in changes if k not in refused and _CHANGE_FLAG.get(k, k) not in allow_changes
+        ]
         if refused or not_allowed:
-            message = (f"The run in {folder} was started with other settings: "
-                       f"{describe_changes(changes)} ({where}). ")
+            message = (
+                f"The run in {folder} was started with other settings: "
+                f"{describe_changes(changes)} ({where}). "
+            )
             if refused:
                 message += f"Resume it with the same values, or {_ways_out(folder)}."
             else:
                 flags = ",".join(sorted({_CHANGE_FLAG.get(k, k) for k in not_allowed}))
-                message += (f"To continue it with the new values pass --allow-changes {flags}; "
-                            f"or {_ways_out(folder)}.")
+                message += (
+                    f"To continue it with the new values pass --allow-changes {flags}; "
+                    f"or {_ways_out(folder)}."
+                )
             raise RunFolderError(message)
         epochs = settings["epochs"]
         if position[0] > epochs or (position[0] == epochs and position[1] > 0):
             raise RunFolderError(
                 f"The run in {folder} has already trained past --epochs {epochs} ({where}). "
                 f"Pass --epochs {position[0] + (1 if position[1] else 0)} or more, or "
-                f"{_ways_out(folder)}.")
+                f"{_ways_out(folder)}."
+            )
         history = list(manifest.get("settings_changes") or [])
-        done = (position == (epochs, 0) and not changes and record is not None
-                and record.get("status") == "finished"
-                and os.path.exists(os.path.join(folder, "final.json")))
+        done = (
+            position == (epochs, 0)
+            and not changes
+            and record is not None
+            and record.get("status") == "finished"
+            and os.path.exists(os.path.join(folder, "final.json"))
+        )
         kind = "finished" if done else "resume"
         return RunPlan(kind, position=position, changes=changes, history=history, record=record)
     if record is not None:
-        _check_input_convention(folder, record["settings"], settings, "its run record "
-                                f"{os.path.join(folder, RECORD_NAME)}")
+        _check_input_convention(
+            folder,
+            record["settings"],
+            settings,
+            f"its run record {os.path.join(folder, RECORD_NAME)}",
+        )
         changes = _differences(record["settings"], settings)
         if changes:
             raise RunFolderError(
                 f"The output folder {folder} holds a run with other settings: "
                 f"{describe_changes(changes)} (it has no backup to resume). Use the same values, "
-                f"or {_ways_out(folder)}.")
+                f"or {_ways_out(folder)}."
+            )
         if record.get("status") == "finished" and os.path.exists(
-                os.path.join(folder, "final.json")):
-            return RunPlan("finished", record=record,
-                           history=list(record.get("settings_changes") or []))
+            os.path.join(folder, "final.json")
+        ):
+            return RunPlan(
+                "finished", record=record, history=list(record.get("settings_changes") or [])
+            )
         # Started with these settings but stopped before its first backup: nothing to resume.
         return RunPlan("fresh", clear=True, record=record)
     if present:
         raise RunFolderError(
             f"The output folder {folder} holds files of a training run ({', '.join(present)}) "
             "without a run record (run.json), e.g. of an earlier keras_padfree or another "
-            f"program, so this run would mix with them. {_ways_out(folder).capitalize()}.")
+            f"program, so this run would mix with them. {_ways_out(folder).capitalize()}."
+        )
     return RunPlan("fresh")

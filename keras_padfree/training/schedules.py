@@ -42,16 +42,28 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         warmup_epochs: linear warm-up length in epochs (may be fractional).
     """
 
-    def __init__(self, base_lr, steps_per_epoch, kind="multistep", epochs=1, milestones=(),
-                 gamma=0.1, final=0.0, warmup_epochs=0.0):
+    def __init__(
+        self,
+        base_lr,
+        steps_per_epoch,
+        kind="multistep",
+        epochs=1,
+        milestones=(),
+        gamma=0.1,
+        final=0.0,
+        warmup_epochs=0.0,
+    ):
         if kind not in _KINDS:
             raise ValueError(f"Argument `kind` must be one of {_KINDS}. Received: kind={kind!r}.")
         if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
-            raise ValueError("Argument `steps_per_epoch` must be a positive int. "
-                             f"Received: steps_per_epoch={steps_per_epoch!r}.")
+            raise ValueError(
+                "Argument `steps_per_epoch` must be a positive int. "
+                f"Received: steps_per_epoch={steps_per_epoch!r}."
+            )
         if not isinstance(epochs, int) or epochs <= 0:
             raise ValueError(
-                f"Argument `epochs` must be a positive int. Received: epochs={epochs!r}.")
+                f"Argument `epochs` must be a positive int. Received: epochs={epochs!r}."
+            )
         if list(milestones) != sorted(milestones):
             raise ValueError(f"Argument `milestones` must be increasing. Received: {milestones!r}.")
         self.base_lr = float(base_lr)
@@ -93,6 +105,13 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return float(ops.convert_to_numpy(self(epoch * self.steps_per_epoch + step_in_epoch)))
 
     def get_config(self):
-        return {"base_lr": self.base_lr, "steps_per_epoch": self.steps_per_epoch,
-                "kind": self.kind, "epochs": self.epochs, "milestones": list(self.milestones),
-                "gamma": self.gamma, "final": self.final, "warmup_epochs": self.warmup_epochs}
+        return {
+            "base_lr": self.base_lr,
+            "steps_per_epoch": self.steps_per_epoch,
+            "kind": self.kind,
+            "epochs": self.epochs,
+            "milestones": list(self.milestones),
+            "gamma": self.gamma,
+            "final": self.final,
+            "warmup_epochs": self.warmup_epochs,
+        }

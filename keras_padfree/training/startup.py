@@ -34,7 +34,8 @@ STARTUP_NOISE = re.compile(
     r"|failed call to cuInit"
     r"|Unable to register cu(DNN|FFT|BLAS) factory"
     r"|computation placer already registered"
-    r"|TF-TRT Warning: Could not find TensorRT")
+    r"|TF-TRT Warning: Could not find TensorRT"
+)
 
 
 def configure_environment():
@@ -83,8 +84,9 @@ def quiet_native_stderr():
             os.dup2(saved, 2)
             capture.seek(0)
             text = capture.read().decode("utf-8", errors="replace")
-            kept = "".join(line for line in text.splitlines(keepends=True)
-                           if not is_startup_noise(line))
+            kept = "".join(
+                line for line in text.splitlines(keepends=True) if not is_startup_noise(line)
+            )
             if kept:
                 sys.stderr.write(kept)
                 sys.stderr.flush()

@@ -13,17 +13,28 @@ from keras_padfree.layers import PaddingFreeDWConv
 from tests import helpers
 from tests.applications import tiny_family
 
-BUILDERS = [getattr(applications, name) for name in applications.__all__
-            if hasattr(getattr(applications, name), "family")]
+BUILDERS = [
+    getattr(applications, name)
+    for name in applications.__all__
+    if hasattr(getattr(applications, name), "family")
+]
 FAMILIES = list({id(b.family): b.family for b in BUILDERS}.values())
 
 
 def test_every_public_builder_comes_from_the_one_builder():
     assert len(BUILDERS) == 26
     assert {f.name for f in FAMILIES} == {
-        "bsconv_mobilenetv3", "bsconv_resnet", "bsconv_wrn", "cheap_mobilenetv2",
-        "cheap_mobilenetv3", "ghostnet", "mobilenetv3_large", "parc_mobilenetv2",
-        "pydmobilenet", "shufflenetv2"}
+        "bsconv_mobilenetv3",
+        "bsconv_resnet",
+        "bsconv_wrn",
+        "cheap_mobilenetv2",
+        "cheap_mobilenetv3",
+        "ghostnet",
+        "mobilenetv3_large",
+        "parc_mobilenetv2",
+        "pydmobilenet",
+        "shufflenetv2",
+    }
     for builder in BUILDERS:
         assert "Args:" in builder.__doc__ and "Returns:" in builder.__doc__
         assert "Minimum input side" in builder.__doc__
@@ -59,8 +70,11 @@ def _forward_min_size(family, table, config, mode):
                 continue
             if mode.replaces_blocks and index >= family.quirks.attention_conv_only and h < 2:
                 ok = False
-            h = ds.MODES["standard"].output_size(h, 3) if mode.replaces_blocks else \
-                mode.output_size(h, row.values.get("k") or 3)
+            h = (
+                ds.MODES["standard"].output_size(h, 3)
+                if mode.replaces_blocks
+                else mode.output_size(h, row.values.get("k") or 3)
+            )
             ok = ok and h >= 1
             index += 1
         if ok:
@@ -75,15 +89,22 @@ def test_minimum_sizes_are_derived_backwards_exactly(family):
         table = family.table_for(args, config)
         for name in family.modes:
             mode = ds.get_mode(name)
-            assert _builder.min_input_size(family, table, config, mode) == \
-                _forward_min_size(family, table, config, mode), (config.name, name)
+            assert _builder.min_input_size(family, table, config, mode) == _forward_min_size(
+                family, table, config, mode
+            ), (config.name, name)
 
 
-@pytest.mark.parametrize("name,minimum", [
-    ("mobilenetv3_large_pf_cifar", 15), ("ghostnet_pf_vegfru", 61),
-    ("shufflenetv2_pf_vegfru", 57), ("parc_mobilenetv2_effv2_ds_cifar", 5),
-    ("bsconv_resnet20_pf_cifar", 7), ("pydmobilenet29_025_concat_pf_cifar", 7),
-])
+@pytest.mark.parametrize(
+    "name,minimum",
+    [
+        ("mobilenetv3_large_pf_cifar", 15),
+        ("ghostnet_pf_vegfru", 61),
+        ("shufflenetv2_pf_vegfru", 57),
+        ("parc_mobilenetv2_effv2_ds_cifar", 5),
+        ("bsconv_resnet20_pf_cifar", 7),
+        ("pydmobilenet29_025_concat_pf_cifar", 7),
+    ],
+)
 def test_models_build_at_their_minimum_size_and_refuse_below(name, minimum):
     with pytest.raises(ValueError, match=f"at least {minimum}x{minimum}"):
         applications.create_model(name, input_shape=(minimum - 1, minimum - 1, 3))
@@ -132,14 +153,16 @@ class ValidOnly(ds.Standard):
         return (kernel_size - 3) // 2
 
     def depthwise_bn_act(self, ctx, x, kernel_size, activation, *, name, names):
-        return ctx.plain_depthwise_bn_act(x, kernel_size, 2, activation, name=name, names=names,
-                                          padding=self.padding(kernel_size))
+        return ctx.plain_depthwise_bn_act(
+            x, kernel_size, 2, activation, name=name, names=names, padding=self.padding(kernel_size)
+        )
 
 
 def test_a_new_downsampling_mode_is_one_class(monkeypatch):
     monkeypatch.setitem(ds.MODES, "valid_only", ValidOnly())
-    model = applications.MobileNetV3Large(input_shape=(32, 32, 3), classes=3,
-                                          downsampling="valid_only")
+    model = applications.MobileNetV3Large(
+        input_shape=(32, 32, 3), classes=3, downsampling="valid_only"
+    )
     assert model.get_layer("block4_depthwise_conv").padding == "valid"
     assert model.get_layer("last_conv").output.shape[1:3] == (3, 3)
     assert not any(isinstance(layer, PaddingFreeDWConv) for layer in model.layers)

@@ -20,14 +20,21 @@ def _np(x):
 
 def test_every_row_is_attached_to_exactly_one_model():
     rows = applications.reference_rows(table=TABLE)
-    attached = [r for name in applications.list_models()
-                for r in applications.get_model_info(name).references if r.table == TABLE]
+    attached = [
+        r
+        for name in applications.list_models()
+        for r in applications.get_model_info(name).references
+        if r.table == TABLE
+    ]
     assert len(rows) == 25
     assert sorted(map(repr, attached)) == sorted(map(repr, rows))
     # The three identical files are one registered network.
     se8 = applications.get_model_info("cheap_mobilenetv3_se8_cifar")
-    assert {r.model for r in se8.references} == {"cheapV3_8", "cheapV3_shuffle",
-                                                  "cheapV3_Reuse_Shuffle"}
+    assert {r.model for r in se8.references} == {
+        "cheapV3_8",
+        "cheapV3_shuffle",
+        "cheapV3_Reuse_Shuffle",
+    }
     assert len({(r.params, r.flops) for r in se8.references}) == 1
 
 
@@ -77,8 +84,9 @@ def test_se_tile4_without_gate_scales_by_relu_of_fc():
     x = np.random.RandomState(1).normal(size=(1, 16, 16, 144)).astype("float32")
     w = _np(model.get_layer("block4_se_reduce").kernel)
     s = np.maximum(x.mean(axis=(1, 2)) @ w, 0)
-    np.testing.assert_allclose(_np(sub(x)), x * np.tile(s, 4)[:, None, None, :], rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        _np(sub(x)), x * np.tile(s, 4)[:, None, None, :], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_layouts_follow_the_one_rule_and_the_reference_rows():
@@ -91,18 +99,21 @@ def test_layouts_follow_the_one_rule_and_the_reference_rows():
     with pytest.raises(ValueError, match="config"):
         cheap_mobilenet.CheapMobileNetV3("ol", config="cifar")
     # The repository's V2 hard-codes the CIFAR strides, also for its 224-px rows.
-    v2 = applications.create_model("cheap_baseline_mobilenetv2_cifar", input_shape=(224, 224, 3),
-                                   classes=1000)
+    v2 = applications.create_model(
+        "cheap_baseline_mobilenetv2_cifar", input_shape=(224, 224, 3), classes=1000
+    )
     assert v2.get_layer("last_conv").output.shape[1:3] == (28, 28)
-    v2_imagenet = cheap_mobilenet.CheapMobileNetV2("baseline", input_shape=(224, 224, 3),
-                                                   classes=1000)
+    v2_imagenet = cheap_mobilenet.CheapMobileNetV2(
+        "baseline", input_shape=(224, 224, 3), classes=1000
+    )
     assert v2_imagenet.get_layer("last_conv").output.shape[1:3] == (7, 7)
 
 
 def test_arguments_of_earlier_versions_keep_working():
     with pytest.warns(FutureWarning, match="'cifar_strides' is now 'config'"):
-        legacy = cheap_mobilenet.CheapMobileNetV2(config="baseline", cifar_strides=True,
-                                                  input_shape=(224, 224, 3), classes=1000)
+        legacy = cheap_mobilenet.CheapMobileNetV2(
+            config="baseline", cifar_strides=True, input_shape=(224, 224, 3), classes=1000
+        )
     assert legacy.get_layer("last_conv").output.shape[1:3] == (28, 28)
     assert legacy.get_layer("block1_expand").filters == 32  # the baseline network
 
@@ -136,22 +147,26 @@ def test_group_variant_uses_grouped_convs_from_block_8():
 
 @pytest.mark.all_backends
 def test_pooled_backbone_and_logits():
-    model = cheap_mobilenet.CheapMobileNetV3("cheap_se8", include_top=False, pooling="avg",
-                                             input_shape=(32, 32, 3))
+    model = cheap_mobilenet.CheapMobileNetV3(
+        "cheap_se8", include_top=False, pooling="avg", input_shape=(32, 32, 3)
+    )
     assert model.output.shape == (None, 960)
     logits = cheap_mobilenet.CheapMobileNetV2("cheap", classes=7, classifier_activation=None)
     y = helpers.forward(logits, np.zeros((2, 32, 32, 3), "float32"))
     assert y.shape == (2, 7) and np.isfinite(y).all()
 
 
-@pytest.mark.parametrize("builder,kwargs,match", [
-    (cheap_mobilenet.CheapMobileNetV3, {"config": "v4"}, "config"),
-    (cheap_mobilenet.CheapMobileNetV3, {"operations": "v4"}, "operations"),
-    (cheap_mobilenet.CheapMobileNetV3, {"cifar_strides": "yes"}, "cifar_strides"),
-    (cheap_mobilenet.CheapMobileNetV3, {"dropout_rate": 1.5}, "dropout_rate"),
-    (cheap_mobilenet.CheapMobileNetV2, {"operations": "cheap_se8"}, "operations"),
-    (cheap_mobilenet.CheapMobileNetV2, {"classes": -1}, "classes"),
-])
+@pytest.mark.parametrize(
+    "builder,kwargs,match",
+    [
+        (cheap_mobilenet.CheapMobileNetV3, {"config": "v4"}, "config"),
+        (cheap_mobilenet.CheapMobileNetV3, {"operations": "v4"}, "operations"),
+        (cheap_mobilenet.CheapMobileNetV3, {"cifar_strides": "yes"}, "cifar_strides"),
+        (cheap_mobilenet.CheapMobileNetV3, {"dropout_rate": 1.5}, "dropout_rate"),
+        (cheap_mobilenet.CheapMobileNetV2, {"operations": "cheap_se8"}, "operations"),
+        (cheap_mobilenet.CheapMobileNetV2, {"classes": -1}, "classes"),
+    ],
+)
 def test_rejects_bad_arguments(builder, kwargs, match):
     with pytest.raises(ValueError, match=match):
         builder(**kwargs)

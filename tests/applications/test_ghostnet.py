@@ -81,12 +81,15 @@ def test_effv2_variant_structure_and_other_resolutions():
     model = applications.create_model("ghostnet_effv2_ds_cifar")
     emb = [layer for layer in model.layers if isinstance(layer, AttentionDownsampling)]
     assert [(layer.name, layer.use_attention) for layer in emb] == [
-        ("block3_0_embedding", False), ("block5_0_embedding", True),
-        ("block7_0_embedding", True)]
+        ("block3_0_embedding", False),
+        ("block5_0_embedding", True),
+        ("block7_0_embedding", True),
+    ]
     assert all((layer.bn_epsilon, layer.bn_momentum) == (1e-5, 0.9) for layer in emb)
     for size in (64, 96):
-        model = applications.create_model("ghostnet_effv2_ds_cifar",
-                                          input_shape=(size, size, 3), classes=5)
+        model = applications.create_model(
+            "ghostnet_effv2_ds_cifar", input_shape=(size, size, 3), classes=5
+        )
         table = model.get_layer("block7_0_embedding").attention_biases
         assert tuple(table.shape) == (8, (size // 4) ** 2)
         out = model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0)

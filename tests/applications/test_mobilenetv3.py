@@ -56,8 +56,11 @@ def test_reference_quirks_of_the_pf_model():
     assert model.get_layer("block1_depthwise_bn").epsilon == 1e-3
     assert model.get_layer("block1_depthwise_bn").momentum == 0.99
     pf = [layer for layer in model.layers if isinstance(layer, PaddingFreeDWConv)]
-    assert [layer.name for layer in pf] == ["block4_depthwise_pf", "block7_depthwise_pf",
-                                            "block13_depthwise_pf"]
+    assert [layer.name for layer in pf] == [
+        "block4_depthwise_pf",
+        "block7_depthwise_pf",
+        "block13_depthwise_pf",
+    ]
     for layer in pf:
         # Q1: the 3x3/2/0 pool also for the 5x5 convs; joined after BN and activation.
         assert (layer.shortcut_pool_size, layer.shortcut_padding) == (3, 0)
@@ -73,13 +76,17 @@ def test_effv2_variant_structure_and_other_resolutions():
     model = applications.create_model("mobilenetv3_large_effv2_ds_cifar")
     emb = [layer for layer in model.layers if isinstance(layer, AttentionDownsampling)]
     assert [(layer.name, layer.use_attention) for layer in emb] == [
-        ("block4_embedding", False), ("block7_embedding", True), ("block13_embedding", True)]
+        ("block4_embedding", False),
+        ("block7_embedding", True),
+        ("block13_embedding", True),
+    ]
     assert all((layer.bn_epsilon, layer.bn_momentum) == (1e-3, 0.99) for layer in emb)
     assert tuple(emb[1].attention_biases.shape) == (8, 256)
     assert tuple(emb[2].attention_biases.shape) == (8, 64)
     for size in (64, 96):
-        model = applications.create_model("mobilenetv3_large_effv2_ds_cifar",
-                                          input_shape=(size, size, 3), classes=5)
+        model = applications.create_model(
+            "mobilenetv3_large_effv2_ds_cifar", input_shape=(size, size, 3), classes=5
+        )
         table = model.get_layer("block7_embedding").attention_biases
         assert tuple(table.shape) == (8, (size // 2) ** 2)
         out = model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0)
@@ -115,7 +122,8 @@ def test_bad_arguments():
         MobileNetV3Large(dropout_rate=1.5)
     with pytest.raises(ValueError, match="classes"):
         MobileNetV3Large(classes=0)
-    # 32 -> 15 -> 7 -> 3 needs 15 pixels on CIFAR; 7 pixels for the padded baseline (-> 4 -> 2 -> 1).
+    # 32 -> 15 -> 7 -> 3 needs 15 pixels on CIFAR; 7 pixels for the padded baseline (-> 4 -> 2 ->
+    # 1).
     with pytest.raises(ValueError, match="at least 15x15"):
         MobileNetV3LargePF(input_shape=(14, 14, 3))
     MobileNetV3LargePF(input_shape=(15, 15, 3), classes=3)

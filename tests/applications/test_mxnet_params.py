@@ -1,6 +1,7 @@
 """The NumPy MXNet ``.params`` reader/writer, and loading such files into PydMobileNet.
 
-The files are written by the tests (with :func:`write_params`, in the authors' naming), the converted
+The files are written by the tests (with :func:`write_params`, in the authors' naming), the
+converted
 model is compared with a NumPy forward pass computed directly from the MXNet-layout (NCHW / OIHW)
 arrays, and files that do not fit the architecture must be refused with the first mismatch named.
 """
@@ -74,7 +75,7 @@ def test_reader_refuses_broken_files(tmp_path):
         mxnet_params.write_params(tmp_path / "c.params", {"w": np.ones(2, "complex64")})
 
 
-# -- a NumPy forward pass in MXNet's layout ---------------------------------------------------------
+# -- a NumPy forward pass in MXNet's layout --------------------------------------------------------
 
 
 def _conv(x, w, stride=1, pad=0, groups=1):
@@ -86,13 +87,14 @@ def _conv(x, w, stride=1, pad=0, groups=1):
     out = np.zeros((n, o, oh, ow))
     per_in, per_out = c // groups, o // groups
     for g in range(groups):
-        xs = x[:, g * per_in:(g + 1) * per_in]
-        ws = w[g * per_out:(g + 1) * per_out]
+        xs = x[:, g * per_in : (g + 1) * per_in]
+        ws = w[g * per_out : (g + 1) * per_out]
         for a in range(kh):
             for b in range(kw):
-                patch = xs[:, :, a:a + stride * oh:stride, b:b + stride * ow:stride]
-                out[:, g * per_out:(g + 1) * per_out] += np.einsum("nchw,oc->nohw", patch,
-                                                                   ws[:, :, a, b])
+                patch = xs[:, :, a : a + stride * oh : stride, b : b + stride * ow : stride]
+                out[:, g * per_out : (g + 1) * per_out] += np.einsum(
+                    "nchw,oc->nohw", patch, ws[:, :, a, b]
+                )
     return out
 
 
@@ -101,8 +103,9 @@ def _bn(x, p, name, fix_gamma=False):
     beta = p[f"arg:{name}_beta"]
     mean, var = p[f"aux:{name}_running_mean"], p[f"aux:{name}_running_var"]
     shape = (1, -1, 1, 1)
-    return ((x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + 1e-5) * np.reshape(gamma, shape)
-            + beta.reshape(shape))
+    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + 1e-5) * np.reshape(
+        gamma, shape
+    ) + beta.reshape(shape)
 
 
 def _relu(x):
@@ -164,8 +167,9 @@ def _random_arrays(names_shapes, seed=0):
 
 
 def _write_release_file(path, local, prefix=PREFIX):
-    mxnet_params.write_params(path, {f"{n.split(':')[0]}:{prefix}/{n.split(':', 1)[1]}": v
-                                     for n, v in local.items()})
+    mxnet_params.write_params(
+        path, {f"{n.split(':')[0]}:{prefix}/{n.split(':', 1)[1]}": v for n, v in local.items()}
+    )
 
 
 def _layout(model):
@@ -179,8 +183,9 @@ def test_converted_model_matches_numpy_forward(tmp_path, combine):
     local = _random_arrays(_layout(template))
     path = tmp_path / f"{PREFIX}-0000.params"
     _write_release_file(path, local)
-    model = pydmobilenet.PydMobileNet(29, 0.25, combine, classes=10, weights=str(path),
-                                      classifier_activation=None)
+    model = pydmobilenet.PydMobileNet(
+        29, 0.25, combine, classes=10, weights=str(path), classifier_activation=None
+    )
     images = np.random.RandomState(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     got = helpers.forward(model, images)
     want = numpy_pydmobilenet(local, images, 29, combine)
@@ -192,10 +197,13 @@ def test_every_tensor_is_mapped_including_bn_statistics():
     model = pydmobilenet.PydMobileNet(29, 0.25, "concat", classes=10)
     layout = _layout(model)
     # The authors' file for this network holds 206 tensors: 4 per BN (gamma, beta, statistics).
-    bns = [n[len("aux:"):-len("_running_mean")] for n in layout if n.endswith("_running_mean")]
+    bns = [n[len("aux:") : -len("_running_mean")] for n in layout if n.endswith("_running_mean")]
     assert len(layout) == 206 and len(bns) == 1 + 9 * 4 + 2
-    assert all(f"{kind}:{bn}_{p}" in layout for bn in bns
-               for kind, p in (("arg", "gamma"), ("arg", "beta"), ("aux", "running_var")))
+    assert all(
+        f"{kind}:{bn}_{p}" in layout
+        for bn in bns
+        for kind, p in (("arg", "gamma"), ("arg", "beta"), ("aux", "running_var"))
+    )
     assert layout["arg:stg1/blk0/conv7/conv0_weight"] == (16, 1, 7, 7)
     assert layout["arg:stg1/blk0/btl_out/conv0_weight"] == (64, 48, 1, 1)
     assert layout["arg:stg1/blk0/conv0_weight"] == (64, 32, 1, 1)
@@ -239,8 +247,10 @@ def test_refuses_a_misnamed_tensor(release_file):
 def test_refuses_an_extra_tensor(release_file):
     local, tmp = release_file
     path = tmp / "extra.params"
-    _write_release_file(path, dict(local, **{"arg:stg3/blk0/btl_in/conv0_weight":
-                                             np.zeros((1, 1, 1, 1), "float32")}))
+    _write_release_file(
+        path,
+        dict(local, **{"arg:stg3/blk0/btl_in/conv0_weight": np.zeros((1, 1, 1, 1), "float32")}),
+    )
     with pytest.raises(ValueError, match=r"stg3/blk0/btl_in/conv0_weight.*no place"):
         pydmobilenet.PydMobileNet(29, 0.25, "concat", classes=10, weights=str(path))
 
@@ -251,8 +261,11 @@ def test_refuses_a_wrong_shape_naming_it(release_file):
     broken["arg:stg2/blk1/conv3/conv0_weight"] = np.zeros((32, 1, 5, 5), "float32")
     path = tmp / "shape.params"
     _write_release_file(path, broken)
-    with pytest.raises(ValueError, match=r"stg2/blk1/conv3/conv0_weight.*\(32, 1, 5, 5\).*"
-                                         r"\(32, 1, 3, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"stg2/blk1/conv3/conv0_weight.*\(32, 1, 5, 5\).*"
+        r"\(32, 1, 3, 3\)",
+    ):
         pydmobilenet.PydMobileNet(29, 0.25, "concat", classes=10, weights=str(path))
 
 
@@ -271,8 +284,9 @@ def test_refuses_another_architecture_and_names_the_classes(release_file):
 def test_refuses_a_trained_input_bn_offset(release_file):
     local, tmp = release_file
     path = tmp / "beta.params"
-    _write_release_file(path, dict(local, **{"arg:conv0/batchnorm0_beta":
-                                             np.full(3, 0.5, "float32")}))
+    _write_release_file(
+        path, dict(local, **{"arg:conv0/batchnorm0_beta": np.full(3, 0.5, "float32")})
+    )
     with pytest.raises(ValueError, match="conv0/batchnorm0_beta.*must be all 0"):
         pydmobilenet.PydMobileNet(29, 0.25, "concat", classes=10, weights=str(path))
 

@@ -1,7 +1,8 @@
-"""Registry-wide property of padding-free downsampling, for every "pf" and "downsampling_only" model.
+"""Registry-wide property of padding-free downsampling, for every "pf" / "downsampling_only" model.
 
 Whatever the family, in a padding-free model every downsampling step of the body
-* maps a spatial size H to ``floor((H - 3) / 2) + 1`` (32 -> 15 -> 7 -> 3, 112 -> 55 -> 27 -> 13 -> 6),
+* maps a spatial size H to ``floor((H - 3) / 2) + 1`` (32 -> 15 -> 7 -> 3, 112 -> 55 -> 27 -> 13 ->
+6),
   checked on the actual output shapes of every layer call of the built functional graph; a padded
   stride-2 op (``ceil(H / 2)``) never satisfies it for H >= 2;
 * is padding-free as a layer: a stride-2 Keras conv/pool has ``padding="valid"`` and at most the
@@ -21,11 +22,19 @@ from keras_padfree.layers import MaxPoolShortcut
 from keras_padfree.layers import PaddingFreeDWConv
 
 PF_VARIANTS = ("pf", "downsampling_only")
-MODELS = [name for name in applications.list_models()
-          if applications.get_model_info(name).variant in PF_VARIANTS]
+MODELS = [
+    name
+    for name in applications.list_models()
+    if applications.get_model_info(name).variant in PF_VARIANTS
+]
 
-_STRIDED_KERAS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
-                  keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+_STRIDED_KERAS = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+)
 _GLOBAL = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
 
 
@@ -103,12 +112,16 @@ def _check_model(name):
             (kh, kw), strides = _kernel_and_strides(layer)
             allowed = max(0, (max(kh, kw) - 3) // 2)
             if layer.padding != "valid":
-                problems.append(f"{path}: stride {strides} {type(layer).__name__} with "
-                                f"padding={layer.padding!r}")
+                problems.append(
+                    f"{path}: stride {strides} {type(layer).__name__} with "
+                    f"padding={layer.padding!r}"
+                )
             pad = _preceding_padding(ins[0])
             if pad > allowed:
-                problems.append(f"{path}: {kh}x{kw} stride {strides} op after ZeroPadding2D({pad}) "
-                                f"(the padding-free rule allows {allowed})")
+                problems.append(
+                    f"{path}: {kh}x{kw} stride {strides} op after ZeroPadding2D({pad}) "
+                    f"(the padding-free rule allows {allowed})"
+                )
     return model, steps, problems
 
 

@@ -45,16 +45,19 @@ def test_default_input_is_224_vegfru_configuration():
     _assert_counts(model, _row("parc_mobilenetv2", "orig"))
 
 
-@pytest.mark.parametrize("kwargs,size,expected", [
-    ({"config": "cifar"}, 32, [8, 8, 8, 8, 8, 8, 4, 4]),
-    ({"config": "cifar", "pf": True}, 32, [7, 7, 7, 7, 7, 7, 3, 3]),
-    ({"config": "cifar", "downsampling": "padding_free"}, 32, [7, 7, 7, 7, 7, 7, 3, 3]),
-    ({"config": "cifar", "stem": "hybrid"}, 32, [8, 8, 8, 8, 8, 8, 4, 4]),
-    ({"config": "cifar", "downsampling": "attention"}, 32, [8, 8, 8, 8, 8, 8, 4, 4]),
-    ({"config": "imagenet"}, 224, [14, 14, 14, 14, 14, 14, 7, 7]),
-    ({"config": "imagenet", "pf": True}, 224, [13, 13, 13, 13, 13, 13, 6, 6]),
-    ({"config": "cifar"}, 64, [16, 16, 16, 16, 16, 16, 8, 8]),
-])
+@pytest.mark.parametrize(
+    "kwargs,size,expected",
+    [
+        ({"config": "cifar"}, 32, [8, 8, 8, 8, 8, 8, 4, 4]),
+        ({"config": "cifar", "pf": True}, 32, [7, 7, 7, 7, 7, 7, 3, 3]),
+        ({"config": "cifar", "downsampling": "padding_free"}, 32, [7, 7, 7, 7, 7, 7, 3, 3]),
+        ({"config": "cifar", "stem": "hybrid"}, 32, [8, 8, 8, 8, 8, 8, 4, 4]),
+        ({"config": "cifar", "downsampling": "attention"}, 32, [8, 8, 8, 8, 8, 8, 4, 4]),
+        ({"config": "imagenet"}, 224, [14, 14, 14, 14, 14, 14, 7, 7]),
+        ({"config": "imagenet", "pf": True}, 224, [13, 13, 13, 13, 13, 13, 6, 6]),
+        ({"config": "cifar"}, 64, [16, 16, 16, 16, 16, 16, 8, 8]),
+    ],
+)
 def test_parc_kernels_follow_the_feature_maps(kwargs, size, expected):
     kwargs = dict(kwargs)
     builder = ParCMobileNetV2PF if kwargs.pop("pf", False) else ParCMobileNetV2
@@ -68,38 +71,53 @@ def test_parc_kernels_follow_the_feature_maps(kwargs, size, expected):
 
 def test_variants_have_the_expected_layers():
     orig = ParCMobileNetV2(input_shape=(32, 32, 3), classes=10)
-    assert not any(isinstance(l, (HybridStem, PaddingFreeDWConv)) for l in orig.layers)
+    assert not any(isinstance(layer, (HybridStem, PaddingFreeDWConv)) for layer in orig.layers)
     pf = ParCMobileNetV2PF(input_shape=(32, 32, 3), classes=10)
-    assert [l.name for l in pf.layers if isinstance(l, HybridStem)] == ["stem"]
-    pf_dw = [l for l in pf.layers if isinstance(l, PaddingFreeDWConv)]
-    assert [l.name for l in pf_dw] == ["block4_depthwise_pf", "block7_depthwise_pf",
-                                       "block14_depthwise_pf"]
-    assert all(l.shortcut_position == "after_activation" and l.activation == "relu6"
-               for l in pf_dw)
+    assert [layer.name for layer in pf.layers if isinstance(layer, HybridStem)] == ["stem"]
+    pf_dw = [layer for layer in pf.layers if isinstance(layer, PaddingFreeDWConv)]
+    assert [layer.name for layer in pf_dw] == [
+        "block4_depthwise_pf",
+        "block7_depthwise_pf",
+        "block14_depthwise_pf",
+    ]
+    assert all(
+        layer.shortcut_position == "after_activation" and layer.activation == "relu6"
+        for layer in pf_dw
+    )
     # The padding-free network has no zero padding and no stride-2 "same" conv anywhere.
-    assert not any(isinstance(l, keras.layers.ZeroPadding2D) for l in pf.layers)
+    assert not any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in pf.layers)
     effv2 = ParCMobileNetV2(input_shape=(32, 32, 3), classes=10, downsampling="attention")
-    emb = [l for l in effv2.layers if isinstance(l, AttentionDownsampling)]
-    assert [(l.name, l.use_attention, l.filters) for l in emb] == [
-        ("block4_embedding", False, 32), ("block7_embedding", True, 64),
-        ("block14_embedding", True, 160)]
+    emb = [layer for layer in effv2.layers if isinstance(layer, AttentionDownsampling)]
+    assert [(layer.name, layer.use_attention, layer.filters) for layer in emb] == [
+        ("block4_embedding", False, 32),
+        ("block7_embedding", True, 64),
+        ("block14_embedding", True, 160),
+    ]
     imagenet_pf = ParCMobileNetV2PF(input_shape=(224, 224, 3), classes=10)
-    assert len([l for l in imagenet_pf.layers if isinstance(l, PaddingFreeDWConv)]) == 4
+    assert len([layer for layer in imagenet_pf.layers if isinstance(layer, PaddingFreeDWConv)]) == 4
     assert imagenet_pf.get_layer("stem").strides == 2
     assert tuple(imagenet_pf.get_layer("head_conv").output.shape) == (None, 6, 6, 1280)
 
 
-@pytest.mark.parametrize("builder,kwargs,size,out", [
-    (ParCMobileNetV2, {}, 64, 8),                      # auto -> cifar: 64 -> 32 -> 16 -> 8
-    pytest.param(ParCMobileNetV2PF, {}, 64, 7, marks=pytest.mark.large),  # 64 -> 31 -> 15 -> 7
-    (ParCMobileNetV2, {}, 128, 4),                     # auto -> imagenet: 128 -> 4
-    # 128 -> 64 -> 31 -> 15 -> 7 -> 3
-    pytest.param(ParCMobileNetV2PF, {}, 128, 3, marks=pytest.mark.large),
-    pytest.param(ParCMobileNetV2PF, {"config": "imagenet"}, 64, 1, marks=pytest.mark.large),
-    pytest.param(ParCMobileNetV2, {"config": "cifar"}, 96, 12, marks=pytest.mark.large),
-    pytest.param(ParCMobileNetV2, {"downsampling": "attention", "config": "cifar"}, 64, 8,
-                 marks=pytest.mark.large),
-])
+@pytest.mark.parametrize(
+    "builder,kwargs,size,out",
+    [
+        (ParCMobileNetV2, {}, 64, 8),  # auto -> cifar: 64 -> 32 -> 16 -> 8
+        pytest.param(ParCMobileNetV2PF, {}, 64, 7, marks=pytest.mark.large),  # 64 -> 31 -> 15 -> 7
+        (ParCMobileNetV2, {}, 128, 4),  # auto -> imagenet: 128 -> 4
+        # 128 -> 64 -> 31 -> 15 -> 7 -> 3
+        pytest.param(ParCMobileNetV2PF, {}, 128, 3, marks=pytest.mark.large),
+        pytest.param(ParCMobileNetV2PF, {"config": "imagenet"}, 64, 1, marks=pytest.mark.large),
+        pytest.param(ParCMobileNetV2, {"config": "cifar"}, 96, 12, marks=pytest.mark.large),
+        pytest.param(
+            ParCMobileNetV2,
+            {"downsampling": "attention", "config": "cifar"},
+            64,
+            8,
+            marks=pytest.mark.large,
+        ),
+    ],
+)
 def test_builds_and_runs_at_other_input_sizes(builder, kwargs, size, out):
     model = builder(input_shape=(size, size, 3), classes=7, **kwargs)
     assert tuple(model.get_layer("head_conv").output.shape) == (None, out, out, 1280)
@@ -109,12 +127,15 @@ def test_builds_and_runs_at_other_input_sizes(builder, kwargs, size, out):
     np.testing.assert_allclose(y.sum(), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("builder,kwargs,minimum", [
-    (ParCMobileNetV2PF, {"config": "cifar"}, 15),
-    (ParCMobileNetV2PF, {"config": "imagenet"}, 61),
-    (ParCMobileNetV2, {"config": "cifar", "downsampling": "padding_free"}, 15),
-    (ParCMobileNetV2, {"config": "cifar", "downsampling": "attention"}, 5),
-])
+@pytest.mark.parametrize(
+    "builder,kwargs,minimum",
+    [
+        (ParCMobileNetV2PF, {"config": "cifar"}, 15),
+        (ParCMobileNetV2PF, {"config": "imagenet"}, 61),
+        (ParCMobileNetV2, {"config": "cifar", "downsampling": "padding_free"}, 15),
+        (ParCMobileNetV2, {"config": "cifar", "downsampling": "attention"}, 5),
+    ],
+)
 def test_too_small_input_is_a_clear_error(builder, kwargs, minimum):
     builder(input_shape=(minimum, minimum, 3), classes=5, **kwargs)
     with pytest.raises(ValueError, match=f"at least {minimum}x{minimum}"):
@@ -135,8 +156,10 @@ def test_bad_arguments():
         ParCMobileNetV2(input_shape=(32, 32, 3), config="cifar10")
     with pytest.raises(ValueError, match="`dropout_rate`"):
         ParCMobileNetV2(input_shape=(32, 32, 3), dropout_rate=1.5)
-    with pytest.warns(FutureWarning, match="'dropout' is now 'dropout_rate'"), \
-            pytest.raises(ValueError, match="`dropout_rate`"):
+    with (
+        pytest.warns(FutureWarning, match="'dropout' is now 'dropout_rate'"),
+        pytest.raises(ValueError, match="`dropout_rate`"),
+    ):
         ParCMobileNetV2(input_shape=(32, 32, 3), dropout=1.5)
     with pytest.raises(ValueError, match="`pooling`"):
         ParCMobileNetV2PF(input_shape=(32, 32, 3), include_top=False, pooling="mean")

@@ -22,8 +22,12 @@ def _shape(model, name):
 def test_reference_rows_are_all_attached_once():
     tables = ("PydMobileNet (cifar10)", "PydMobileNet (cifar100)", "PydMobileNet (imagenet32)")
     rows = [r for t in tables for r in applications.reference_rows(table=t)]
-    attached = [r for name in applications.list_models()
-                for r in applications.get_model_info(name).references if r.table in tables]
+    attached = [
+        r
+        for name in applications.list_models()
+        for r in applications.get_model_info(name).references
+        if r.table in tables
+    ]
     assert len(rows) == 47
     assert sorted(map(repr, attached)) == sorted(map(repr, rows))
 
@@ -76,12 +80,18 @@ def test_pf_variant_changes_only_stem_and_downsampling():
     stem_extra = 9 * 32 + 2 * 32 + 64 * 32 + 2 * 64  # depthwise + its pre-BN + fuse + fuse pre-BN
     assert (profiling.count_params(pf) - profiling.count_params(orig)) == stem_extra
     assert profiling.count_params(keras.Sequential([keras.Input((32, 32, 3)), stem])) == (
-        27 * 32 + stem_extra)
+        27 * 32 + stem_extra
+    )
+
     # The stages run at 15x15 / 7x7 instead of 16x16 / 8x8; the hybrid stem's 1x1 fuse at 32x32
     # costs more than that saves at this width (the totals are in the report).
     def body_macs(model):
-        return sum(row.flops for row in profiling.profile_model(model).layers
-                   if not row.name.startswith("stem"))
+        return sum(
+            row.flops
+            for row in profiling.profile_model(model).layers
+            if not row.name.startswith("stem")
+        )
+
     assert body_macs(pf) < body_macs(orig)
 
 
@@ -89,8 +99,7 @@ def test_pf_variant_changes_only_stem_and_downsampling():
 def test_preprocessing_is_the_authors_normalisation():
     images = np.random.RandomState(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     with_pre = pydmobilenet.PydMobileNet(29, 0.25, "concat", classes=10)
-    without = pydmobilenet.PydMobileNet(29, 0.25, "concat", classes=10,
-                                        include_preprocessing=False)
+    without = pydmobilenet.PydMobileNet(29, 0.25, "concat", classes=10, include_preprocessing=False)
     without.set_weights(with_pre.get_weights())
     a = keras.ops.convert_to_numpy(with_pre(images))
     b = keras.ops.convert_to_numpy(without(pydmobilenet.preprocess_input(images)))
@@ -102,16 +111,26 @@ def test_include_top_false_and_pooling():
     assert model.output.shape == (None, 8, 8, 128)
     pooled = pydmobilenet.PydMobileNet(29, 0.5, "add", include_top=False, pooling="max")
     assert pooled.output.shape == (None, 128)
-    assert pydmobilenet.PydMobileNet(56, 0.25, config="imagenet32", include_top=False,
-                                     pooling="avg").output.shape == (None, 1280)
+    assert pydmobilenet.PydMobileNet(
+        56, 0.25, config="imagenet32", include_top=False, pooling="avg"
+    ).output.shape == (None, 1280)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"depth": 30}, "depth"), ({"depth": 2}, "depth"), ({"combine": "mul"}, "combine"),
-    ({"width_multiplier": 0}, "width_multiplier"), ({"width_multiplier": 0.01}, "width_multiplier"),
-    ({"config": "imagenet"}, "config"), ({"classes": 0}, "classes"), ({"pooling": "mean"}, "pooling"),
-    ({"weights": "imagenet"}, "weights"), ({"weights": "missing.params"}, "weights"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"depth": 30}, "depth"),
+        ({"depth": 2}, "depth"),
+        ({"combine": "mul"}, "combine"),
+        ({"width_multiplier": 0}, "width_multiplier"),
+        ({"width_multiplier": 0.01}, "width_multiplier"),
+        ({"config": "imagenet"}, "config"),
+        ({"classes": 0}, "classes"),
+        ({"pooling": "mean"}, "pooling"),
+        ({"weights": "imagenet"}, "weights"),
+        ({"weights": "missing.params"}, "weights"),
+    ],
+)
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         pydmobilenet.PydMobileNet(**kwargs)

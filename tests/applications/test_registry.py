@@ -40,8 +40,11 @@ def test_every_reference_row_belongs_to_exactly_one_registered_model():
             key = (row.table, row.model, row.variant, row.input_size, row.classes)
             assert key not in owners, f"{key} attached to {owners.get(key)} and {name}"
             owners[key] = name
-    unclaimed = [(r.table, r.model, r.variant) for r in applications.reference_rows()
-                 if (r.table, r.model, r.variant, r.input_size, r.classes) not in owners]
+    unclaimed = [
+        (r.table, r.model, r.variant)
+        for r in applications.reference_rows()
+        if (r.table, r.model, r.variant, r.input_size, r.classes) not in owners
+    ]
     assert not unclaimed, unclaimed
     assert len(owners) == len(applications.reference_rows()) == 118
 
@@ -64,10 +67,19 @@ def test_every_name_follows_the_grammar():
         assert info.recipe is not None
         assert info.recipe == info.recipes.get(dataset, info.recipes[style]), name
     assert _registry.model_name("ghostnet", "cifar", "pf") == "ghostnet_pf_cifar"
-    assert _registry.model_name("pydmobilenet29", "cifar", "orig",
-                                (_registry.width_token(0.25), "add")) == "pydmobilenet29_025_add_cifar"
+    assert (
+        _registry.model_name(
+            "pydmobilenet29", "cifar", "orig", (_registry.width_token(0.25), "add")
+        )
+        == "pydmobilenet29_025_add_cifar"
+    )
     assert [_registry.width_token(m) for m in (0.25, 0.5, 0.75, 1, 1.5)] == [
-        "025", "050", "075", "100", "150"]
+        "025",
+        "050",
+        "075",
+        "100",
+        "150",
+    ]
 
 
 def test_every_name_of_version_0_1_0_still_resolves_with_one_warning():
@@ -88,15 +100,17 @@ def test_every_name_of_version_0_1_0_still_resolves_with_one_warning():
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # the second use does not warn again
             assert applications.get_model_info(name).name == new
-    for name, rec in old.items():
+    for name in old:
         if name not in renamed:
             assert applications.get_model_info(name).name == name
 
 
 def test_list_models_filters():
     assert NAME in applications.list_models()
-    assert applications.list_models("bsconv_resnet20*") == ["bsconv_resnet20_cifar",
-                                                            "bsconv_resnet20_pf_cifar"]
+    assert applications.list_models("bsconv_resnet20*") == [
+        "bsconv_resnet20_cifar",
+        "bsconv_resnet20_pf_cifar",
+    ]
     set1 = applications.list_models(table="set1")
     assert NAME in set1 and len(set1) == 18
     assert applications.list_models("no_such_model*") == []
@@ -128,24 +142,27 @@ def test_create_model_overrides_defaults():
     assert headless.output.shape == (None, 64)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"classes": 0}, "classes"),
-    ({"classes": 2.5}, "classes"),
-    ({"pooling": "mean", "include_top": False}, "pooling"),
-    ({"weights": "imagenet"}, "weights"),
-    ({"weights": "/no/such/file.weights.h5"}, "does not exist"),
-    ({"input_shape": (6, 6, 3)}, "at least 7x7"),
-    ({"input_shape": (32, 32)}, "input_shape"),
-    ({"classifier_activation": "no_such_activation"}, "classifier_activation"),
-    ({"include_preprocessing": "yes"}, "include_preprocessing"),
-    ({"normalization": {"mean": [0.5] * 3, "std": [0.2] * 3}}, "include_preprocessing=True"),
-    ({"include_preprocessing": True, "normalization": {"mean": 0.5}}, "normalization"),
-    ({"include_preprocessing": True, "normalization": {"mean": 0.5, "std": 0}}, "positive"),
-    ({"downsampling": "attention"}, "downsampling"),
-    ({"stem": "fancy"}, "stem"),
-    ({"padding_free": "yes"}, "padding_free"),
-    ({"depth": 21}, "depth"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"classes": 0}, "classes"),
+        ({"classes": 2.5}, "classes"),
+        ({"pooling": "mean", "include_top": False}, "pooling"),
+        ({"weights": "imagenet"}, "weights"),
+        ({"weights": "/no/such/file.weights.h5"}, "does not exist"),
+        ({"input_shape": (6, 6, 3)}, "at least 7x7"),
+        ({"input_shape": (32, 32)}, "input_shape"),
+        ({"classifier_activation": "no_such_activation"}, "classifier_activation"),
+        ({"include_preprocessing": "yes"}, "include_preprocessing"),
+        ({"normalization": {"mean": [0.5] * 3, "std": [0.2] * 3}}, "include_preprocessing=True"),
+        ({"include_preprocessing": True, "normalization": {"mean": 0.5}}, "normalization"),
+        ({"include_preprocessing": True, "normalization": {"mean": 0.5, "std": 0}}, "positive"),
+        ({"downsampling": "attention"}, "downsampling"),
+        ({"stem": "fancy"}, "stem"),
+        ({"padding_free": "yes"}, "padding_free"),
+        ({"depth": 21}, "depth"),
+    ],
+)
 def test_bad_arguments_raise_clear_value_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         applications.create_model(NAME, **kwargs)
@@ -160,15 +177,17 @@ def test_weights_round_trip_and_class_mismatch(tmp_path):
     x = np.random.RandomState(0).rand(1, 32, 32, 3).astype("float32")
     for path in (h5, full):
         loaded = applications.create_model(NAME, classes=7, weights=path)
-        np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+        )
         with pytest.raises(ValueError, match="classes"):
             applications.create_model(NAME, classes=5, weights=path)
     backbone = applications.create_model(NAME, include_top=False, weights=h5)
     for layer in backbone.layers:
         for got, want in zip(layer.weights, model.get_layer(layer.name).weights):
-            np.testing.assert_array_equal(keras.ops.convert_to_numpy(got),
-                                          keras.ops.convert_to_numpy(want))
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want)
+            )
     assert sum(len(layer.weights) for layer in backbone.layers) == len(model.weights) - 2
 
 
@@ -206,8 +225,10 @@ def test_weights_with_another_number_of_classes_say_how_many(saved):
             applications.create_model(NAME, classes=5, weights=path)
 
 
-@pytest.mark.parametrize("suffix,body", [(".weights.h5", b"not an hdf5 file at all"),
-                                         (".keras", b"PK\x03\x04 truncated zip")])
+@pytest.mark.parametrize(
+    "suffix,body",
+    [(".weights.h5", b"not an hdf5 file at all"), (".keras", b"PK\x03\x04 truncated zip")],
+)
 def test_a_damaged_weights_file_is_a_clear_error(tmp_path, suffix, body):
     path = tmp_path / f"damaged{suffix}"
     path.write_bytes(body)

@@ -73,10 +73,12 @@ def test_registered_model(name):
     if saved is not None:
         assert fingerprint(model) == saved["fingerprint"], (
             f"{name}: weight paths or shapes differ from version 0.1.0; its saved .weights.h5 "
-            "files would no longer load")
+            "files would no longer load"
+        )
         assert len(model.weights) == saved["weights"]
-        assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == \
-            saved["trainable_params"]
+        assert (
+            sum(int(np.prod(w.shape)) for w in model.trainable_weights) == saved["trainable_params"]
+        )
     for row in info.references:
         if _at_registered(info, row):
             _check_counts(model, info, row)
@@ -97,7 +99,8 @@ def test_counts_of_rows_at_other_inputs(name, row_index):
     info = applications.get_model_info(name)
     row = info.references[row_index]
     model = applications.create_model(
-        name, input_shape=(row.input_size, row.input_size, 3), classes=row.classes)
+        name, input_shape=(row.input_size, row.input_size, 3), classes=row.classes
+    )
     _check_counts(model, info, row)
 
 
@@ -110,10 +113,16 @@ def test_every_model_of_version_0_1_0_is_registered():
 # model per family on every backend (its padding-free variant where it has one), and on TensorFlow
 # also the first registered model of every (family, variant) kind.
 EVERY_BACKEND = {
-    "bsconv_mobilenetv3_large_bsconvs_pf_cifar", "bsconv_resnet20_pf_cifar",
-    "bsconv_wrn40_8_bsconvu_pf_cifar", "mobilenetv3_large_pf_cifar", "ghostnet_pf_cifar",
-    "parc_mobilenetv2_pf_cifar", "shufflenetv2_pf_cifar", "pydmobilenet29_025_concat_pf_cifar",
-    "cheap_mobilenetv3_se8_cifar", "cheap_mobilenetv2_cifar",
+    "bsconv_mobilenetv3_large_bsconvs_pf_cifar",
+    "bsconv_resnet20_pf_cifar",
+    "bsconv_wrn40_8_bsconvu_pf_cifar",
+    "mobilenetv3_large_pf_cifar",
+    "ghostnet_pf_cifar",
+    "parc_mobilenetv2_pf_cifar",
+    "shufflenetv2_pf_cifar",
+    "pydmobilenet29_025_concat_pf_cifar",
+    "cheap_mobilenetv3_se8_cifar",
+    "cheap_mobilenetv2_cifar",
 }
 
 
@@ -121,7 +130,8 @@ def test_every_family_runs_on_every_backend():
     assert EVERY_BACKEND <= set(MODELS)
     families = {applications.get_model_info(name).family for name in MODELS}
     assert sorted(applications.get_model_info(name).family for name in EVERY_BACKEND) == sorted(
-        families)
+        families
+    )
 
 
 def _first_of_each_kind():
@@ -154,8 +164,11 @@ def test_builds_trains_and_round_trips(name, tmp_path):
     rng = np.random.RandomState(0)
     x = rng.rand(2, *shape).astype("float32")
     y = np.array([1, 3])
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy",
-                  run_eagerly=helpers.EAGER)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss="sparse_categorical_crossentropy",
+        run_eagerly=helpers.EAGER,
+    )
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
     before = helpers.forward(model, x)

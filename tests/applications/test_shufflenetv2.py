@@ -55,37 +55,49 @@ def test_original_stem_and_pool_per_configuration():
     assert tuple(imagenet.get_layer("conv5").output.shape) == (None, 7, 7, 1024)
     # The ablation with the hybrid stem drops the max-pool, as the reference's "ours" does.
     stem_only = ShuffleNetV2(input_shape=(32, 32, 3), classes=10, stem="hybrid")
-    assert "maxpool" not in [l.name for l in stem_only.layers]
+    assert "maxpool" not in [layer.name for layer in stem_only.layers]
 
 
 def test_padding_free_shortcut_before_bn_on_both_branches():
     model = ShuffleNetV2PF(input_shape=(32, 32, 3), classes=10)
-    pf = [l for l in model.layers if isinstance(l, PaddingFreeDWConv)]
-    assert [l.name for l in pf] == [
-        f"stage{s}_unit1_branch{b}_dw_pf" for s in (2, 3, 4) for b in (1, 2)]
-    assert all(l.shortcut_position == "before_bn" and l.activation is None for l in pf)
-    assert not any(isinstance(l, keras.layers.ZeroPadding2D) for l in model.layers)
-    assert [tuple(model.get_layer(f"stage{s}_unit1_shuffle").output.shape)[1] for s in (2, 3, 4)] \
-        == [15, 7, 3]
+    pf = [layer for layer in model.layers if isinstance(layer, PaddingFreeDWConv)]
+    assert [layer.name for layer in pf] == [
+        f"stage{s}_unit1_branch{b}_dw_pf" for s in (2, 3, 4) for b in (1, 2)
+    ]
+    assert all(layer.shortcut_position == "before_bn" and layer.activation is None for layer in pf)
+    assert not any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in model.layers)
+    assert [
+        tuple(model.get_layer(f"stage{s}_unit1_shuffle").output.shape)[1] for s in (2, 3, 4)
+    ] == [15, 7, 3]
 
 
 def test_effv2_replaces_first_units_wholesale():
     model = ShuffleNetV2(input_shape=(32, 32, 3), classes=10, downsampling="attention")
-    emb = [l for l in model.layers if isinstance(l, AttentionDownsampling)]
-    assert [(l.name, l.use_attention, l.filters) for l in emb] == [
-        ("stage2_unit1_embedding", False, 116), ("stage3_unit1_embedding", False, 232),
-        ("stage4_unit1_embedding", True, 464)]
-    shuffles = [l.name for l in model.layers if isinstance(l, ChannelShuffle)]
+    emb = [layer for layer in model.layers if isinstance(layer, AttentionDownsampling)]
+    assert [(layer.name, layer.use_attention, layer.filters) for layer in emb] == [
+        ("stage2_unit1_embedding", False, 116),
+        ("stage3_unit1_embedding", False, 232),
+        ("stage4_unit1_embedding", True, 464),
+    ]
+    shuffles = [layer.name for layer in model.layers if isinstance(layer, ChannelShuffle)]
     assert "stage2_unit1_shuffle" not in shuffles and len(shuffles) == 13
 
 
-@pytest.mark.parametrize("builder,kwargs,size,out", [
-    pytest.param(ShuffleNetV2, {}, 64, 8, marks=pytest.mark.large),
-    (ShuffleNetV2PF, {}, 64, 7),
-    pytest.param(ShuffleNetV2PF, {"config": "imagenet"}, 64, 1, marks=pytest.mark.large),
-    pytest.param(ShuffleNetV2, {"downsampling": "attention", "config": "cifar"}, 48, 6,
-                 marks=pytest.mark.large),
-])
+@pytest.mark.parametrize(
+    "builder,kwargs,size,out",
+    [
+        pytest.param(ShuffleNetV2, {}, 64, 8, marks=pytest.mark.large),
+        (ShuffleNetV2PF, {}, 64, 7),
+        pytest.param(ShuffleNetV2PF, {"config": "imagenet"}, 64, 1, marks=pytest.mark.large),
+        pytest.param(
+            ShuffleNetV2,
+            {"downsampling": "attention", "config": "cifar"},
+            48,
+            6,
+            marks=pytest.mark.large,
+        ),
+    ],
+)
 def test_builds_and_runs_at_other_input_sizes(builder, kwargs, size, out):
     model = builder(input_shape=(size, size, 3), classes=7, **kwargs)
     assert tuple(model.get_layer("conv5").output.shape) == (None, out, out, 1024)
@@ -94,11 +106,14 @@ def test_builds_and_runs_at_other_input_sizes(builder, kwargs, size, out):
     assert y.shape == (1, 7) and np.all(np.isfinite(y))
 
 
-@pytest.mark.parametrize("builder,kwargs,minimum", [
-    (ShuffleNetV2PF, {"config": "cifar"}, 15),
-    (ShuffleNetV2PF, {"config": "imagenet"}, 57),
-    (ShuffleNetV2, {"config": "cifar", "downsampling": "attention"}, 5),
-])
+@pytest.mark.parametrize(
+    "builder,kwargs,minimum",
+    [
+        (ShuffleNetV2PF, {"config": "cifar"}, 15),
+        (ShuffleNetV2PF, {"config": "imagenet"}, 57),
+        (ShuffleNetV2, {"config": "cifar", "downsampling": "attention"}, 5),
+    ],
+)
 def test_too_small_input_is_a_clear_error(builder, kwargs, minimum):
     builder(input_shape=(minimum, minimum, 3), classes=5, **kwargs)
     with pytest.raises(ValueError, match=f"at least {minimum}x{minimum}"):

@@ -33,9 +33,17 @@ def _squeeze_excite(x, expanded, name):
 
 
 def _block(x, row, ctx, *, strides, name):
-    return inverted_residual(x, ctx, expanded=row.exp, filters=row.out, kernel_size=row.k,
-                             strides=strides, activation=row.nl, name=name,
-                             squeeze_excite=_squeeze_excite if row.se else None)
+    return inverted_residual(
+        x,
+        ctx,
+        expanded=row.exp,
+        filters=row.out,
+        kernel_size=row.k,
+        strides=strides,
+        activation=row.nl,
+        name=name,
+        squeeze_excite=_squeeze_excite if row.se else None,
+    )
 
 
 FAMILY = Family(
@@ -66,5 +74,7 @@ TinyNet = _builder.make_builder(FAMILY, "TinyNet", "A tiny network for the tests
 
 def register():
     """Registers ``tiny_cifar`` and ``tiny_pf_cifar``; returns their names."""
-    return [_builder.register(FAMILY, TinyNet, architecture="tiny", dataset="cifar",
-                              variant=variant) for variant in ("orig", "pf")]
+    return [
+        _builder.register(FAMILY, TinyNet, architecture="tiny", dataset="cifar", variant=variant)
+        for variant in ("orig", "pf")
+    ]

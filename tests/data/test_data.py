@@ -26,8 +26,10 @@ def test_bundled_digits_are_real_and_split_deterministically():
     assert set(np.unique(ytr)) == set(range(10)) and set(np.unique(yte)) == set(range(10))
     # Disjoint and together all of them.
     rows = {r.tobytes() + bytes([lab]) for r, lab in zip(x_all, y_all)}
-    assert {r.tobytes() + bytes([lab]) for r, lab in zip(np.concatenate([xtr, xte]),
-                                                          np.concatenate([ytr, yte]))} == rows
+    assert {
+        r.tobytes() + bytes([lab])
+        for r, lab in zip(np.concatenate([xtr, xte]), np.concatenate([ytr, yte]))
+    } == rows
     with pytest.raises(ValueError, match="split"):
         data.load_digits("validation")
 
@@ -106,10 +108,21 @@ def test_unprepared_tfds_dataset_fails_within_seconds(tmp_path, name):
 def test_fit_cli_on_a_missing_dataset_exits_with_the_how_to(tmp_path):
     start = time.time()
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "training", "fit.py"), "--dataset", "cifar100",
-         "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"})
+        [
+            sys.executable,
+            os.path.join(ROOT, "training", "fit.py"),
+            "--dataset",
+            "cifar100",
+            "--data-dir",
+            str(tmp_path),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     elapsed = time.time() - start
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "not prepared" in proc.stderr and "download_and_prepare" in proc.stderr
@@ -123,8 +136,12 @@ def test_pad_crop_matches_a_manual_crop():
     seed = tf.constant([3, 4], tf.int64)
     out = augment.train_transform(img, seed, prep, 32).numpy()
     padded = np.pad(img.astype(np.float32) / 255.0, ((4, 4), (4, 4), (0, 0)))
-    matches = [(i, j) for i in range(9) for j in range(9)
-               if np.allclose(padded[i:i + 32, j:j + 32], out)]
+    matches = [
+        (i, j)
+        for i in range(9)
+        for j in range(9)
+        if np.allclose(padded[i : i + 32, j : j + 32], out)
+    ]
     assert len(matches) == 1
     again = augment.train_transform(img, seed, prep, 32).numpy()
     np.testing.assert_array_equal(out, again)
@@ -134,9 +151,13 @@ def test_dogs_and_vegfru_transforms_give_224_crops():
     img = np.random.default_rng(0).integers(0, 255, (300, 180, 3), dtype=np.uint8)
     seed = tf.constant([1, 2], tf.int64)
     dogs = data.Preprocessing(train="resize_crop", eval="resize_center_crop", brightness=0.4)
-    veg = data.Preprocessing(train="random_resized_crop", eval="resize_center_crop",
-                             resize_mode="shorter", mean=data.IMAGENET_MEAN,
-                             std=data.IMAGENET_STD)
+    veg = data.Preprocessing(
+        train="random_resized_crop",
+        eval="resize_center_crop",
+        resize_mode="shorter",
+        mean=data.IMAGENET_MEAN,
+        std=data.IMAGENET_STD,
+    )
     for prep in (dogs, veg):
         assert augment.train_transform(img, seed, prep, 224).shape == (224, 224, 3)
         assert augment.eval_transform(img, prep, 224).shape == (224, 224, 3)
@@ -168,33 +189,40 @@ def test_train_stream_resumes_exactly_and_eval_is_deterministic():
     full = [x.numpy() for x, _ in data.train_stream(source, prep, **kw)]
     spe = data.steps_per_epoch(source.num_examples, 64)
     assert spe == 23 and len(full) == 3 * spe
-    resumed = [x.numpy() for x, _ in data.train_stream(source, prep, start_epoch=1,
-                                                       skip_steps=5, **kw)]
+    resumed = [
+        x.numpy() for x, _ in data.train_stream(source, prep, start_epoch=1, skip_steps=5, **kw)
+    ]
     assert len(resumed) == len(full) - spe - 5
-    for a, b in zip(full[spe + 5:], resumed):
+    for a, b in zip(full[spe + 5 :], resumed):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(full[0], full[spe])  # a new order each epoch
     ev = data.load_source("digits", "eval")
-    labels = [np.argmax(y, -1) for _, y in data.eval_dataset(ev, prep, size=32, classes=10,
-                                                              batch_size=100)]
+    labels = [
+        np.argmax(y, -1)
+        for _, y in data.eval_dataset(ev, prep, size=32, classes=10, batch_size=100)
+    ]
     assert np.array_equal(np.concatenate(labels), data.load_digits("test")[1])
 
 
 # -- Raw pixels for models that hold their normalisation ----------------------------------------
+
 
 def test_raw_pixel_transforms_do_not_normalise():
     img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     prep = data.Preprocessing(train="none", flip=False, mean=(0.5, 0.4, 0.3), std=(0.2,) * 3)
     seed = tf.constant([1, 2], tf.int64)
     pixels = img.astype(np.float32)
-    for out in (augment.eval_transform(img, prep, 32, "raw_pixels"),
-                augment.train_transform(img, seed, prep, 32, "raw_pixels")):
+    for out in (
+        augment.eval_transform(img, prep, 32, "raw_pixels"),
+        augment.train_transform(img, seed, prep, 32, "raw_pixels"),
+    ):
         assert out.dtype == tf.float32
         np.testing.assert_array_equal(out.numpy(), pixels)  # not even divided by 255
     # The default is what earlier versions fed every model: (pixel / 255 - mean) / std.
     expected = (pixels / 255.0 - np.float32([0.5, 0.4, 0.3])) / np.float32(0.2)
-    np.testing.assert_allclose(augment.eval_transform(img, prep, 32).numpy(), expected,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        augment.eval_transform(img, prep, 32).numpy(), expected, rtol=1e-5, atol=1e-5
+    )
     for bad in ("raw", None, "normalised"):
         with pytest.raises(ValueError, match="model_input"):
             augment.eval_transform(img, prep, 32, bad)
@@ -225,11 +253,13 @@ def test_raw_pixel_augmentation_is_the_recipes_augmentation(recipe):
         seed = tf.constant([i, 7], tf.int64)
         raw = augment.train_transform(img, seed, prep, 32, "raw_pixels").numpy()
         np.testing.assert_allclose(
-            raw, 255.0 * augment.train_transform(img, seed, unit, 32).numpy(), atol=2e-3)
+            raw, 255.0 * augment.train_transform(img, seed, unit, 32).numpy(), atol=2e-3
+        )
         assert raw.min() >= -1e-3 and raw.max() <= 255.0 + 1e-3 and raw.max() > 2.0
     raw = augment.eval_transform(img, prep, 32, "raw_pixels").numpy()
-    np.testing.assert_allclose(raw, 255.0 * augment.eval_transform(img, unit, 32).numpy(),
-                               atol=2e-3)
+    np.testing.assert_allclose(
+        raw, 255.0 * augment.eval_transform(img, unit, 32).numpy(), atol=2e-3
+    )
 
 
 def test_raw_pixel_streams_mix_up_the_same_and_eval_is_the_resized_pixels():
@@ -249,8 +279,14 @@ def test_raw_pixel_streams_mix_up_the_same_and_eval_is_the_resized_pixels():
     assert max(float(tf.reduce_max(x)) for x, _ in raw) > 100.0
     # Evaluation: the stored uint8 digits, RGB, resized; nothing else.
     ev = data.load_source("digits", "eval")
-    images = np.concatenate([x.numpy() for x, _ in data.eval_dataset(
-        ev, prep, size=32, classes=10, batch_size=100, model_input="raw_pixels")])
+    images = np.concatenate(
+        [
+            x.numpy()
+            for x, _ in data.eval_dataset(
+                ev, prep, size=32, classes=10, batch_size=100, model_input="raw_pixels"
+            )
+        ]
+    )
     digits, _ = data.load_digits("test")
     expected = tf.image.resize(tf.image.grayscale_to_rgb(tf.cast(digits, tf.float32)), (32, 32))
     np.testing.assert_array_equal(images, expected.numpy())

@@ -28,7 +28,7 @@ def garbage_body_png(path, seed=0):
     idat = png.find(b"IDAT")
     body = bytes(rng.integers(0, 255, len(png) - idat - 16, dtype=np.uint8))
     with open(path, "wb") as f:
-        f.write(png[:idat + 4] + body + png[-12:])
+        f.write(png[: idat + 4] + body + png[-12:])
 
 
 def one_bit_bmp(path):

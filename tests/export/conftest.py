@@ -10,8 +10,9 @@ TEST_MEAN = (0.5, 0.45, 0.4)
 TEST_STD = (0.25, 0.25, 0.3)
 
 
-def tiny_model(classes=10, size=32, name="tiny_pf", preprocessing=True, mean=TEST_MEAN,
-               std=TEST_STD):
+def tiny_model(
+    classes=10, size=32, name="tiny_pf", preprocessing=True, mean=TEST_MEAN, std=TEST_STD
+):
     """A small classifier from the padding-free layers (stem, both shortcut pools, all positions).
 
     With ``preprocessing`` it holds its normalisation like the builders' include_preprocessing
@@ -25,15 +26,23 @@ def tiny_model(classes=10, size=32, name="tiny_pf", preprocessing=True, mean=TES
     x = inp
     if preprocessing:
         x = keras.layers.Rescaling(1.0 / 255.0, name="preprocessing_rescale")(x)
-        x = keras.layers.Normalization(mean=list(mean), variance=[s * s for s in std],
-                                       name="preprocessing_normalize")(x)
+        x = keras.layers.Normalization(
+            mean=list(mean), variance=[s * s for s in std], name="preprocessing_normalize"
+        )(x)
     x = L.HybridStem(8, strides=1, activation="hard_silu", name="stem")(x)
     x = keras.layers.Conv2D(32, 1, use_bias=False, name="expand")(x)
-    x = L.PaddingFreeDWConv(kernel_size=5, activation="relu", shortcut_position="after_bn",
-                            shortcut_pool_size=5, shortcut_padding=1, name="down1")(x)
+    x = L.PaddingFreeDWConv(
+        kernel_size=5,
+        activation="relu",
+        shortcut_position="after_bn",
+        shortcut_pool_size=5,
+        shortcut_padding=1,
+        name="down1",
+    )(x)
     x = L.PaddingFreeDWConv(kernel_size=3, activation="hard_silu", name="down2")(x)
-    x = L.PaddingFreeDWConv(kernel_size=3, activation=None, shortcut_position="before_bn",
-                            name="down3")(x)
+    x = L.PaddingFreeDWConv(
+        kernel_size=3, activation=None, shortcut_position="before_bn", name="down3"
+    )(x)
     # > 1024 weights, so the weight-quantising converters (float16, dynamic) quantise it.
     x = keras.layers.Conv2D(64, 1, use_bias=False, name="mix")(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -49,10 +58,12 @@ def tiny_backbone(size=32, name="tiny_pf_features", as_list=False):
     import keras
 
     classifier = tiny_model(size=size, name=name)
-    levels = {"P2": classifier.get_layer("down2").output,
-              "P0": classifier.get_layer("expand").output,
-              "P3": classifier.get_layer("mix").output,
-              "P1": classifier.get_layer("down1").output}
+    levels = {
+        "P2": classifier.get_layer("down2").output,
+        "P0": classifier.get_layer("expand").output,
+        "P3": classifier.get_layer("mix").output,
+        "P1": classifier.get_layer("down1").output,
+    }
     if not as_list:
         return keras.Model(classifier.input, levels, name=name)
     doubled = keras.layers.Rescaling(2.0, name="doubled")(levels["P3"])
@@ -68,8 +79,11 @@ def calibrate_batchnorm(model, x):
     """
     import keras
 
-    bns = [layer for layer in model._flatten_layers()
-           if isinstance(layer, keras.layers.BatchNormalization)]
+    bns = [
+        layer
+        for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     saved = [bn.momentum for bn in bns]
     for bn in bns:
         bn.momentum = 0.0
@@ -156,9 +170,16 @@ def trained_on_digits(name, output_dir, size=32):
     from keras_padfree import training
     from keras_padfree.export import metadata as md
 
-    training.train(training.TrainConfig(model=name, dataset="digits", image_size=size,
-                                        output_dir=str(output_dir), tensorboard=False,
-                                        verbose=0))
+    training.train(
+        training.TrainConfig(
+            model=name,
+            dataset="digits",
+            image_size=size,
+            output_dir=str(output_dir),
+            tensorboard=False,
+            verbose=0,
+        )
+    )
     path = os.path.join(output_dir, "final.keras")
     model = keras.saving.load_model(path)
     if md.model_preprocessing(model) is not None:

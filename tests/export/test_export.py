@@ -50,14 +50,16 @@ def _build(name, classes=5):
 
 # --- float32 parity ---------------------------------------------------------------------------
 
+
 @pytest.mark.heavy
 @pytest.mark.parametrize("name", _representative_names())
 def test_representative_float32_parity(name, tmp_out):
     from keras_padfree import export
 
     model = _build(name)
-    res = export.export_tflite(model, tmp_out / f"{name}.tflite", model_name=name,
-                               normalization=normalization_for(model))
+    res = export.export_tflite(
+        model, tmp_out / f"{name}.tflite", model_name=name, normalization=normalization_for(model)
+    )
     assert res.parity["max_abs_diff"] <= 1e-4
     assert res.parity["criterion"] == "max_abs_diff" and res.parity["tolerance"] == 1e-4
     assert os.path.getsize(res.path) > 0
@@ -78,8 +80,13 @@ def test_every_model_float32_parity(name, tmp_out):
     # itself on one of them (a trained model's statistics keep its activations bounded).
     x = sample_images(model, 8, seed=0)
     calibrate_batchnorm(model, x)
-    res = export.export_tflite(model, tmp_out / f"{name}.tflite", sample_inputs=x, model_name=name,
-                               normalization=normalization_for(model))
+    res = export.export_tflite(
+        model,
+        tmp_out / f"{name}.tflite",
+        sample_inputs=x,
+        model_name=name,
+        normalization=normalization_for(model),
+    )
     assert res.parity["sample_source"] == "sample_inputs"
     assert res.parity["max_abs_diff"] <= 1e-4
     meta = json.loads(open(res.metadata_path).read())
@@ -88,6 +95,7 @@ def test_every_model_float32_parity(name, tmp_out):
 
 
 # --- quantisation -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("quantization", ["float16", "dynamic", "int8"])
 def test_quantized_tiny(quantization, tmp_out):
@@ -101,10 +109,14 @@ def test_quantized_tiny(quantization, tmp_out):
     model = sharpen_classifier(realistic(tiny_model()))
     norm = md.resolve_normalization("auto", model)
     calib = _prepare.synthetic_images((32, 32, 3), 64, norm, seed=7)
-    res = export.export_tflite(model, tmp_out / f"q_{quantization}.tflite",
-                               quantization=quantization,
-                               representative_data=calib if quantization == "int8" else None,
-                               num_samples=16, dataset="cifar100")
+    res = export.export_tflite(
+        model,
+        tmp_out / f"q_{quantization}.tflite",
+        quantization=quantization,
+        representative_data=calib if quantization == "int8" else None,
+        num_samples=16,
+        dataset="cifar100",
+    )
     meta = json.loads(open(res.metadata_path).read())
     assert meta["quantization"]["type"] == quantization
     if quantization == "float16":
@@ -112,8 +124,10 @@ def test_quantized_tiny(quantization, tmp_out):
     else:
         assert res.parity["top1_agreement"] >= export.MIN_TOP1_AGREEMENT[quantization]
     # The file really holds quantised tensors (the 32x64 "mix" kernel at least).
-    dtypes = {np.dtype(t["dtype"]).name
-              for t in export.litert_interpreter(model_path=res.path).get_tensor_details()}
+    dtypes = {
+        np.dtype(t["dtype"]).name
+        for t in export.litert_interpreter(model_path=res.path).get_tensor_details()
+    }
     assert ("float16" if quantization == "float16" else "int8") in dtypes
 
 
@@ -124,8 +138,14 @@ def test_int8_io_has_quantization_params(tmp_out):
 
     model = sharpen_classifier(realistic(tiny_model()))
     calib = _prepare.synthetic_images((32, 32, 3), 64, md.resolve_normalization("auto", model))
-    res = export.export_tflite(model, tmp_out / "io.tflite", quantization="int8",
-                               representative_data=calib, int8_io=True, num_samples=16)
+    res = export.export_tflite(
+        model,
+        tmp_out / "io.tflite",
+        quantization="int8",
+        representative_data=calib,
+        int8_io=True,
+        num_samples=16,
+    )
     meta = json.loads(open(res.metadata_path).read())
     assert meta["input"]["dtype"] == "int8" and meta["output"]["dtype"] == "int8"
     q = meta["input"]["quantization"]
@@ -144,11 +164,16 @@ def test_quantized_zoo(name, tmp_out):
     results = {}
     for quantization in ("float16", "dynamic", "int8"):
         try:
-            res = export.export_tflite(model, tmp_out / f"{name}_{quantization}.tflite",
-                                       quantization=quantization,
-                                       representative_data=train_images[:200],
-                                       num_calibration=200, sample_inputs=test_images[:128],
-                                       model_name=name, normalization=normalization)
+            res = export.export_tflite(
+                model,
+                tmp_out / f"{name}_{quantization}.tflite",
+                quantization=quantization,
+                representative_data=train_images[:200],
+                num_calibration=200,
+                sample_inputs=test_images[:128],
+                model_name=name,
+                normalization=normalization,
+            )
             results[quantization] = res.parity
         except export.ParityError as e:
             results[quantization] = f"FAILED: {e}"
@@ -160,6 +185,7 @@ def test_quantized_zoo(name, tmp_out):
 
 
 # --- reload path (any backend), mixed precision ------------------------------------------------
+
 
 @pytest.mark.all_backends
 def test_export_from_current_backend(tmp_out):
@@ -195,6 +221,7 @@ def test_mixed_precision_model_is_converted_from_float32_copy(tmp_out):
 
 
 # --- failures ----------------------------------------------------------------------------------
+
 
 def test_parity_failure_raises_and_writes_nothing(tmp_out):
     from keras_padfree import export
@@ -250,12 +277,18 @@ def test_bad_arguments(tmp_out):
     (tmp_out / "notes.json").write_text("my notes")
     with pytest.raises(ValueError, match="notes.json' is a file that is not this model's sidecar"):
         export.export_tflite(model, tmp_out / "notes.tflite")
-    assert sorted(os.listdir(tmp_out)) == ["corrupt.keras", "dir.tflite", "notes.json",
-                                           "side.json", "x.json"]
+    assert sorted(os.listdir(tmp_out)) == [
+        "corrupt.keras",
+        "dir.tflite",
+        "notes.json",
+        "side.json",
+        "x.json",
+    ]
     assert os.listdir(tmp_out / "dir.tflite") == [] and os.listdir(tmp_out / "side.json") == []
 
 
 # --- the normalisation, from the model ----------------------------------------------------------
+
 
 def _chain_model(layers, channels=3):
     inp = keras.Input((4, 4, channels), name="image")
@@ -270,11 +303,12 @@ def test_model_preprocessing_composes_the_chain_whatever_the_names():
     """The per-channel map read from the layers equals what the layers compute."""
     from keras_padfree.export import metadata as md
 
-    layers = [keras.layers.Rescaling([0.5, 1.0, 2.0], offset=-3.0, name="a"),
-              keras.layers.Normalization(mean=[1.0, -2.0, 0.5], variance=[4.0, 0.25, 1.0],
-                                         name="b"),
-              keras.layers.Rescaling(1 / 127.5, name="c"),
-              keras.layers.Normalization(mean=0.25, variance=9.0, invert=True, name="d")]
+    layers = [
+        keras.layers.Rescaling([0.5, 1.0, 2.0], offset=-3.0, name="a"),
+        keras.layers.Normalization(mean=[1.0, -2.0, 0.5], variance=[4.0, 0.25, 1.0], name="b"),
+        keras.layers.Rescaling(1 / 127.5, name="c"),
+        keras.layers.Normalization(mean=0.25, variance=9.0, invert=True, name="d"),
+    ]
     model = _chain_model(layers)
     pre = md.model_preprocessing(model)
     assert pre["layers"] == ["a", "b", "c", "d"]
@@ -300,8 +334,13 @@ def test_model_preprocessing_only_a_chain_right_after_the_input():
     y = keras.layers.Add()([keras.layers.Rescaling(1 / 255.0)(inp), inp])
     assert md.model_preprocessing(keras.Model(inp, y)) is None
     # A Normalization over the pixels (not per channel) cannot be described per channel.
-    per_pixel = _chain_model([keras.layers.Normalization(axis=(1, 2, 3), mean=np.ones((4, 4, 3)),
-                                                         variance=np.ones((4, 4, 3)))])
+    per_pixel = _chain_model(
+        [
+            keras.layers.Normalization(
+                axis=(1, 2, 3), mean=np.ones((4, 4, 3)), variance=np.ones((4, 4, 3))
+            )
+        ]
+    )
     with pytest.raises(ValueError, match="per-channel"):
         md.model_preprocessing(per_pixel)
 
@@ -334,8 +373,12 @@ def test_normalization_comes_from_the_model_or_explicitly_from_the_user():
     assert rec["value_range_per_channel"] == [[-2.0, 2.0], [-1.0, 1.0], [-0.5, 0.5]]
     none = md.resolve_normalization("none", bare)
     assert none["source"] == "user" and none["mean"] == [0.0] * 3 and none["std"] == [1.0] * 3
-    for bad in ({"mean": [0.5, 0.5], "std": [1.0]}, {"mean": [0.5], "std": [0.0]},
-                {"mean": [float("nan")], "std": [1.0]}, {"mean": [0.5]}):
+    for bad in (
+        {"mean": [0.5, 0.5], "std": [1.0]},
+        {"mean": [0.5], "std": [0.0]},
+        {"mean": [float("nan")], "std": [1.0]},
+        {"mean": [0.5]},
+    ):
         with pytest.raises(ValueError, match="normalization"):
             md.resolve_normalization(bad, bare)
 
@@ -358,6 +401,7 @@ def test_in_model_rescaling_means_raw_pixels():
 
 
 # --- sidecars ----------------------------------------------------------------------------------
+
 
 def test_sidecar_json_and_labels(tmp_out):
     from keras_padfree import export
@@ -394,8 +438,9 @@ def test_sidecar_of_a_user_normalised_model_custom_labels_logits(tmp_out):
     model = realistic(tiny_model(classes=3, preprocessing=False))
     logits = keras.Model(model.input, model.get_layer("predictions").output, name="logits")
     norm = {"mean": list(TEST_MEAN), "std": list(TEST_STD)}
-    res = export.export_tflite(logits, tmp_out / "l.tflite", labels=["cat", "dog", "bird"],
-                               normalization=norm)
+    res = export.export_tflite(
+        logits, tmp_out / "l.tflite", labels=["cat", "dog", "bird"], normalization=norm
+    )
     meta = json.loads(open(res.metadata_path).read())
     rec = meta["input"]["normalization"]
     assert rec["source"] == "user" and rec["type"] == "mean_std"
@@ -405,11 +450,15 @@ def test_sidecar_of_a_user_normalised_model_custom_labels_logits(tmp_out):
     assert res.parity["compared"] == "probabilities"
     assert open(res.labels_path).read() == "cat\ndog\nbird\n"
     pixels = np.full((32, 32, 3), 255.0)
-    np.testing.assert_allclose(export.preprocess_pixels(pixels, meta)[0, 0],
-                               [(1 - m) / s for m, s in zip(TEST_MEAN, TEST_STD)], rtol=1e-6)
+    np.testing.assert_allclose(
+        export.preprocess_pixels(pixels, meta)[0, 0],
+        [(1 - m) / s for m, s in zip(TEST_MEAN, TEST_STD)],
+        rtol=1e-6,
+    )
 
 
 # --- ONNX --------------------------------------------------------------------------------------
+
 
 def test_onnx_export_parity(tmp_out):
     """The tiny model holds Normalization layers: tf2onnx used to turn their mean/variance into
@@ -418,8 +467,7 @@ def test_onnx_export_parity(tmp_out):
         import onnxruntime  # noqa: F401
         import tf2onnx  # noqa: F401
     except ImportError as e:
-        pytest.skip(f"ONNX dependencies not installed ({e}): pip install onnx onnxruntime "
-                    "tf2onnx")
+        pytest.skip(f"ONNX dependencies not installed ({e}): pip install onnx onnxruntime tf2onnx")
     from keras_padfree import export
 
     model = realistic(tiny_model())
@@ -442,6 +490,7 @@ def test_onnx_export_parity(tmp_out):
 
 # --- the converter core ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("quantization", [None, "int8"])
 def test_keras_litert_export_and_archive_route_give_the_same_file(quantization):
     """Keras' model.export(format="litert") (>= 3.15) and the ExportArchive -> from_saved_model
@@ -453,10 +502,17 @@ def test_keras_litert_export_and_archive_route_give_the_same_file(quantization):
     keras.utils.set_random_seed(0)
     model = realistic(tiny_model())
     calib = sample_images(model, 8, seed=3)
-    files = {route: _convert.convert_tflite(model, input_shape=(32, 32, 3),
-                                            quantization=quantization, representative=calib,
-                                            route=route)
-             for route in ("keras", "archive")}
+    files = {
+        route: _convert.convert_tflite(
+            model,
+            input_shape=(32, 32, 3),
+            quantization=quantization,
+            representative=calib,
+            route=route,
+        )
+        for route in ("keras", "archive")
+    }
     assert files["keras"] == files["archive"]
     assert _convert.keras_litert_export_available() == (
-        tuple(int(v) for v in keras.__version__.split(".")[:2]) >= (3, 15))
+        tuple(int(v) for v in keras.__version__.split(".")[:2]) >= (3, 15)
+    )

@@ -35,7 +35,7 @@ def _file_outputs_by_position(path, x):
     inp = interp.get_input_details()[0]
     outs = [[] for _ in interp.get_output_details()]
     for i in range(len(x)):
-        interp.set_tensor(inp["index"], x[i:i + 1])
+        interp.set_tensor(inp["index"], x[i : i + 1])
         interp.invoke()
         for j, d in enumerate(interp.get_output_details()):
             outs[j].append(interp.get_tensor(d["index"]).copy())
@@ -56,12 +56,20 @@ def zoo(tmp_path_factory):
     seg = realistic(dense.segmentation_model(backbone, classes=3, filters=16))
     x = sample_images(backbone, 8, seed=1)
     return {
-        "backbone": backbone, "seg": seg, "x": x, "dir": d,
-        "backbone_f32": export.export_tflite(backbone, d / "backbone.tflite", sample_inputs=x,
-                                             model_name=BACKBONE,
-                                             normalization=normalization_for(backbone)),
-        "seg_f32": export.export_tflite(seg, d / "seg.tflite", sample_inputs=x,
-                                        normalization=normalization_for(seg)),
+        "backbone": backbone,
+        "seg": seg,
+        "x": x,
+        "dir": d,
+        "backbone_f32": export.export_tflite(
+            backbone,
+            d / "backbone.tflite",
+            sample_inputs=x,
+            model_name=BACKBONE,
+            normalization=normalization_for(backbone),
+        ),
+        "seg_f32": export.export_tflite(
+            seg, d / "seg.tflite", sample_inputs=x, normalization=normalization_for(seg)
+        ),
     }
 
 
@@ -81,8 +89,9 @@ def test_features_only_backbone_float32_parity_per_output(zoo):
         assert rec["tolerance"] == pytest.approx(1e-4 * scale)
         assert rec["max_abs_diff"] <= rec["tolerance"]
     assert parity["max_abs_diff"] == max(r["max_abs_diff"] for r in parity["outputs"])
-    print(BACKBONE, "features_only float32:",
-          {r["key"]: r["max_abs_diff"] for r in parity["outputs"]})
+    print(
+        BACKBONE, "features_only float32:", {r["key"]: r["max_abs_diff"] for r in parity["outputs"]}
+    )
 
     meta = json.loads(open(res.metadata_path).read())
     md.validate_sidecar(meta)
@@ -132,9 +141,14 @@ def test_quantized_backbone_and_segmentation(zoo):
     results = {}
     for label, model in (("backbone", backbone), ("seg", seg)):
         for quantization in ("float16", "dynamic", "int8"):
-            res = export.export_tflite(model, d / f"{label}_{quantization}.tflite",
-                                       quantization=quantization, representative_data=calib,
-                                       sample_inputs=x, normalization=normalization_for(model))
+            res = export.export_tflite(
+                model,
+                d / f"{label}_{quantization}.tflite",
+                quantization=quantization,
+                representative_data=calib,
+                sample_inputs=x,
+                normalization=normalization_for(model),
+            )
             results[label, quantization] = res.parity
     print(json.dumps({f"{k[0]} {k[1]}": v for k, v in results.items()}, indent=1))
     for rec in results["backbone", "int8"]["outputs"]:
@@ -153,6 +167,7 @@ def test_quantized_backbone_and_segmentation(zoo):
 
 # --- tiny models: matching by name, int8 I/O, ONNX, the command line, bad arguments -------------
 
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     keras.utils.set_random_seed(0)
@@ -160,8 +175,7 @@ def tiny(tmp_path_factory):
     as_dict = realistic(tiny_backbone())
     as_list = realistic(tiny_backbone(as_list=True, name="tiny_pf_list"))
     as_dict.save(d / "backbone.keras")
-    return {"dict": as_dict, "list": as_list, "dir": d,
-            "x": sample_images(as_dict, 8, seed=2)}
+    return {"dict": as_dict, "list": as_list, "dir": d, "x": sample_images(as_dict, 8, seed=2)}
 
 
 @pytest.mark.all_backends
@@ -179,7 +193,10 @@ def test_list_outputs_are_matched_by_name(tiny, tmp_path):
     assert [r["key"] for r in res.parity["outputs"]] == ["output_0", "output_1", "output_2"]
     meta = res.metadata
     assert [o["meaning"] for o in meta["outputs"]] == [
-        "features", "features", "class probabilities (softmax)"]
+        "features",
+        "features",
+        "class probabilities (softmax)",
+    ]
     assert meta["num_classes"] == 10 and res.labels_path is not None  # its only class output
     by_position = _file_outputs_by_position(res.path, x)
     for rec in meta["outputs"]:
@@ -200,8 +217,11 @@ def test_swapped_outputs_fail_parity_and_write_nothing(tiny, tmp_path, monkeypat
         return out
 
     monkeypatch.setattr(tflite, "run_litert_outputs", swapped)
-    with pytest.raises(export.ParityError, match="LiteRT output 'output_0' of 'tiny_pf_list' "
-                                                 r"\(float32\) differs from Keras"):
+    with pytest.raises(
+        export.ParityError,
+        match="LiteRT output 'output_0' of 'tiny_pf_list' "
+        r"\(float32\) differs from Keras",
+    ):
         export.export_tflite(tiny["list"], tmp_path / "swapped.tflite", sample_inputs=tiny["x"])
     assert os.listdir(tmp_path) == []
 
@@ -211,8 +231,14 @@ def test_dict_backbone_int8_io_per_output_quantization(tiny, tmp_path):
 
     model = tiny["dict"]
     calib = sample_images(model, 64, seed=7)
-    res = export.export_tflite(model, tmp_path / "q.tflite", quantization="int8",
-                               representative_data=calib, int8_io=True, num_samples=16)
+    res = export.export_tflite(
+        model,
+        tmp_path / "q.tflite",
+        quantization="int8",
+        representative_data=calib,
+        int8_io=True,
+        num_samples=16,
+    )
     meta = res.metadata
     assert [o["key"] for o in meta["outputs"]] == ["P2", "P0", "P3", "P1"]  # the model's order
     assert sorted(o["index"] for o in meta["outputs"]) == [0, 1, 2, 3]
@@ -230,14 +256,14 @@ def test_dict_backbone_int8_io_per_output_quantization(tiny, tmp_path):
     q = meta["input"]["quantization"]
     ref = _keras_dict(model, x)
     for i in range(len(x)):
-        xi = np.clip(np.round(x[i:i + 1] / q["scale"] + q["zero_point"]), -128, 127)
+        xi = np.clip(np.round(x[i : i + 1] / q["scale"] + q["zero_point"]), -128, 127)
         interp.set_tensor(inp["index"], xi.astype("int8"))
         interp.invoke()
         details = interp.get_output_details()
         for rec in meta["outputs"]:
             raw = interp.get_tensor(details[rec["index"]]["index"]).astype("float32")
             got = rec["quantization"]["scale"] * (raw - rec["quantization"]["zero_point"])
-            want = ref[rec["key"]][i:i + 1]
+            want = ref[rec["key"]][i : i + 1]
             cos = float(np.sum(got * want) / (np.linalg.norm(got) * np.linalg.norm(want)))
             assert cos >= 0.95, (rec["key"], cos)
 
@@ -251,13 +277,19 @@ def test_segmentation_model_holding_its_preprocessing_takes_raw_pixels(tmp_path)
     from keras_padfree.export import metadata as md
 
     keras.utils.set_random_seed(0)
-    seg = realistic(dense.segmentation_model(tiny_backbone(name="tiny_seg_backbone"), classes=3,
-                                             filters=8, name="tiny_seg"))
-    assert md.model_preprocessing(seg)["layers"] == ["preprocessing_rescale",
-                                                     "preprocessing_normalize"]
+    seg = realistic(
+        dense.segmentation_model(
+            tiny_backbone(name="tiny_seg_backbone"), classes=3, filters=8, name="tiny_seg"
+        )
+    )
+    assert md.model_preprocessing(seg)["layers"] == [
+        "preprocessing_rescale",
+        "preprocessing_normalize",
+    ]
     calib = sample_images(seg, 32, seed=7)
-    res = export.export_tflite(seg, tmp_path / "seg.tflite", quantization="int8",
-                               representative_data=calib, num_samples=16)
+    res = export.export_tflite(
+        seg, tmp_path / "seg.tflite", quantization="int8", representative_data=calib, num_samples=16
+    )
     meta = res.metadata
     assert meta["input"]["normalization"]["source"] == "model"
     assert meta["input"]["value_range"] == [0.0, 255.0]
@@ -284,8 +316,11 @@ def test_onnx_multi_output(tiny, tmp_path):
         ref = _keras_dict(model, x)
         assert [r["key"] for r in res.parity["outputs"]] == list(ref)
         sess = onnxruntime.InferenceSession(res.path, providers=["CPUExecutionProvider"])
-        got = dict(zip([o.name for o in sess.get_outputs()],
-                       sess.run(None, {sess.get_inputs()[0].name: x})))
+        got = dict(
+            zip(
+                [o.name for o in sess.get_outputs()], sess.run(None, {sess.get_inputs()[0].name: x})
+            )
+        )
         for rec in res.metadata["outputs"]:
             assert rec["name"] == rec["key"] == sess.get_outputs()[rec["index"]].name
             np.testing.assert_allclose(got[rec["key"]], ref[rec["key"]], atol=1e-4, rtol=0)
@@ -297,8 +332,12 @@ def test_cli_exports_a_backbone(tiny, tmp_path, capsys):
     sys.path.insert(0, os.path.join(ROOT, "training"))
     import export_tflite as export_cli
 
-    argv = ["--model-path", str(tiny["dir"] / "backbone.keras"),
-            "--output", str(tmp_path / "b.tflite")]
+    argv = [
+        "--model-path",
+        str(tiny["dir"] / "backbone.keras"),
+        "--output",
+        str(tmp_path / "b.tflite"),
+    ]
     assert export_cli.cli(argv) == 0
     out = capsys.readouterr().out
     assert "4 outputs, matched by name" in out
@@ -311,10 +350,18 @@ def test_bad_arguments_multi_output(tiny, tmp_path):
 
     model = tiny["dict"]
     for value in (0, 1.5, True, float("nan"), "0.9"):
-        with pytest.raises(ValueError, match="Argument `min_cosine_similarity` must be a number "
-                                             r"in \(0, 1\]"):
-            export.export_tflite(model, tmp_path / "a.tflite", quantization="int8",
-                                 representative_data=tiny["x"], min_cosine_similarity=value)
+        with pytest.raises(
+            ValueError,
+            match="Argument `min_cosine_similarity` must be a number "
+            r"in \(0, 1\]",
+        ):
+            export.export_tflite(
+                model,
+                tmp_path / "a.tflite",
+                quantization="int8",
+                representative_data=tiny["x"],
+                min_cosine_similarity=value,
+            )
     with pytest.raises(ValueError, match="Argument `tolerance` must be a positive number"):
         export.export_tflite(model, tmp_path / "a.tflite", tolerance=-1.0)
     with pytest.raises(ValueError, match="Argument `min_top1_agreement` must be"):
@@ -322,7 +369,10 @@ def test_bad_arguments_multi_output(tiny, tmp_path):
     inp = keras.Input((8, 8, 3))
     a = keras.layers.Conv2D(2, 1)(inp)
     nested = keras.Model(inp, {"a": a, "pair": [a, keras.layers.Conv2D(2, 1)(a)]})
-    with pytest.raises(ValueError, match=r"Argument `model`: the outputs of .* are nested "
-                                         r"\(\['pair'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"Argument `model`: the outputs of .* are nested "
+        r"\(\['pair'\]",
+    ):
         export.export_tflite(nested, tmp_path / "a.tflite", normalization="none")
     assert os.listdir(tmp_path) == []

@@ -27,8 +27,8 @@ def _doc_table():
     """``{key: type}`` of the schema table in docs/android.md."""
     rows = {}
     text = _doc()
-    table = text[text.index("| key | type | meaning |"):]
-    table = table[:table.index("\n\n")]
+    table = text[text.index("| key | type | meaning |") :]
+    table = table[: table.index("\n\n")]
     for line in table.splitlines()[2:]:
         m = re.match(r"^\| `([a-z0-9_.\[\]]+)` \| ([^|]+) \|", line)
         assert m, f"not a schema row: {line!r}"
@@ -120,14 +120,21 @@ def exports(tmp_path_factory):
     model = sharpen_classifier(realistic(tiny_model()))
     backbone = realistic(tiny_backbone())
     calib = np.random.default_rng(0).uniform(0, 255, size=(32, 32, 32, 3)).astype("float32")
-    out = {"model": model,
-           "float32": export.export_tflite(model, d / "f32.tflite"),
-           "int8_io": export.export_tflite(model, d / "io.tflite", quantization="int8",
-                                           representative_data=calib, int8_io=True),
-           "multi_float32": export.export_tflite(backbone, d / "multi.tflite"),
-           "multi_int8_io": export.export_tflite(backbone, d / "multi_io.tflite",
-                                                 quantization="int8", representative_data=calib,
-                                                 int8_io=True)}
+    out = {
+        "model": model,
+        "float32": export.export_tflite(model, d / "f32.tflite"),
+        "int8_io": export.export_tflite(
+            model, d / "io.tflite", quantization="int8", representative_data=calib, int8_io=True
+        ),
+        "multi_float32": export.export_tflite(backbone, d / "multi.tflite"),
+        "multi_int8_io": export.export_tflite(
+            backbone,
+            d / "multi_io.tflite",
+            quantization="int8",
+            representative_data=calib,
+            int8_io=True,
+        ),
+    }
     try:
         out["onnx"] = export.export_onnx(model, d / "m.onnx")
         out["multi_onnx"] = export.export_onnx(backbone, d / "multi_onnx.onnx")
@@ -162,10 +169,12 @@ def test_written_sidecars_follow_the_schema(exports):
         assert meta["exporter"]["name"] == "keras_padfree"
         assert meta["exporter"]["version"] == keras_padfree.__version__
         assert meta["exporter"]["keras"] == keras.__version__
-        assert meta["counts"] == {"params": model.count_params(),
-                                  "trainable_params": 4986,
-                                  "macs": profiling.count_flops(model, "macs"),
-                                  "classes": 10}
+        assert meta["counts"] == {
+            "params": model.count_params(),
+            "trainable_params": 4986,
+            "macs": profiling.count_flops(model, "macs"),
+            "classes": 10,
+        }
         assert meta["num_classes"] == 10 and meta["model_name"] == "tiny_pf"
         assert meta["input"]["value_range"] == [0.0, 255.0]
     io = exports["int8_io"].metadata
@@ -192,8 +201,9 @@ def test_written_multi_output_sidecars_follow_the_schema(exports):
         assert ("signature" in meta) == (meta["format"] == "tflite")
         assert meta["num_classes"] is None and meta["labels_file"] is None
     io = exports["multi_int8_io"].metadata
-    assert all(set(o["quantization"]) == {"scale", "zero_point", "description"}
-               for o in io["outputs"])
+    assert all(
+        set(o["quantization"]) == {"scale", "zero_point", "description"} for o in io["outputs"]
+    )
     assert {o["criterion"] for o in io["parity"]["outputs"]} == {"cosine_similarity"}
 
 
@@ -213,13 +223,16 @@ def test_validator_rejects_what_the_schema_does_not_allow(exports):
         "'input.height' has the wrong type": lambda m: m["input"].update(height="32"),
         "'input.channels' has the wrong type": lambda m: m["input"].update(channels=True),
         "'input.normalization.source' must be one of": (
-            lambda m: m["input"]["normalization"].update(source="guess")),
+            lambda m: m["input"]["normalization"].update(source="guess")
+        ),
         "'parity.max_abs_diff' must be finite": (
-            lambda m: m["parity"].update(max_abs_diff=float("nan"))),
+            lambda m: m["parity"].update(max_abs_diff=float("nan"))
+        ),
         "'input.shape\\[1\\]' has the wrong type": lambda m: m["input"].update(shape=[1, 3.5]),
         "schema_version must be 2": lambda m: m.update(schema_version=1),
         "'input.normalization.model_preprocessing' has the wrong type": (
-            lambda m: m["input"]["normalization"]["model_preprocessing"].pop("layers")),
+            lambda m: m["input"]["normalization"]["model_preprocessing"].pop("layers")
+        ),
     }
     for message, change in cases.items():
         with pytest.raises(ValueError, match=message):
@@ -236,7 +249,8 @@ def test_validator_rejects_what_the_schema_does_not_allow(exports):
     first = multi["outputs"][0]
     cases = {
         "either 'output' \\(one output\\) or 'outputs' \\(several\\), not both": (
-            lambda m: m.update(output=copy.deepcopy(good["output"]))),
+            lambda m: m.update(output=copy.deepcopy(good["output"]))
+        ),
         "not neither": lambda m: m.pop("outputs"),
         "'outputs\\[0\\].index' has the wrong type": lambda m: m["outputs"][0].update(index="0"),
         "'outputs\\[1\\]' lacks the keys \\['meaning'\\]": lambda m: m["outputs"][1].pop("meaning"),
@@ -244,7 +258,8 @@ def test_validator_rejects_what_the_schema_does_not_allow(exports):
         "must list each output once": lambda m: m["outputs"].append(copy.deepcopy(first)),
         "'parity.outputs' must check the outputs": lambda m: m["parity"]["outputs"].pop(),
         "'parity.outputs\\[\\].criterion' must be one of": (
-            lambda m: m["parity"]["outputs"][0].update(criterion="per_output")),
+            lambda m: m["parity"]["outputs"][0].update(criterion="per_output")
+        ),
         "multi-output LiteRT file lacks the keys \\['signature'\\]": lambda m: m.pop("signature"),
     }
     for message, change in cases.items():

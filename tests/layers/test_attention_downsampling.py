@@ -3,10 +3,9 @@
 import math
 import os
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_padfree import profiling
 from keras_padfree.layers import AttentionDownsampling
@@ -23,7 +22,7 @@ def _np_conv(x, kernel, bias, stride, pad, depthwise=False):
     out = np.zeros((b, ho, wo, cout))
     for i in range(ho):
         for j in range(wo):
-            patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            patch = x[:, i * stride : i * stride + kh, j * stride : j * stride + kw, :]
             if depthwise:
                 out[:, i, j, :] = np.einsum("bhwc,hwc->bc", patch, kernel[..., 0])
             else:
@@ -56,20 +55,21 @@ def _np_reference(layer, x):
     y = np.zeros((b, h2, w2, heads * vd))
     for n in range(b):
         for head in range(heads):
-            qh = q[n, :, :, head * kd:(head + 1) * kd].reshape(-1, kd)
-            kh = k[n, :, :, head * kd:(head + 1) * kd].reshape(-1, kd)
-            vh = v[n, :, :, head * vd:(head + 1) * vd].reshape(-1, vd)
+            qh = q[n, :, :, head * kd : (head + 1) * kd].reshape(-1, kd)
+            kh = k[n, :, :, head * kd : (head + 1) * kd].reshape(-1, kd)
+            vh = v[n, :, :, head * vd : (head + 1) * vd].reshape(-1, vd)
             logits = qh @ kh.T / math.sqrt(kd)
             for qi in range(h2):
                 for qj in range(w2):
                     for a in range(h):
                         for c in range(w):
                             logits[qi * w2 + qj, a * w + c] += table[
-                                head, abs(2 * qi - a) * w + abs(2 * qj - c)]
+                                head, abs(2 * qi - a) * w + abs(2 * qj - c)
+                            ]
             logits -= logits.max(axis=-1, keepdims=True)
             p = np.exp(logits)
             p /= p.sum(axis=-1, keepdims=True)
-            y[n, :, :, head * vd:(head + 1) * vd] = (p @ vh).reshape(h2, w2, vd)
+            y[n, :, :, head * vd : (head + 1) * vd] = (p @ vh).reshape(h2, w2, vd)
     y = y + v_local
     erf = np.vectorize(math.erf)
     y = 0.5 * y * (1.0 + erf(y / math.sqrt(2.0)))
@@ -104,8 +104,9 @@ def test_bias_index_closed_form_matches_enumeration():
 @pytest.mark.parametrize("size", [(4, 4), (5, 6)])
 def test_matches_numpy(use_attention, size):
     rng = np.random.RandomState(0)
-    layer = AttentionDownsampling(12, use_attention=use_attention, key_dim=4, num_heads=2,
-                                  attn_ratio=2)
+    layer = AttentionDownsampling(
+        12, use_attention=use_attention, key_dim=4, num_heads=2, attn_ratio=2
+    )
     x = rng.standard_normal((2, *size, 6)).astype("float32")
     layer.build(x.shape)
     _randomize(layer, rng)
@@ -154,8 +155,9 @@ def test_too_small_or_unknown_size_is_a_clear_error():
         (232, 464, 8, True, 1e-5, 1398640 - 512, 1398640),  # ShuffleNetV2 stage4 unit 0
     ],
 )
-def test_parameter_counts_match_reference_blocks(cin, cout, size, attention, bn_eps,
-                                                 thop_params, all_params):
+def test_parameter_counts_match_reference_blocks(
+    cin, cout, size, attention, bn_eps, thop_params, all_params
+):
     inputs = keras.Input((size, size, cin))
     outputs = AttentionDownsampling(cout, use_attention=attention, bn_epsilon=bn_eps)(inputs)
     model = keras.Model(inputs, outputs)
@@ -176,8 +178,17 @@ def test_flops_conventions():
     proj = n2 * (512 * cout + cout) + 2 * n2 * cout
     assert r2 * r2 == n2
     assert profiling.count_flops(model, "thop_0.0.31") == conv + q + k + v + v_local + proj
-    macs = (n2 * 9 * cin * cout + n2 * 9 * cin + n2 * cin * 128 + n * cin * 128 + n * cin * 512
-            + n2 * 9 * 512 + n2 * 512 * cout + 8 * n2 * n * 16 + 8 * n2 * n * 64)
+    macs = (
+        n2 * 9 * cin * cout
+        + n2 * 9 * cin
+        + n2 * cin * 128
+        + n * cin * 128
+        + n * cin * 512
+        + n2 * 9 * 512
+        + n2 * 512 * cout
+        + 8 * n2 * n * 16
+        + 8 * n2 * n * 64
+    )
     assert profiling.count_flops(model, "macs") == macs
 
 
@@ -185,8 +196,9 @@ def test_flops_conventions():
 def test_serialization_round_trip(tmp_path):
     rng = np.random.RandomState(1)
     inputs = keras.Input((8, 8, 6))
-    layer = AttentionDownsampling(10, key_dim=4, num_heads=2, attn_ratio=2, bn_epsilon=1e-3,
-                                  bn_momentum=0.99, name="ads")
+    layer = AttentionDownsampling(
+        10, key_dim=4, num_heads=2, attn_ratio=2, bn_epsilon=1e-3, bn_momentum=0.99, name="ads"
+    )
     model = keras.Model(inputs, layer(inputs))
     _randomize(layer, rng)
     config = layer.get_config()

@@ -2,10 +2,9 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_padfree import layers
 from tests import numpy_reference as ref
@@ -71,11 +70,14 @@ def test_orthonormal_regulariser_is_zero_for_orthonormal_rows():
         layers.OrthonormalRegularizer(-1.0)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"filters": 8, "padding": "same", "strides": 2}, "padding"),
-    ({"filters": 8, "padding": "full"}, "padding"),
-    ({"filters": 0}, "filters"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"filters": 8, "padding": "same", "strides": 2}, "padding"),
+        ({"filters": 8, "padding": "full"}, "padding"),
+        ({"filters": 0}, "filters"),
+    ],
+)
 def test_bsconv_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         layers.BSConvU(**kwargs)

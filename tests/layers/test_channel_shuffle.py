@@ -2,13 +2,13 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
 from keras_padfree import profiling
-from keras_padfree.layers import ChannelShuffle, ChannelSplit
+from keras_padfree.layers import ChannelShuffle
+from keras_padfree.layers import ChannelSplit
 
 
 def np_shuffle_nchw(x_nhwc, groups):

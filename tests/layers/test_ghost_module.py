@@ -2,10 +2,9 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_padfree import profiling
 from keras_padfree.layers import GhostModule
@@ -27,7 +26,9 @@ def _np_reference(layer, x):
     x1 = np.zeros((x.shape[0], ho, wo, kernel.shape[-1]))
     for i in range(ho):
         for j in range(wo):
-            x1[:, i, j] = np.einsum("bhwc,hwco->bo", xp[:, i * s:i * s + k, j * s:j * s + k], kernel)
+            x1[:, i, j] = np.einsum(
+                "bhwc,hwco->bo", xp[:, i * s : i * s + k, j * s : j * s + k], kernel
+            )
     x1 = _np_bn(x1, layer.primary_bn)
     if layer.activation == "relu":
         x1 = np.maximum(x1, 0)
@@ -39,13 +40,13 @@ def _np_reference(layer, x):
     x2 = np.zeros(x1.shape[:3] + (x1.shape[-1] * m,))
     for i in range(ho):
         for j in range(wo):
-            patch = x1p[:, i:i + d, j:j + d, :]
+            patch = x1p[:, i : i + d, j : j + d, :]
             # PyTorch groups=init: output channel c * m + t comes from input channel c.
             x2[:, i, j] = np.einsum("bhwc,hwcm->bcm", patch, dw).reshape(x.shape[0], -1)
     x2 = _np_bn(x2, layer.cheap_bn)
     if layer.activation == "relu":
         x2 = np.maximum(x2, 0)
-    return np.concatenate([x1, x2], axis=-1)[..., :layer.filters]
+    return np.concatenate([x1, x2], axis=-1)[..., : layer.filters]
 
 
 def _randomize(layer, rng):
@@ -64,8 +65,14 @@ def _randomize(layer, rng):
 )
 def test_matches_numpy(filters, ratio, kernel_size, dw_size, strides, activation):
     rng = np.random.RandomState(0)
-    layer = GhostModule(filters, ratio=ratio, kernel_size=kernel_size, dw_size=dw_size,
-                        strides=strides, activation=activation)
+    layer = GhostModule(
+        filters,
+        ratio=ratio,
+        kernel_size=kernel_size,
+        dw_size=dw_size,
+        strides=strides,
+        activation=activation,
+    )
     x = rng.standard_normal((2, 7, 6, 5)).astype("float32")
     layer.build(x.shape)
     _randomize(layer, rng)
@@ -82,8 +89,10 @@ def test_counts_match_ghostnet_reference_rows():
     model = keras.Model(inputs, GhostModule(48)(inputs))
     assert profiling.count_params(model, "thop_0.0.31") == 384 + 48 + 216 + 48
     n = 32 * 32
-    assert profiling.count_flops(model, "thop_0.0.31") == n * (16 * 24) + 2 * n * 24 + n * 9 * 24 \
-        + 2 * n * 24
+    assert (
+        profiling.count_flops(model, "thop_0.0.31")
+        == n * (16 * 24) + 2 * n * 24 + n * 9 * 24 + 2 * n * 24
+    )
     assert profiling.count_flops(model, "macs") == n * 16 * 24 + n * 9 * 24
 
 

@@ -2,10 +2,9 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_padfree import profiling
 from keras_padfree.layers import ParCConv
@@ -116,8 +115,9 @@ def test_serialization_round_trip(tmp_path):
     path = os.path.join(tmp_path, "parc.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(x)), before, rtol=1e-6,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(restored(x)), before, rtol=1e-6, atol=1e-6
+    )
     layer = restored.get_layer("parc_w")
     assert layer.direction == "horizontal" and layer.kernel_size == 5 and not layer.use_pe
 

@@ -1,11 +1,11 @@
 """PyramidDWConv (PydMobileNet's pyramid depthwise conv) against NumPy, shapes, serialization."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from keras_padfree import layers, profiling
+from keras_padfree import layers
+from keras_padfree import profiling
 from tests import numpy_reference as ref
 
 
@@ -33,10 +33,17 @@ def _expected(layer, x):
 
 
 @pytest.mark.all_backends
-@pytest.mark.parametrize("combine,strides,padding_free,size,out_size", [
-    ("add", 1, False, 8, 8), ("concat", 1, False, 8, 8), ("add", 2, False, 8, 4),
-    ("concat", 2, False, 9, 5), ("add", 2, True, 8, 3), ("concat", 2, True, 15, 7),
-])
+@pytest.mark.parametrize(
+    "combine,strides,padding_free,size,out_size",
+    [
+        ("add", 1, False, 8, 8),
+        ("concat", 1, False, 8, 8),
+        ("add", 2, False, 8, 4),
+        ("concat", 2, False, 9, 5),
+        ("add", 2, True, 8, 3),
+        ("concat", 2, True, 15, 7),
+    ],
+)
 def test_matches_numpy(combine, strides, padding_free, size, out_size):
     x = _input((2, size, size, 4))
     layer = layers.PyramidDWConv(strides=strides, combine=combine, padding_free=padding_free)
@@ -63,8 +70,9 @@ def test_concat_keeps_branch_order_3_5_7():
 @pytest.mark.all_backends
 def test_serialization_round_trip():
     x = _input((2, 8, 8, 3))
-    layer = layers.PyramidDWConv(kernel_sizes=(3, 5), strides=2, combine="concat",
-                                 padding_free=True, name="pyd")
+    layer = layers.PyramidDWConv(
+        kernel_sizes=(3, 5), strides=2, combine="concat", padding_free=True, name="pyd"
+    )
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, layer(inputs))
     restored = keras.Model.from_config(model.get_config())
@@ -84,12 +92,18 @@ def test_profile_counts_every_branch():
     assert profiling.count_params(model, "macs") == 8 * 83
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"combine": "mul"}, "combine"), ({"strides": 3}, "strides"), ({"kernel_sizes": (3, 4)}, "kernel_sizes"),
-    ({"kernel_sizes": ()}, "kernel_sizes"), ({"kernel_sizes": (3, 3)}, "kernel_sizes"),
-    ({"padding_free": True, "strides": 1}, "strides"),
-    ({"padding_free": True, "strides": 2, "kernel_sizes": (1, 3)}, "kernel_sizes"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"combine": "mul"}, "combine"),
+        ({"strides": 3}, "strides"),
+        ({"kernel_sizes": (3, 4)}, "kernel_sizes"),
+        ({"kernel_sizes": ()}, "kernel_sizes"),
+        ({"kernel_sizes": (3, 3)}, "kernel_sizes"),
+        ({"padding_free": True, "strides": 1}, "strides"),
+        ({"padding_free": True, "strides": 2, "kernel_sizes": (1, 3)}, "kernel_sizes"),
+    ],
+)
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         layers.PyramidDWConv(**kwargs)

@@ -54,9 +54,24 @@ def _tensorflow_sees_accelerator():
 def digits_run(fit, tmp_path_factory):
     """Two epochs of 6 batches of the tiny model on the bundled digits: (folder, result)."""
     out = str(tmp_path_factory.mktemp("digits") / "run")
-    result = fit.main(["--model", tiny_model.TINY, "--epochs", "2", "--batch-size", "32",
-                       "--steps-per-epoch", "6", "--output-dir", out, "--verbose", "0",
-                       "--learning-rate", "0.05"])
+    result = fit.main(
+        [
+            "--model",
+            tiny_model.TINY,
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--steps-per-epoch",
+            "6",
+            "--output-dir",
+            out,
+            "--verbose",
+            "0",
+            "--learning-rate",
+            "0.05",
+        ]
+    )
     return out, result
 
 
@@ -66,8 +81,7 @@ def test_fit_on_bundled_digits(digits_run):
     assert result["backend"] == BACKEND
     # --jit-compile auto (the default): XLA off where benchmarks/train_throughput.py found it
     # slower (TensorFlow on CPU, PyTorch), always on for JAX.
-    expected_jit = (_tensorflow_sees_accelerator() if BACKEND == "tensorflow"
-                    else BACKEND == "jax")
+    expected_jit = _tensorflow_sees_accelerator() if BACKEND == "tensorflow" else BACKEND == "jax"
     assert result["jit_compile"] is expected_jit
     assert result["optimizer_steps"] == 12 and result["eval_examples"] == 359
     assert np.isfinite(result["loss"]) and 0.0 <= result["top1"] <= result["top5"] <= 1.0
@@ -79,35 +93,62 @@ def test_fit_on_bundled_digits(digits_run):
     from keras_padfree.training.callbacks import read_backup_state
 
     assert read_backup_state(os.path.join(out, "backup")) == {
-        "epoch": 2, "step": 0, "iterations": 12}
+        "epoch": 2,
+        "step": 0,
+        "iterations": 12,
+    }
     assert not os.path.exists(os.path.join(out, "run.lock"))  # released
     model = keras.saving.load_model(os.path.join(out, "final.keras"))
     assert model.output_shape == (None, 10)
     # evaluate.py gives the same numbers from the saved model.
     spec = __import__("importlib.util").util.spec_from_file_location(
-        "evaluate_cli", os.path.join(ROOT, "training", "evaluate.py"))
+        "evaluate_cli", os.path.join(ROOT, "training", "evaluate.py")
+    )
     evaluate = __import__("importlib.util").util.module_from_spec(spec)
     spec.loader.exec_module(evaluate)
-    ev = evaluate.main([os.path.join(out, "final.keras"), "--dataset", "digits", "--recipe",
-                        "digits"])
+    ev = evaluate.main(
+        [os.path.join(out, "final.keras"), "--dataset", "digits", "--recipe", "digits"]
+    )
     assert ev["top1"] == pytest.approx(result["top1"], abs=1e-6)
     assert ev["input"]["source"] == "model"  # raw pixels; the normalisation read from the model
     assert os.path.exists(os.path.join(out, "final.digits_test.json"))
 
 
-@pytest.mark.parametrize("dataset,recipe_flag,recipe,classes", [
-    # The tiny test model states no recipes: the dataset's default recipe.
-    ("cifar100", None, "bsconv_set1", 100),
-    ("stanford_dogs", "bsconv_set1_dogs", "bsconv_set1_dogs", 120)])
+@pytest.mark.parametrize(
+    "dataset,recipe_flag,recipe,classes",
+    [
+        # The tiny test model states no recipes: the dataset's default recipe.
+        ("cifar100", None, "bsconv_set1", 100),
+        ("stanford_dogs", "bsconv_set1_dogs", "bsconv_set1_dogs", 120),
+    ],
+)
 def test_fit_on_mocked_tfds(fit, tmp_path, dataset, recipe_flag, recipe, classes):
     import tensorflow_datasets as tfds
 
     out = str(tmp_path / dataset)
     extra = ["--recipe", recipe_flag] if recipe_flag else []
     with tfds.testing.mock_data(num_examples=20):
-        result = fit.main(["--model", tiny_model.TINY, "--dataset", dataset, "--epochs", "1",
-                           "--batch-size", "8", "--image-size", "32", "--output-dir", out,
-                           "--verbose", "0", "--data-dir", str(tmp_path / "tfds")] + extra)
+        result = fit.main(
+            [
+                "--model",
+                tiny_model.TINY,
+                "--dataset",
+                dataset,
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--image-size",
+                "32",
+                "--output-dir",
+                out,
+                "--verbose",
+                "0",
+                "--data-dir",
+                str(tmp_path / "tfds"),
+            ]
+            + extra
+        )
     assert result["recipe"] == recipe and result["classes"] == classes
     assert result["eval_examples"] == 20 and result["optimizer_steps"] == 3  # ceil(20 / 8)
     assert np.isfinite(result["loss"])
@@ -123,10 +164,28 @@ def test_fit_on_an_image_folder_with_undecodable_files(fit, tmp_path, monkeypatc
     bad = _write_bad_files(str(tmp_path / "images"))
     out = str(tmp_path / "run")
     with pytest.warns(UserWarning, match="Skipped 4 undecodable"):
-        result = fit.main(["--model", tiny_model.TINY, "--dataset", "folder", "--data-dir",
-                           str(tmp_path / "images"), "--epochs", "1", "--batch-size", "4",
-                           "--image-size", "32", "--val-fraction", "0.34", "--output-dir", out,
-                           "--verbose", "0"])
+        result = fit.main(
+            [
+                "--model",
+                tiny_model.TINY,
+                "--dataset",
+                "folder",
+                "--data-dir",
+                str(tmp_path / "images"),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--image-size",
+                "32",
+                "--val-fraction",
+                "0.34",
+                "--output-dir",
+                out,
+                "--verbose",
+                "0",
+            ]
+        )
     assert result["classes"] == 2 and result["recipe"] == "vegfru292"
     assert result["skipped_corrupt_files"] == sorted([corrupt] + bad)
     # 12 decodable images: 2 + 2 held out, 8 trained in 2 full batches of 4.
@@ -138,14 +197,35 @@ def test_fit_on_an_image_folder_with_undecodable_files(fit, tmp_path, monkeypatc
 def test_killed_run_resumes_without_repeating_or_losing_a_step(fit, tmp_path):
     out = str(tmp_path / "run")
     marker = str(tmp_path / "in_commit.json")
-    args = [sys.executable, TINY_SCRIPT, "--model", tiny_model.TINY, "--epochs", "3",
-            "--batch-size", "16", "--steps-per-epoch", "30", "--backup-freq", "4",
-            "--output-dir", out, "--verbose", "2", "--seed", "1"]
+    args = [
+        sys.executable,
+        TINY_SCRIPT,
+        "--model",
+        tiny_model.TINY,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--steps-per-epoch",
+        "30",
+        "--backup-freq",
+        "4",
+        "--output-dir",
+        out,
+        "--verbose",
+        "2",
+        "--seed",
+        "1",
+    ]
     # SIGKILL in the middle of epoch 1, while the backup of step 8 is being committed: its
     # checkpoint folder is renamed into place, latest.json still names the one of step 4.
-    proc = subprocess.Popen(args, env=_env(TINY_HANG_IN_COMMIT="1,8", TINY_COMMIT_MARKER=marker,
-                                           KERAS_BACKEND=BACKEND),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        args,
+        env=_env(TINY_HANG_IN_COMMIT="1,8", TINY_COMMIT_MARKER=marker, KERAS_BACKEND=BACKEND),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and not os.path.exists(marker):
         time.sleep(0.02)
@@ -155,8 +235,9 @@ def test_killed_run_resumes_without_repeating_or_losing_a_step(fit, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert _log_epochs(out) == [0]  # killed in the middle of epoch 1
 
-    resumed = subprocess.run(args, env=_env(KERAS_BACKEND=BACKEND), capture_output=True,
-                             text=True, timeout=300)
+    resumed = subprocess.run(
+        args, env=_env(KERAS_BACKEND=BACKEND), capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     with open(os.path.join(out, "final.json")) as f:
         final = json.load(f)
@@ -188,10 +269,31 @@ def _assert_holds_its_normalisation(out):
 def test_mirrored_on_two_logical_cpus(tmp_path):
     out = str(tmp_path / "run")
     proc = subprocess.run(
-        [sys.executable, TINY_SCRIPT, "--model", tiny_model.TINY, "--epochs", "1",
-         "--batch-size", "16", "--steps-per-epoch", "3", "--distribute", "mirrored",
-         "--cpu-devices", "2", "--output-dir", out, "--verbose", "0"],
-        env=_env(KERAS_BACKEND="tensorflow"), capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            TINY_SCRIPT,
+            "--model",
+            tiny_model.TINY,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--steps-per-epoch",
+            "3",
+            "--distribute",
+            "mirrored",
+            "--cpu-devices",
+            "2",
+            "--output-dir",
+            out,
+            "--verbose",
+            "0",
+        ],
+        env=_env(KERAS_BACKEND="tensorflow"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     final = _final(out)
     assert final["replicas"] == 2 and final["distribute"] == "mirrored"
@@ -204,11 +306,29 @@ def test_jax_data_parallel_on_two_host_devices(tmp_path):
     pytest.importorskip("jax")
     out = str(tmp_path / "run")
     proc = subprocess.run(
-        [sys.executable, TINY_SCRIPT, "--model", tiny_model.TINY, "--epochs", "1",
-         "--batch-size", "16", "--steps-per-epoch", "3", "--distribute", "data_parallel",
-         "--output-dir", out, "--verbose", "0"],
+        [
+            sys.executable,
+            TINY_SCRIPT,
+            "--model",
+            tiny_model.TINY,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--steps-per-epoch",
+            "3",
+            "--distribute",
+            "data_parallel",
+            "--output-dir",
+            out,
+            "--verbose",
+            "0",
+        ],
         env=_env(KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2"),
-        capture_output=True, text=True, timeout=300)
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     final = _final(out)
     assert final["replicas"] == 2 and final["backend"] == "jax"
@@ -218,8 +338,9 @@ def test_jax_data_parallel_on_two_host_devices(tmp_path):
 
 def test_bad_flags_are_refused(fit, tmp_path):
     with pytest.raises(ValueError, match="distribute"):
-        fit.main(["--model", tiny_model.TINY, "--distribute", "bogus", "--output-dir",
-                  str(tmp_path)])
+        fit.main(
+            ["--model", tiny_model.TINY, "--distribute", "bogus", "--output-dir", str(tmp_path)]
+        )
     with pytest.raises(ValueError, match="Unknown model name"):
         fit.main(["--model", "no_such_model", "--output-dir", str(tmp_path)])
     with pytest.raises(SystemExit):
@@ -230,9 +351,13 @@ def test_bad_flags_are_refused(fit, tmp_path):
 def test_default_run_learns_the_digits(tmp_path):
     """The README's main command: no arguments, bundled digits, must clearly learn."""
     out = str(tmp_path / "default")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "training", "fit.py"),
-                           "--output-dir", out], env=_env(), capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "training", "fit.py"), "--output-dir", out],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     final = _final(out)
     assert final["model"] == "bsconv_resnet20_pf_cifar" and final["dataset"] == "digits"
@@ -240,6 +365,7 @@ def test_default_run_learns_the_digits(tmp_path):
 
 
 # -- Models that hold their input normalisation ---------------------------------------------------
+
 
 def _raw_digits(size=32):
     """The bundled digits' evaluation split as stored (uint8 0..255), only made RGB and resized
@@ -254,8 +380,11 @@ def _raw_digits(size=32):
 
 
 def _preprocessing_layers(model):
-    return [layer for layer in model.layers
-            if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization))]
+    return [
+        layer
+        for layer in model.layers
+        if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -263,9 +392,23 @@ def learned_digits_run(fit, tmp_path_factory):
     """Two full epochs of a tiny CNN that learns the digits (about 95 % top-1): its numbers
     depend on what the model is fed."""
     out = str(tmp_path_factory.mktemp("learned") / "run")
-    fit.main(["--model", tiny_model.TINY_DIGITS, "--epochs", "2", "--batch-size", "32",
-              "--learning-rate", "0.005", "--output-dir", out, "--verbose", "0",
-              "--no-tensorboard"])
+    fit.main(
+        [
+            "--model",
+            tiny_model.TINY_DIGITS,
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--learning-rate",
+            "0.005",
+            "--output-dir",
+            out,
+            "--verbose",
+            "0",
+            "--no-tensorboard",
+        ]
+    )
     return out
 
 
@@ -312,17 +455,27 @@ def test_models_are_built_with_the_recipes_normalisation(fit):
     from keras_padfree.training import get_recipe
 
     # PydMobileNet's layout default is not its recipe's value on every dataset: ask for ImageNet's.
-    norm = {"mean": list(get_recipe("pydmobilenet_imagenet32").preprocessing.mean),
-            "std": list(get_recipe("pydmobilenet_imagenet32").preprocessing.std)}
-    model = build_model("pydmobilenet29_025_concat_pf_cifar", input_shape=(32, 32, 3),
-                        classes=10, normalization=norm)
+    norm = {
+        "mean": list(get_recipe("pydmobilenet_imagenet32").preprocessing.mean),
+        "std": list(get_recipe("pydmobilenet_imagenet32").preprocessing.std),
+    }
+    model = build_model(
+        "pydmobilenet29_025_concat_pf_cifar",
+        input_shape=(32, 32, 3),
+        classes=10,
+        normalization=norm,
+    )
     assert len(_preprocessing_layers(model)) == 2  # once, not twice
     held = model_preprocessing(model)
     np.testing.assert_allclose(held["mean"], norm["mean"], rtol=1e-6)
     np.testing.assert_allclose(held["std"], norm["std"], rtol=1e-6)
     # The BSConv recipes do not normalise (the model starts with a learnable BN): mean 0, std 1.
-    model = build_model("bsconv_resnet20_pf_cifar", input_shape=(32, 32, 3), classes=10,
-                        normalization={"mean": [0.0] * 3, "std": [1.0] * 3})
+    model = build_model(
+        "bsconv_resnet20_pf_cifar",
+        input_shape=(32, 32, 3),
+        classes=10,
+        normalization={"mean": [0.0] * 3, "std": [1.0] * 3},
+    )
     held = model_preprocessing(model)
     assert held["mean"] == [0.0] * 3 and held["std"] == [1.0] * 3
     assert held["scale"] == pytest.approx([1 / 255.0] * 3)
@@ -332,26 +485,40 @@ def test_models_are_built_with_the_recipes_normalisation(fit):
     def plain(input_shape=None, classes=10, **kwargs):  # a user's builder: no such arguments
         return tiny_model.tiny_cnn(input_shape=input_shape, classes=classes)
 
-    def ignoring(input_shape=None, classes=10, include_preprocessing=False, normalization=None,
-                 **kwargs):
+    def ignoring(
+        input_shape=None, classes=10, include_preprocessing=False, normalization=None, **kwargs
+    ):
         return tiny_model.tiny_cnn(input_shape=input_shape, classes=classes)
 
     for name, builder in (("plain_test_cnn", plain), ("ignoring_test_cnn", ignoring)):
-        _registry.register_model(name, builder, family="test", variant="pf",
-                                 input_shape=(32, 32, 3), classes=10, dataset="digits",
-                                 description="test")
+        _registry.register_model(
+            name,
+            builder,
+            family="test",
+            variant="pf",
+            input_shape=(32, 32, 3),
+            classes=10,
+            dataset="digits",
+            description="test",
+        )
     try:
-        model = build_model("plain_test_cnn", input_shape=(32, 32, 3), classes=10,
-                            normalization=norm)
+        model = build_model(
+            "plain_test_cnn", input_shape=(32, 32, 3), classes=10, normalization=norm
+        )
         np.testing.assert_allclose(model_preprocessing(model)["mean"], norm["mean"], rtol=1e-6)
         x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
         inner = model.layers[-1]
         expected = inner((x / 255.0 - np.float32(norm["mean"])) / np.float32(norm["std"]))
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)),
-                                   keras.ops.convert_to_numpy(expected), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(model(x)),
+            keras.ops.convert_to_numpy(expected),
+            rtol=1e-4,
+            atol=1e-6,
+        )
         with pytest.raises(ValueError, match="did not put the requested input normalisation"):
-            build_model("ignoring_test_cnn", input_shape=(32, 32, 3), classes=10,
-                        normalization=norm)
+            build_model(
+                "ignoring_test_cnn", input_shape=(32, 32, 3), classes=10, normalization=norm
+            )
     finally:
         _registry.unregister_model("plain_test_cnn")
         _registry.unregister_model("ignoring_test_cnn")
@@ -369,16 +536,33 @@ def test_mixed_precision_runs_normalise_in_float32(fit, tmp_path, policy):
 
     out = str(tmp_path / "run")
     try:
-        result = fit.main(["--model", tiny_model.TINY, "--epochs", "1", "--batch-size", "32",
-                           "--steps-per-epoch", "3", "--eval-steps", "2", "--output-dir", out,
-                           "--verbose", "0", "--no-tensorboard", "--mixed-precision", policy])
+        result = fit.main(
+            [
+                "--model",
+                tiny_model.TINY,
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--steps-per-epoch",
+                "3",
+                "--eval-steps",
+                "2",
+                "--output-dir",
+                out,
+                "--verbose",
+                "0",
+                "--no-tensorboard",
+                "--mixed-precision",
+                policy,
+            ]
+        )
         model = keras.saving.load_model(os.path.join(out, "final.keras"))
     finally:
         keras.config.set_dtype_policy("float32")
     assert result["precision"] == policy and np.isfinite(result["loss"])
     layers = _preprocessing_layers(model)
-    assert [layer.name for layer in layers] == ["preprocessing_rescale",
-                                                "preprocessing_normalize"]
+    assert [layer.name for layer in layers] == ["preprocessing_rescale", "preprocessing_normalize"]
     assert [layer.dtype_policy.name for layer in layers] == ["float32", "float32"]
     assert model.get_layer("stem_conv").dtype_policy.name == policy  # the rest: mixed
     prep = get_recipe("digits").preprocessing

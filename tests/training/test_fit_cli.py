@@ -12,22 +12,43 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIT = os.path.join(ROOT, "training", "fit.py")
 
 # TensorFlow's C++ start-up lines (absl/TSL logging, printed before Python can filter them).
-NOISE = re.compile(r"cudart_stub|cuInit|cuda_platform|cpu_feature_guard|oneDNN|absl::InitializeLog|"
-                   r"^[IWE]\d{4} \d\d:\d\d:\d\d", re.MULTILINE)
+NOISE = re.compile(
+    r"cudart_stub|cuInit|cuda_platform|cpu_feature_guard|oneDNN|absl::InitializeLog|"
+    r"^[IWE]\d{4} \d\d:\d\d:\d\d",
+    re.MULTILINE,
+)
 
 
 def _run(args, **env):
     full_env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     full_env.update({"PYTHONPATH": ROOT, "KERAS_BACKEND": "tensorflow", **env})
-    return subprocess.run([sys.executable, FIT] + args, env=full_env, capture_output=True,
-                          text=True, timeout=600, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, FIT] + args,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
 
 
 @pytest.mark.heavy
 def test_main_command_is_quiet_ends_with_the_next_commands_and_reruns_helpfully(tmp_path):
     out = str(tmp_path / "default")
-    args = ["--output-dir", out, "--epochs", "1", "--steps-per-epoch", "2", "--eval-steps", "1",
-            "--batch-size", "16", "--verbose", "2"]
+    args = [
+        "--output-dir",
+        out,
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--eval-steps",
+        "1",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "2",
+    ]
     first = _run(args)
     assert first.returncode == 0, first.stderr[-3000:]
     assert not NOISE.search(first.stdout + first.stderr), first.stdout + first.stderr
@@ -36,8 +57,10 @@ def test_main_command_is_quiet_ends_with_the_next_commands_and_reruns_helpfully(
         model = json.load(f)["model"]  # the default model's registered name
     assert "resnet20" in model and "FutureWarning" not in first.stderr
     evaluate = f"python training/evaluate.py --model-path {best} --dataset digits"
-    export = (f"python training/export_tflite.py --model-path {best} --output "
-              f"{os.path.join(out, model + '.tflite')}")
+    export = (
+        f"python training/export_tflite.py --model-path {best} --output "
+        f"{os.path.join(out, model + '.tflite')}"
+    )
     lines = first.stdout.rstrip().splitlines()
     assert lines[-2:] == [f"  {evaluate}", f"  {export}"], first.stdout
     with open(best, "rb") as f:

@@ -36,8 +36,9 @@ def test_coupled_sgd_matches_the_update_formula(nesterov):
     variables = [keras.Variable(v, name=n) for v, n in zip(init, names)]
     steps, spe = 6, 2
     schedule = EpochSchedule(0.1, spe, kind="multistep", epochs=3, milestones=(1, 2), gamma=0.1)
-    opt = CoupledSGD(learning_rate=schedule, momentum=0.9, nesterov=nesterov, l2=1e-2,
-                     l2_exclude=("gamma",))
+    opt = CoupledSGD(
+        learning_rate=schedule, momentum=0.9, nesterov=nesterov, l2=1e-2, l2_exclude=("gamma",)
+    )
     grads = [[rng.normal(size=s).astype("float32") for s in shapes] for _ in range(steps)]
     for g in grads:
         opt.apply_gradients(zip([keras.ops.convert_to_tensor(x) for x in g], variables))
@@ -75,8 +76,9 @@ def test_coupled_sgd_equals_torch_sgd():
         tw.grad = torch.tensor(g)
         topt.step()
         kopt.apply_gradients([(keras.ops.convert_to_tensor(g), kw)])
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(kw), tw.detach().numpy(), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(kw), tw.detach().numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_coupled_sgd_rejects_bad_arguments():
@@ -91,37 +93,62 @@ def test_coupled_sgd_rejects_bad_arguments():
 
 
 def test_coupled_sgd_config_round_trip():
-    opt = CoupledSGD(learning_rate=EpochSchedule(0.1, 10, kind="cosine_epoch", epochs=5),
-                     momentum=0.9, nesterov=True, l2=1e-4, l2_exclude=("beta",))
+    opt = CoupledSGD(
+        learning_rate=EpochSchedule(0.1, 10, kind="cosine_epoch", epochs=5),
+        momentum=0.9,
+        nesterov=True,
+        l2=1e-4,
+        l2_exclude=("beta",),
+    )
     clone = CoupledSGD.from_config(keras.optimizers.serialize(opt)["config"])
-    assert (clone.momentum, clone.nesterov, clone.l2, clone.l2_exclude) == (0.9, True, 1e-4,
-                                                                          ("beta",))
+    assert (clone.momentum, clone.nesterov, clone.l2, clone.l2_exclude) == (
+        0.9,
+        True,
+        1e-4,
+        ("beta",),
+    )
 
 
 def _lr(recipe, epoch, step=0, spe=10):
     return get_recipe(recipe).make_schedule(spe).lr_at(epoch, step)
 
 
-@pytest.mark.parametrize("recipe,epoch,expected", [
-    # bsconv set 1: epochs 1-100 (0-based 0-99) at 0.1, then x0.1 after 100, 150, 180.
-    ("bsconv_set1", 0, 0.1), ("bsconv_set1", 99, 0.1), ("bsconv_set1", 100, 0.01),
-    ("bsconv_set1", 149, 0.01), ("bsconv_set1", 150, 1e-3), ("bsconv_set1", 179, 1e-3),
-    ("bsconv_set1", 180, 1e-4), ("bsconv_set1", 199, 1e-4),
-    ("bsconv_set1_dogs", 100, 0.01),
-    # second set: LambdaLR ((1+cos(pi e/300))/2)*(1-0.1)+0.1 times 0.03.
-    ("second_set_cifar", 0, 0.03), ("second_set_cifar", 150, 0.03 * (0.5 * 0.9 + 0.1)),
-    ("second_set_cifar", 75, 0.03 * (((1 + math.cos(math.pi / 4)) / 2) * 0.9 + 0.1)),
-    ("second_set_cifar", 300, 0.003),
-    ("vegfru292", 29, 0.1), ("vegfru292", 30, 0.01), ("vegfru292", 60, 1e-3),
-    ("vegfru292", 90, 1e-4),
-    ("pydmobilenet_cifar", 149, 0.1), ("pydmobilenet_cifar", 150, 0.01),
-    ("pydmobilenet_cifar", 225, 1e-3),
-    ("cheap_ops_cifar", 1, 0.1), ("cheap_ops_cifar", 59, 0.1), ("cheap_ops_cifar", 60, 0.02),
-    ("cheap_ops_cifar", 120, 0.004), ("cheap_ops_cifar", 160, 0.0008),
-    ("pydmobilenet_imagenet32", 5, 0.4),
-    ("pydmobilenet_imagenet32", 5 + 115 / 2, 0.2),
-    ("cheap_ops_imagenet", 0, 0.05), ("cheap_ops_imagenet", 75, 0.025),
-])
+@pytest.mark.parametrize(
+    "recipe,epoch,expected",
+    [
+        # bsconv set 1: epochs 1-100 (0-based 0-99) at 0.1, then x0.1 after 100, 150, 180.
+        ("bsconv_set1", 0, 0.1),
+        ("bsconv_set1", 99, 0.1),
+        ("bsconv_set1", 100, 0.01),
+        ("bsconv_set1", 149, 0.01),
+        ("bsconv_set1", 150, 1e-3),
+        ("bsconv_set1", 179, 1e-3),
+        ("bsconv_set1", 180, 1e-4),
+        ("bsconv_set1", 199, 1e-4),
+        ("bsconv_set1_dogs", 100, 0.01),
+        # second set: LambdaLR ((1+cos(pi e/300))/2)*(1-0.1)+0.1 times 0.03.
+        ("second_set_cifar", 0, 0.03),
+        ("second_set_cifar", 150, 0.03 * (0.5 * 0.9 + 0.1)),
+        ("second_set_cifar", 75, 0.03 * (((1 + math.cos(math.pi / 4)) / 2) * 0.9 + 0.1)),
+        ("second_set_cifar", 300, 0.003),
+        ("vegfru292", 29, 0.1),
+        ("vegfru292", 30, 0.01),
+        ("vegfru292", 60, 1e-3),
+        ("vegfru292", 90, 1e-4),
+        ("pydmobilenet_cifar", 149, 0.1),
+        ("pydmobilenet_cifar", 150, 0.01),
+        ("pydmobilenet_cifar", 225, 1e-3),
+        ("cheap_ops_cifar", 1, 0.1),
+        ("cheap_ops_cifar", 59, 0.1),
+        ("cheap_ops_cifar", 60, 0.02),
+        ("cheap_ops_cifar", 120, 0.004),
+        ("cheap_ops_cifar", 160, 0.0008),
+        ("pydmobilenet_imagenet32", 5, 0.4),
+        ("pydmobilenet_imagenet32", 5 + 115 / 2, 0.2),
+        ("cheap_ops_imagenet", 0, 0.05),
+        ("cheap_ops_imagenet", 75, 0.025),
+    ],
+)
 def test_recipe_learning_rate_at_boundary_epochs(recipe, epoch, expected):
     spe = 10
     e, frac = int(epoch), epoch - int(epoch)

@@ -72,8 +72,11 @@ def test_the_rule_reads_the_metadata():
     assert info.recipes == {"small": "second_set_cifar", "large": "vegfru292"}
 
     class Info:  # a model stating a recipe for one dataset and one style
-        recipes = {"dogs": "bsconv_set1_dogs", "large": "cheap_ops_imagenet",
-                   "small": "cheap_ops_cifar"}
+        recipes = {
+            "dogs": "bsconv_set1_dogs",
+            "large": "cheap_ops_imagenet",
+            "small": "cheap_ops_cifar",
+        }
 
     assert default_recipe_for(Info, "stanford_dogs") == "bsconv_set1_dogs"
     assert default_recipe_for(Info, "imagenet2012") == "cheap_ops_imagenet"
@@ -97,8 +100,16 @@ def test_every_registered_models_recipes_exist():
 
 
 def test_the_normalisation_constants_come_from_one_place():
-    for name in ("CIFAR100_MEAN", "CIFAR100_STD", "CIFAR10_GLUON_MEAN", "CIFAR10_GLUON_STD",
-                 "IMAGENET_MEAN", "IMAGENET_STD", "CIFAR100_ROUNDED_MEAN", "CIFAR100_ROUNDED_STD"):
+    for name in (
+        "CIFAR100_MEAN",
+        "CIFAR100_STD",
+        "CIFAR10_GLUON_MEAN",
+        "CIFAR10_GLUON_STD",
+        "IMAGENET_MEAN",
+        "IMAGENET_STD",
+        "CIFAR100_ROUNDED_MEAN",
+        "CIFAR100_ROUNDED_STD",
+    ):
         assert getattr(augment, name) is getattr(normalization, name), name
     prep = get_recipe("cheap_ops_cifar").preprocessing
     assert (prep.mean, prep.std) == normalization.CIFAR100_ROUNDED

@@ -25,8 +25,21 @@ TINY_SCRIPT = os.path.join(HERE, "tiny_model.py")
 BACKEND = keras.backend.backend()
 
 # One epoch of 4 batches of 16 digits, 2 evaluation batches: about a second of training.
-ARGS = ["--model", tiny_model.TINY, "--batch-size", "16", "--steps-per-epoch", "4",
-        "--eval-steps", "2", "--verbose", "0", "--no-tensorboard", "--learning-rate", "0.05"]
+ARGS = [
+    "--model",
+    tiny_model.TINY,
+    "--batch-size",
+    "16",
+    "--steps-per-epoch",
+    "4",
+    "--eval-steps",
+    "2",
+    "--verbose",
+    "0",
+    "--no-tensorboard",
+    "--learning-rate",
+    "0.05",
+]
 
 
 class _Killed(BaseException):
@@ -118,6 +131,7 @@ def _interrupted_args(out, **changes):
 
 # -- 1. A finished run is never overwritten silently ---------------------------------------------
 
+
 @pytest.mark.all_backends
 def test_rerun_of_a_finished_run_keeps_it(fit, finished_run, tmp_path, capsys):
     out = _copy(finished_run, tmp_path)
@@ -198,9 +212,12 @@ def _as_before_models_held_their_normalisation(out):
 
 
 def test_a_run_started_before_models_held_their_normalisation_is_not_resumed(
-        fit, interrupted_run, finished_run, tmp_path, capsys):
-    runs = [("interrupted", interrupted_run, _interrupted_args),
-            ("finished", finished_run, lambda out: ARGS + ["--epochs", "1", "--output-dir", out])]
+    fit, interrupted_run, finished_run, tmp_path, capsys
+):
+    runs = [
+        ("interrupted", interrupted_run, _interrupted_args),
+        ("finished", finished_run, lambda out: ARGS + ["--epochs", "1", "--output-dir", out]),
+    ]
     for name, src, args in runs:
         out = _copy(src, tmp_path, name)
         _as_before_models_held_their_normalisation(out)
@@ -237,15 +254,20 @@ def test_a_run_record_without_a_backup_is_checked_for_the_input_convention(tmp_p
 
 # -- 2. A resume checks the settings that define the position and the result ---------------------
 
-@pytest.mark.parametrize("flag,value,keys", [
-    ("--batch-size", "32", ("batch_size",)),
-    ("--seed", "3", ("seed",)),
-    ("--learning-rate", "0.1", ("learning_rate",)),
-    ("--epochs", "3", ("epochs",)),
-    ("--steps-per-epoch", "5", ("steps_per_epoch",)),
-])
-def test_resume_with_changed_settings_is_refused_naming_them(fit, interrupted_run, tmp_path,
-                                                             flag, value, keys):
+
+@pytest.mark.parametrize(
+    "flag,value,keys",
+    [
+        ("--batch-size", "32", ("batch_size",)),
+        ("--seed", "3", ("seed",)),
+        ("--learning-rate", "0.1", ("learning_rate",)),
+        ("--epochs", "3", ("epochs",)),
+        ("--steps-per-epoch", "5", ("steps_per_epoch",)),
+    ],
+)
+def test_resume_with_changed_settings_is_refused_naming_them(
+    fit, interrupted_run, tmp_path, flag, value, keys
+):
     out = _copy(interrupted_run, tmp_path)
     before = _snapshot(out)
     with pytest.raises(ValueError) as err:
@@ -262,29 +284,37 @@ def test_allowed_change_resumes_and_final_json_records_it(fit, interrupted_run, 
     out = _copy(interrupted_run, tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = fit.main(_interrupted_args(out, **{"--epochs": "3"})
-                          + ["--allow-changes", "epochs"])
+        result = fit.main(
+            _interrupted_args(out, **{"--epochs": "3"}) + ["--allow-changes", "epochs"]
+        )
     assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
     assert result["epochs"] == 3 and result["optimizer_steps"] == 3 * 8
     final = _strict_json(os.path.join(out, "final.json"))
     assert final["settings"]["epochs"] == 3
     assert final["settings_changes"] == [
-        {"at": {"epoch": 1, "step": 6}, "changed": {"epochs": [2, 3]}}]
+        {"at": {"epoch": 1, "step": 6}, "changed": {"epochs": [2, 3]}}
+    ]
     with pytest.raises(ValueError, match="allow_changes"):
         fit.main(_interrupted_args(out) + ["--allow-changes", "seed"])
 
 
 # -- 3. One run per output folder ----------------------------------------------------------------
 
+
 @pytest.mark.heavy
 def test_a_second_run_on_a_busy_folder_fails_at_once_and_a_killed_ones_lock_is_stale(
-        fit, tmp_path, capsys):
+    fit, tmp_path, capsys
+):
     out = str(tmp_path / "run")
     first = subprocess.Popen(
-        [sys.executable, TINY_SCRIPT] + ARGS + ["--epochs", "40", "--steps-per-epoch", "8",
-                                                "--backup-freq", "2", "--output-dir", out],
-        env=_env(TINY_SLOW_BATCH="0.25"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        [sys.executable, TINY_SCRIPT]
+        + ARGS
+        + ["--epochs", "40", "--steps-per-epoch", "8", "--backup-freq", "2", "--output-dir", out],
+        env=_env(TINY_SLOW_BATCH="0.25"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline and first.poll() is None:
@@ -294,8 +324,19 @@ def test_a_second_run_on_a_busy_folder_fails_at_once_and_a_killed_ones_lock_is_s
         assert first.poll() is None, first.stdout.read()
         # The command line's exit status 2 and one error line, at once (before any data is read).
         start = time.time()
-        status = fit.run(ARGS + ["--epochs", "40", "--steps-per-epoch", "8", "--backup-freq",
-                                 "2", "--output-dir", out])
+        status = fit.run(
+            ARGS
+            + [
+                "--epochs",
+                "40",
+                "--steps-per-epoch",
+                "8",
+                "--backup-freq",
+                "2",
+                "--output-dir",
+                out,
+            ]
+        )
         err = capsys.readouterr().err
         assert status == 2 and err.startswith("error: "), err
         assert f"in use by another training run (process {first.pid}" in err
@@ -310,14 +351,27 @@ def test_a_second_run_on_a_busy_folder_fails_at_once_and_a_killed_ones_lock_is_s
 
     state = read_backup_state(os.path.join(out, "backup"))
     epochs = state["epoch"] + 1
-    result = fit.main(ARGS + ["--epochs", str(epochs), "--steps-per-epoch", "8",
-                              "--backup-freq", "2", "--output-dir", out,
-                              "--allow-changes", "epochs"])
+    result = fit.main(
+        ARGS
+        + [
+            "--epochs",
+            str(epochs),
+            "--steps-per-epoch",
+            "8",
+            "--backup-freq",
+            "2",
+            "--output-dir",
+            out,
+            "--allow-changes",
+            "epochs",
+        ]
+    )
     assert result["optimizer_steps"] == epochs * 8
 
 
-def test_a_locked_folder_is_refused_in_process_and_an_unusable_one_with_exit_2(fit, tmp_path,
-                                                                             capsys):
+def test_a_locked_folder_is_refused_in_process_and_an_unusable_one_with_exit_2(
+    fit, tmp_path, capsys
+):
     from keras_padfree.training.run_folder import RunLock
 
     out = str(tmp_path / "run")
@@ -346,8 +400,16 @@ def test_a_locked_folder_is_refused_in_process_and_an_unusable_one_with_exit_2(f
 
 # -- 4. Non-finite numbers -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("flag,value", [("--learning-rate", "inf"), ("--learning-rate", "nan"),
-                                        ("--val-fraction", "nan"), ("--backup-freq", "-1")])
+
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--learning-rate", "inf"),
+        ("--learning-rate", "nan"),
+        ("--val-fraction", "nan"),
+        ("--backup-freq", "-1"),
+    ],
+)
 def test_non_finite_and_negative_numbers_are_refused_up_front(fit, tmp_path, flag, value):
     out = str(tmp_path / "run")
     with pytest.raises(SystemExit) as exit_info:
@@ -367,8 +429,19 @@ def test_a_diverging_run_stops_and_keeps_only_finite_work(fit, tmp_path):
     # A finite but absurd learning rate: the first update leaves huge finite weights, the
     # second batch's loss is NaN.
     with pytest.raises(RuntimeError, match=r"non-finite") as err:
-        fit.main(ARGS + ["--epochs", "2", "--learning-rate", "1e30", "--backup-freq", "1",
-                         "--output-dir", out])
+        fit.main(
+            ARGS
+            + [
+                "--epochs",
+                "2",
+                "--learning-rate",
+                "1e30",
+                "--backup-freq",
+                "1",
+                "--output-dir",
+                out,
+            ]
+        )
     assert "--learning-rate" in str(err.value) and "--no-resume" in str(err.value)
     for name in os.listdir(out):
         if name.endswith(".json"):
@@ -395,6 +468,7 @@ def test_the_cli_exit_status_of_a_diverging_run_is_1(fit, tmp_path, capsys):
 
 # -- 5. Backups as one unit; models written aside and renamed ------------------------------------
 
+
 def _tiny_compiled(recipe_optimizer=False):
     """The tiny model, compiled with momentum SGD or (``recipe_optimizer``) as fit.py does."""
     model = tiny_model.tiny_cnn(input_shape=(32, 32, 3), classes=10)
@@ -419,8 +493,10 @@ def _fill(model, value):
 
 
 def _values(model):
-    return [keras.ops.convert_to_numpy(v.value).copy()
-            for v in model.variables + model.optimizer.variables]
+    return [
+        keras.ops.convert_to_numpy(v.value).copy()
+        for v in model.variables + model.optimizer.variables
+    ]
 
 
 def _backup_once(model, backup_dir, epoch, steps=3):
@@ -510,8 +586,9 @@ def test_a_kill_between_backup_renames_restores_one_consistent_backup(tmp_path, 
 
 
 @pytest.mark.parametrize("which,nth", [("best", 1), ("last", 2)])
-def test_a_kill_while_saving_a_model_leaves_the_previous_file(fit, tmp_path, monkeypatch, which,
-                                                              nth):
+def test_a_kill_while_saving_a_model_leaves_the_previous_file(
+    fit, tmp_path, monkeypatch, which, nth
+):
     out = str(tmp_path / "run")
     real_save = keras.Model.save
     seen = []
@@ -538,12 +615,16 @@ def test_a_kill_while_saving_a_model_leaves_the_previous_file(fit, tmp_path, mon
 
 # -- 7. Full disks, unwritable folders and damaged backups ---------------------------------------
 
+
 def _damaged_copies(src, tmp_path):
     """(description, folder) pairs: the backup with one file truncated, overwritten, removed or
     (arrays) replaced by a valid file of other values, as if it came from another backup."""
     backup = os.path.join(src, "backup")
-    files = sorted(os.path.relpath(os.path.join(d, n), backup)
-                   for d, _, names in os.walk(backup) for n in names)
+    files = sorted(
+        os.path.relpath(os.path.join(d, n), backup)
+        for d, _, names in os.walk(backup)
+        for n in names
+    )
     assert files
     for i, rel in enumerate(files):
         kinds = ("truncated", "garbage", "missing") + (("other",) if rel.endswith(".npz") else ())
@@ -582,9 +663,11 @@ def test_a_damaged_backup_is_named_with_the_way_out(fit, interrupted_run, tmp_pa
 def _tmpfs_namespace_available():
     if not sys.platform.startswith("linux") or shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c",
-                            "mount -t tmpfs -o size=64k tmpfs /tmp && echo ok"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /tmp && echo ok"],
+        capture_output=True,
+        text=True,
+    )
     return probe.stdout.strip() == "ok"
 
 
@@ -595,8 +678,11 @@ def test_a_full_disk_during_a_backup_is_a_clear_error_and_keeps_the_last_backup(
     mnt, copy = tmp_path / "mnt", tmp_path / "copy"
     mnt.mkdir()
     out = str(mnt / "run")
-    args = " ".join([sys.executable, TINY_SCRIPT] + ARGS + [
-        "--epochs", "40", "--steps-per-epoch", "8", "--backup-freq", "2", "--output-dir", out])
+    args = " ".join(
+        [sys.executable, TINY_SCRIPT]
+        + ARGS
+        + ["--epochs", "40", "--steps-per-epoch", "8", "--backup-freq", "2", "--output-dir", out]
+    )
     # In a private mount namespace: a 2 MiB tmpfs; once the run has backed up, fill the disk.
     script = f"""
         mount -t tmpfs -o size=2m tmpfs {mnt} || exit 99
@@ -611,8 +697,9 @@ def test_a_full_disk_during_a_backup_is_a_clear_error_and_keeps_the_last_backup(
         rm -f {mnt}/filler
         cp -a {out} {copy}
     """
-    subprocess.run(["unshare", "-rm", "sh", "-c", script], env=_env(TINY_SLOW_BATCH="0.05"),
-                   timeout=300)
+    subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script], env=_env(TINY_SLOW_BATCH="0.05"), timeout=300
+    )
     status = int((tmp_path / "status").read_text())
     stderr = (tmp_path / "stderr").read_text()
     assert status == 1, (status, stderr[-3000:])  # not 139 (a segfault), not 0
@@ -624,8 +711,9 @@ def test_a_full_disk_during_a_backup_is_a_clear_error_and_keeps_the_last_backup(
     assert state["step"] % 2 == 0 and state["iterations"] >= 2
 
 
-def test_a_failed_write_names_the_file_and_keeps_the_last_backup(fit, tmp_path, capsys,
-                                                                 monkeypatch):
+def test_a_failed_write_names_the_file_and_keeps_the_last_backup(
+    fit, tmp_path, capsys, monkeypatch
+):
     from keras_padfree.training import files
 
     out = str(tmp_path / "run")
@@ -646,6 +734,7 @@ def test_a_failed_write_names_the_file_and_keeps_the_last_backup(fit, tmp_path, 
     assert "epoch 0, step 2" in err  # the backup that is kept
     from keras_padfree.training import TrainingBackup
 
-    state = TrainingBackup.restore(_tiny_compiled(recipe_optimizer=True),
-                                   os.path.join(out, "backup"))
+    state = TrainingBackup.restore(
+        _tiny_compiled(recipe_optimizer=True), os.path.join(out, "backup")
+    )
     assert (state["epoch"], state["step"]) == (0, 2)

@@ -14,9 +14,19 @@ TINY = "tiny_test_cnn"
 TINY_DIGITS = "tiny_digits_cnn"
 
 
-def tiny_cnn(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-             classes=10, classifier_activation="softmax", name=None, include_preprocessing=False,
-             normalization=None, flatten=False):
+def tiny_cnn(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name=None,
+    include_preprocessing=False,
+    normalization=None,
+    flatten=False,
+):
     """With ``include_preprocessing`` it takes raw pixels, as the zoo's builders do; ``flatten``
     keeps the positions (Flatten instead of the global average pool)."""
     import keras
@@ -31,7 +41,8 @@ def tiny_cnn(include_top=True, weights=None, input_tensor=None, input_shape=None
             x = keras.layers.Normalization(
                 mean=list(normalization["mean"]),
                 variance=[float(s) ** 2 for s in normalization["std"]],
-                name="preprocessing_normalize")(x)
+                name="preprocessing_normalize",
+            )(x)
     x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="stem_conv")(x)
     x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
@@ -45,12 +56,31 @@ def tiny_cnn(include_top=True, weights=None, input_tensor=None, input_shape=None
     return keras.Model(inputs, x, name=name or TINY)
 
 
-def tiny_digits_cnn(include_top=True, weights=None, input_tensor=None, input_shape=None,
-                    pooling=None, classes=10, classifier_activation="softmax", name=None,
-                    include_preprocessing=False, normalization=None):
-    return tiny_cnn(include_top, weights, input_tensor, input_shape, pooling, classes,
-                    classifier_activation, name or TINY_DIGITS, include_preprocessing,
-                    normalization, flatten=True)
+def tiny_digits_cnn(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name=None,
+    include_preprocessing=False,
+    normalization=None,
+):
+    return tiny_cnn(
+        include_top,
+        weights,
+        input_tensor,
+        input_shape,
+        pooling,
+        classes,
+        classifier_activation,
+        name or TINY_DIGITS,
+        include_preprocessing,
+        normalization,
+        flatten=True,
+    )
 
 
 def register():
@@ -60,8 +90,15 @@ def register():
     for name, builder in ((TINY, tiny_cnn), (TINY_DIGITS, tiny_digits_cnn)):
         if name not in _registry._REGISTRY:  # noqa: SLF001 -- test-only models
             _registry.register_model(
-                name, builder, family="test", variant="pf", input_shape=(32, 32, 3),
-                classes=10, dataset="digits", description="tiny test CNN")
+                name,
+                builder,
+                family="test",
+                variant="pf",
+                input_shape=(32, 32, 3),
+                classes=10,
+                dataset="digits",
+                description="tiny test CNN",
+            )
     return TINY
 
 
@@ -77,8 +114,9 @@ def load_fit():
     import importlib.util
 
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-    spec = importlib.util.spec_from_file_location("fit_cli", os.path.join(root, "training",
-                                                                          "fit.py"))
+    spec = importlib.util.spec_from_file_location(
+        "fit_cli", os.path.join(root, "training", "fit.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,0 +1,358 @@
+"""The fastest correct training settings per Keras backend and device, and two faster kernels.
+
+``default_settings(backend, device)`` returns what ``model.compile``/``fit`` should use (XLA,
+``steps_per_execution``, thread counts, which of the kernels below to install), measured by
+``benchmarks/train_throughput.py`` (results in ``benchmarks/results/train_throughput.md``).
+
+``install_fast_kernels(backend)`` replaces two computations that a backend runs slowly on the CPU by
+the same function written differently (tests check that values and gradients stay equal to float32
+rounding):
+
+* **JAX, depthwise convolutions.** XLA:CPU lowers a grouped convolution (``feature_group_count`` =
+  channels), and above all its two backward convolutions, to a generic loop nest: on a 2-core AVX2
+  CPU one 3x3 depthwise layer of a CIFAR MobileNetV3 (128x16x16x240) takes about 10x longer to
+  train than the same layer written as a sum of ``k*k`` shifted, per-channel-scaled slices of the
+  padded input, which XLA fuses into one elementwise loop (its gradients: a padded sum and ``k*k``
+  reductions). ``keras.ops.depthwise_conv`` on JAX is replaced by that sum for CPU arrays (other
+  devices, dilations and channels-first inputs keep the grouped convolution).
+* **PyTorch, convolutions.** Keras' ``conv`` turns every NHWC input into a contiguous NCHW copy
+  and then back into channels-last memory for oneDNN: two copies of each convolution's input,
+  forward and again backward. An NHWC tensor viewed as NCHW already is channels-last memory, so the
+  replacement hands that view to ``conv2d`` directly (same kernel, same padding).
+* **PyTorch, BatchNormalization in training** (opt-in: ``kernels=KERNELS["torch"]``). Keras
+  computes the batch statistics and the normalisation with separate elementwise operations
+  (``E[x^2] - E[x]^2``, then subtract, multiply, add), each a pass over the activations forward
+  and again backward. In training (no mask, no
+  renorm, not synchronized) the layer calls ``torch.nn.functional.batch_norm`` instead: one kernel
+  forward, one backward, the batch statistics taken from it. The moving statistics follow Keras'
+  rule exactly (momentum, biased variance).
+
+``python -m keras_padfree.training.speed`` prints the settings for this machine.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["DEFAULT_KERNELS", "KERNELS", "current_device", "default_settings", "describe",
+           "fast_kernels_installed", "install_fast_kernels", "uninstall_fast_kernels"]
+
+_ORIGINALS: dict[str, tuple[Any, str, Any]] = {}
+
+
+def current_device(backend: str | None = None) -> str:
+    """``"gpu"`` when the backend sees an accelerator, else ``"cpu"``."""
+    backend = backend or _keras_backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+        if backend == "jax":
+            import jax
+
+            return "cpu" if jax.default_backend() == "cpu" else "gpu"
+        if backend == "torch":
+            import torch
+
+            return "gpu" if torch.cuda.is_available() else "cpu"
+    except Exception:  # noqa: BLE001 -- a broken accelerator stack means: train on the CPU
+        return "cpu"
+    return "cpu"
+
+
+def default_settings(backend: str | None = None, device: str | None = None) -> dict[str, Any]:
+    """The fastest correct training settings for ``backend`` on ``device`` (``"cpu"``/``"gpu"``).
+
+    Keys: ``jit_compile`` (for ``model.compile``), ``steps_per_execution`` (for
+    ``model.compile``), ``fast_kernels`` (whether to call :func:`install_fast_kernels`),
+    ``intra_op_threads`` / ``inter_op_threads`` (``None``: the backend's default),
+    ``dtype_policy`` (the mixed-precision policy worth using, ``"float32"`` where none is faster)
+    and ``why`` (one line per choice, for printing).
+    """
+    backend = backend or _keras_backend()
+    if backend not in ("tensorflow", "jax", "torch"):
+        raise ValueError(f"Unknown backend {backend!r}; expected tensorflow, jax or torch.")
+    device = device or current_device(backend)
+    if device not in ("cpu", "gpu"):
+        raise ValueError(f"Unknown device {device!r}; expected 'cpu' or 'gpu'.")
+    why = []
+    if device == "gpu":
+        settings = {"jit_compile": backend != "torch", "steps_per_execution": 1,
+                    "fast_kernels": False, "intra_op_threads": None, "inter_op_threads": None,
+                    "dtype_policy": "mixed_float16" if backend != "jax" else "mixed_bfloat16"}
+        why.append("GPU: XLA on (TensorFlow, JAX), eager PyTorch; mixed precision uses the "
+                   "tensor cores")
+    elif backend == "tensorflow":
+        settings = {"jit_compile": False, "steps_per_execution": 1, "fast_kernels": False,
+                    "intra_op_threads": None, "inter_op_threads": None,
+                    "dtype_policy": "float32"}
+        why.append("TensorFlow on CPU: XLA off (XLA:CPU trains these networks several times "
+                   "slower than TensorFlow's own kernels)")
+    elif backend == "jax":
+        settings = {"jit_compile": True, "steps_per_execution": 1, "fast_kernels": True,
+                    "intra_op_threads": None, "inter_op_threads": None,
+                    "dtype_policy": "float32"}
+        why.append("JAX on CPU: depthwise convolutions as shifted sums (XLA:CPU's grouped "
+                   "convolutions are a generic loop nest)")
+    else:
+        settings = {"jit_compile": False, "steps_per_execution": 1, "fast_kernels": True,
+                    "intra_op_threads": None, "inter_op_threads": None,
+                    "dtype_policy": "float32"}
+        why.append("PyTorch on CPU: eager, convolutions read channels-last memory in place "
+                   "(no NCHW round trip)")
+    if device == "cpu":
+        why.append(_cpu_precision_note())
+    settings["why"] = why
+    return settings
+
+
+def _cpu_precision_note() -> str:
+    flags = _cpu_flags()
+    if "amx_bf16" in flags or "avx512_bf16" in flags:
+        return ("float32: this CPU has bfloat16 instructions (AVX512-BF16/AMX); "
+                "mixed_bfloat16 may pay off on matrix-heavy networks, not measured here")
+    return ("float32: this CPU has no bfloat16/float16 arithmetic (no AVX512-BF16, AMX or "
+            "AVX512-FP16), so mixed policies only add conversions")
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _keras_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def describe(settings: dict[str, Any]) -> str:
+    """One line for a log: ``jit_compile=False steps_per_execution=1 ...``."""
+    keys = ("jit_compile", "steps_per_execution", "fast_kernels", "dtype_policy",
+            "intra_op_threads", "inter_op_threads")
+    return " ".join(f"{k}={settings[k]}" for k in keys if k in settings)
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def fast_kernels_installed() -> list[str]:
+    """Names of the kernels :func:`install_fast_kernels` has replaced in this process."""
+    return sorted(_ORIGINALS)
+
+
+KERNELS = {"jax": ("jax.depthwise_conv",), "torch": ("torch.conv", "torch.batch_normalization")}
+# What install_fast_kernels() installs without ``kernels``: the fused BatchNormalization is opt-in.
+# Its per-channel sums round differently: after one SGD step of a MobileNetV3 (batch 4, 64 px)
+# its weights were 3e-5 to 8e-4 from a float64 step where Keras' own were 4e-5 to 2e-4 (faster:
+# see benchmarks/results/train_throughput.md).
+DEFAULT_KERNELS = {"jax": ("jax.depthwise_conv",), "torch": ("torch.conv",)}
+
+
+def install_fast_kernels(backend: str | None = None,
+                         kernels: tuple[str, ...] | list[str] | None = None) -> list[str]:
+    """Installs this backend's faster kernels (see the module docstring); returns their names.
+
+    ``kernels`` picks some of ``KERNELS[backend]`` (default: ``DEFAULT_KERNELS[backend]``,
+    those whose results equal Keras' own to float32 rounding). Idempotent;
+    :func:`uninstall_fast_kernels` restores Keras' own. The environment variable
+    ``KERAS_PADFREE_FAST_KERNELS=0`` turns it into a no-op.
+    """
+    backend = backend or _keras_backend()
+    if os.environ.get("KERAS_PADFREE_FAST_KERNELS", "1") == "0":
+        return []
+    wanted = DEFAULT_KERNELS.get(backend, ()) if kernels is None else tuple(kernels)
+    unknown = [k for k in wanted if k not in KERNELS.get(backend, ())]
+    if unknown:
+        raise ValueError(f"Unknown kernels for {backend}: {unknown}; expected some of "
+                         f"{list(KERNELS.get(backend, ()))}.")
+    if "jax.depthwise_conv" in wanted:
+        from keras.src.backend.jax import nn as jax_nn
+
+        _replace("jax.depthwise_conv", jax_nn, "depthwise_conv",
+                 _make_jax_depthwise(jax_nn.depthwise_conv))
+    if "torch.batch_normalization" in wanted:
+        import keras
+
+        cls = keras.layers.BatchNormalization
+        _replace("torch.batch_normalization", cls, "call", _make_torch_bn_call(cls.call))
+    if "torch.conv" in wanted:
+        from keras.src.backend.torch import nn as torch_nn
+
+        _replace("torch.conv", torch_nn, "conv", _make_torch_conv(torch_nn.conv))
+    return fast_kernels_installed()
+
+
+def uninstall_fast_kernels() -> None:
+    """Restores every kernel :func:`install_fast_kernels` replaced."""
+    for name in list(_ORIGINALS):
+        owner, attr, original = _ORIGINALS.pop(name)
+        setattr(owner, attr, original)
+
+
+def _replace(name: str, owner: Any, attr: str, new: Any) -> None:
+    if name in _ORIGINALS:
+        return
+    _ORIGINALS[name] = (owner, attr, getattr(owner, attr))
+    setattr(owner, attr, new)
+
+
+def _make_jax_depthwise(original):
+    def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
+                       dilation_rate=1):
+        import jax
+        from keras.src import backend
+
+        fmt = backend.standardize_data_format(data_format)
+        inputs = jax.numpy.asarray(inputs)
+        kernel = jax.numpy.asarray(kernel)
+        if (fmt != "channels_last" or inputs.ndim != 4 or _devices_of(inputs) != {"cpu"}
+                or any(d != 1 for d in _pair(dilation_rate))
+                or inputs.shape[-1] != kernel.shape[2]):
+            return original(inputs, kernel, strides, padding, data_format, dilation_rate)
+        return depthwise_taps(inputs, kernel, _pair(strides), padding)
+
+    depthwise_conv.__wrapped__ = original
+    return depthwise_conv
+
+
+def _devices_of(x) -> set[str]:
+    try:
+        return {d.platform for d in x.devices()}
+    except Exception:  # noqa: BLE001 -- a tracer: decide by the default backend
+        import jax
+
+        return {jax.default_backend()}
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, int) else tuple(int(a) for a in v)
+
+
+def depthwise_taps(inputs, kernel, strides: tuple[int, int], padding: str):
+    """NHWC depthwise convolution (kernel ``(kh, kw, C, M)``) as a sum of shifted slices (JAX)."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    n, h, w, c = inputs.shape
+    kh, kw, _, m = kernel.shape
+    sh, sw = strides
+    (pt, pb), (pl, pr) = lax.padtype_to_pads((h, w), (kh, kw), (sh, sw), padding.upper())
+    x = jnp.pad(inputs, ((0, 0), (pt, pb), (pl, pr), (0, 0))) if pt or pb or pl or pr else inputs
+    ho = (h + pt + pb - kh) // sh + 1
+    wo = (w + pl + pr - kw) // sw + 1
+    if m > 1:  # output channel c * m + j = input channel c times kernel[..., c, j]
+        x = jnp.repeat(x, m, axis=-1)
+    k = kernel.reshape(kh, kw, c * m).astype(inputs.dtype)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            tap = lax.slice(x, (0, i, j, 0), (n, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1,
+                                              c * m), (1, sh, sw, 1))
+            term = tap * k[i, j]
+            out = term if out is None else out + term
+    return out
+
+
+def _make_torch_conv(original):
+    def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        import torch
+        from keras.src import backend
+        from keras.src.backend.torch.core import convert_to_tensor
+        from keras.src.backend.torch.nn import _apply_same_padding
+
+        fmt = backend.standardize_data_format(data_format)
+        inputs = convert_to_tensor(inputs)
+        kernel = convert_to_tensor(kernel)
+        if (fmt != "channels_last" or inputs.ndim != 4 or inputs.device.type == "meta"
+                or kernel.ndim != 4):
+            return original(inputs, kernel, strides, padding, data_format, dilation_rate)
+        strides = _pair(strides)
+        dilation = _pair(dilation_rate)
+        # An NHWC tensor seen as NCHW is already in torch's channels_last memory format: the
+        # convolution reads it in place (Keras makes it NCHW-contiguous, then channels_last
+        # again: two copies of every input, forward and backward).
+        x = inputs.permute(0, 3, 1, 2)
+        w = kernel.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+        groups = x.shape[1] // w.shape[1]
+        pad = 0
+        if padding == "same":
+            x, pad = _apply_same_padding(x, w.shape[2:], strides, "channels_first", "conv",
+                                         dilation)
+        out = torch.nn.functional.conv2d(x, w, stride=strides, padding=pad, dilation=dilation,
+                                         groups=groups)
+        return out.permute(0, 2, 3, 1)
+
+    conv.__wrapped__ = original
+    return conv
+
+
+def _make_torch_bn_call(original):
+    def call(self, inputs, training=None, mask=None):
+        import torch
+
+        if not (isinstance(inputs, torch.Tensor) and inputs.device.type != "meta"
+                and training and self.trainable and mask is None and not self.renorm
+                and not self.synchronized and self.scale and self.center
+                and _per_channel_count(inputs, self.axis) > 1):
+            return original(self, inputs, training=training, mask=mask)
+        return _torch_bn_train(self, inputs)
+
+    call.__wrapped__ = original
+    return call
+
+
+def _per_channel_count(inputs, axis: int) -> int:
+    shape = tuple(inputs.shape)
+    channels = shape[axis] or 1
+    total = 1
+    for d in shape:
+        total *= d or 0
+    return total // channels
+
+
+def _torch_bn_train(layer, inputs):
+    import torch
+    from keras import ops
+
+    x = ops.cast(inputs, "float32" if inputs.dtype in (torch.float16, torch.bfloat16)
+                 else inputs.dtype)
+    axis = layer.axis % x.ndim
+    x_cf = x.movedim(axis, 1) if axis != 1 else x
+    count = x.numel() // x.shape[axis]
+    # momentum 1: the temporary "running" buffers receive the batch mean and the unbiased batch
+    # variance from the same kernel that normalises.
+    batch_mean = torch.zeros(x.shape[axis], dtype=x.dtype, device=x.device)
+    batch_var = torch.zeros_like(batch_mean)
+    gamma = ops.cast(layer.gamma, x.dtype)
+    beta = ops.cast(layer.beta, x.dtype)
+    out = torch.nn.functional.batch_norm(x_cf, batch_mean, batch_var, gamma, beta, True, 1.0,
+                                         layer.epsilon)
+    variance = batch_var * ((count - 1) / count) if count > 1 else batch_var * 0.0
+    m = layer.momentum
+    layer.moving_mean.assign(ops.cast(layer.moving_mean, x.dtype) * m + batch_mean * (1.0 - m))
+    layer.moving_variance.assign(ops.cast(layer.moving_variance, x.dtype) * m
+                                 + variance * (1.0 - m))
+    out = out.movedim(1, axis) if axis != 1 else out
+    return ops.cast(out, layer.compute_dtype)
+
+
+def main() -> None:
+    """Prints the settings ``default_settings`` picks for this machine's backend."""
+    backend = _keras_backend()
+    s = default_settings(backend)
+    print(f"backend={backend} device={current_device(backend)} {describe(s)}")
+    for line in s["why"]:
+        print(f"  - {line}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""keras_padfree.training.speed: the settings per backend and the faster kernels (same values)."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_padfree.training import speed
+
+BACKEND = keras.backend.backend()
+
+
+@pytest.fixture(autouse=True)
+def _restore_kernels():
+    yield
+    speed.uninstall_fast_kernels()
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_default_settings_name_every_choice_and_its_reason(backend, device):
+    s = speed.default_settings(backend, device)
+    assert set(s) >= {"jit_compile", "steps_per_execution", "fast_kernels", "dtype_policy",
+                      "intra_op_threads", "inter_op_threads", "why"}
+    assert s["why"] and all(isinstance(line, str) and line for line in s["why"])
+    assert "jit_compile=" in speed.describe(s)
+    if device == "cpu":
+        # Measured (benchmarks/results/train_throughput.md): XLA:CPU trains slower than
+        # TensorFlow's kernels; JAX is always compiled; PyTorch eager.
+        assert s["jit_compile"] is {"tensorflow": False, "jax": True, "torch": False}[backend]
+        assert s["fast_kernels"] is (backend != "tensorflow")
+        assert s["dtype_policy"] == "float32"
+
+
+@pytest.mark.all_backends
+def test_default_settings_refuse_unknown_names():
+    with pytest.raises(ValueError, match="backend 'mxnet'"):
+        speed.default_settings("mxnet", "cpu")
+    with pytest.raises(ValueError, match="device 'tpu'"):
+        speed.default_settings("jax", "tpu")
+
+
+@pytest.mark.all_backends
+def test_fast_kernels_can_be_turned_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv("KERAS_PADFREE_FAST_KERNELS", "0")
+    assert speed.install_fast_kernels(BACKEND) == []
+    assert speed.fast_kernels_installed() == []
+
+
+def _grouped(x, w, strides, padding):
+    from jax import lax
+
+    c, m = w.shape[2], w.shape[3]
+    return lax.conv_general_dilated(x, w.reshape(w.shape[0], w.shape[1], 1, c * m), strides,
+                                    padding.upper(), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                    feature_group_count=c)
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("size,k,stride,padding,mult", [
+    (9, 3, 1, "same", 1), (9, 3, 2, "same", 1), (8, 3, 2, "same", 1), (8, 5, 2, "same", 1),
+    (9, 3, 2, "valid", 1), (10, 5, 2, "valid", 1), (7, 3, 1, "same", 2), (6, 3, 2, "valid", 3)])
+def test_jax_depthwise_taps_equal_the_grouped_convolution_and_its_gradients(
+        size, k, stride, padding, mult):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    rng = np.random.default_rng(size * 10 + k)
+    x = jnp.asarray(rng.normal(size=(2, size, size + 1, 4)).astype("float32"))
+    w = jnp.asarray(rng.normal(size=(k, k, 4, mult)).astype("float32"))
+    g = jnp.asarray(rng.normal(size=_grouped(x, w, (stride, stride), padding).shape)
+                    .astype("float32"))
+
+    def loss(f):
+        return lambda x, w: jnp.sum(f(x, w, (stride, stride), padding) * g)
+
+    ref = _grouped(x, w, (stride, stride), padding)
+    out = speed.depthwise_taps(x, w, (stride, stride), padding)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(jax.grad(loss(speed.depthwise_taps), (0, 1))(x, w),
+                    jax.grad(loss(_grouped), (0, 1))(x, w)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.all_backends
+def test_keras_jax_depthwise_conv_is_replaced_and_restored():
+    pytest.importorskip("jax")
+    from keras.src.backend.jax import nn as jax_nn
+
+    original = jax_nn.depthwise_conv
+    assert "jax.depthwise_conv" in speed.install_fast_kernels("jax")
+    assert jax_nn.depthwise_conv is not original
+    assert speed.install_fast_kernels("jax") == ["jax.depthwise_conv"]  # idempotent
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 8, 8, 6)).astype("float32")
+    w = rng.normal(size=(3, 3, 6, 1)).astype("float32")
+    fast = jax_nn.depthwise_conv(x, w, 2, "same")
+    dilated = jax_nn.depthwise_conv(x, w, 1, "same", dilation_rate=2)  # falls back
+    speed.uninstall_fast_kernels()
+    assert jax_nn.depthwise_conv is original
+    np.testing.assert_allclose(fast, original(x, w, 2, "same"), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dilated, original(x, w, 1, "same", dilation_rate=2), rtol=1e-6)
+
+
+def _torch_conv_cases():
+    return [((2, 9, 9, 6), (3, 3, 6, 8), 2, "same"), ((2, 8, 8, 6), (3, 3, 6, 8), 2, "same"),
+            ((2, 8, 8, 6), (1, 1, 6, 4), 1, "valid"), ((2, 8, 7, 6), (5, 5, 1, 6), 2, "same"),
+            ((2, 8, 8, 6), (3, 3, 3, 8), 1, "same")]  # the last one: 2 groups
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("xs,ws,stride,padding", _torch_conv_cases())
+def test_torch_conv_reads_channels_last_memory_and_equals_keras(xs, ws, stride, padding):
+    torch = pytest.importorskip("torch")
+    from keras.src.backend.torch import nn as torch_nn
+
+    original = torch_nn.conv
+    rng = np.random.default_rng(1)
+    x0 = rng.normal(size=xs).astype("float32")
+    w0 = rng.normal(size=ws).astype("float32")
+    results = []
+    for fast in (False, True):
+        if fast:
+            speed.install_fast_kernels("torch")
+            assert torch_nn.conv is not original
+        x = torch.tensor(x0, requires_grad=True)
+        w = torch.tensor(w0, requires_grad=True)
+        y = torch_nn.conv(x, w, stride, padding)
+        (y * torch.cos(torch.arange(y.numel()).reshape(y.shape))).sum().backward()
+        results.append([y.detach().numpy(), x.grad.numpy(), w.grad.numpy()])
+        speed.uninstall_fast_kernels()
+    assert torch_nn.conv is original
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.all_backends
+@pytest.mark.skipif(BACKEND != "torch", reason="the BatchNormalization kernel is PyTorch's")
+@pytest.mark.parametrize("shape", [(16, 7, 7, 24), (8, 5, 12), (3, 1, 1, 10)])
+def test_torch_batch_normalization_in_training_equals_keras(shape):
+    import torch
+
+    rng = np.random.default_rng(2)
+    x0 = (rng.normal(size=shape) * rng.uniform(0.1, 3, shape[-1])
+          + rng.uniform(-1, 1, shape[-1])).astype("float32")
+    g = np.cos(np.arange(np.prod(shape))).reshape(shape).astype("float32")
+    gamma = rng.uniform(0.5, 2, shape[-1]).astype("float32")
+    outs = []
+    for fast in (False, True):
+        bn = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-3)
+        bn.build(shape)
+        bn.gamma.assign(gamma)
+        bn.moving_mean.assign(np.full(shape[-1], 0.5, "float32"))
+        if fast:
+            speed.install_fast_kernels("torch", ["torch.batch_normalization"])
+        x = torch.tensor(x0, requires_grad=True)
+        y = bn(x, training=True)
+        (y * torch.tensor(g)).sum().backward()
+        outs.append([y.detach().numpy(), x.grad.numpy(), bn.gamma.value.grad.numpy(),
+                     bn.beta.value.grad.numpy(), bn.moving_mean.numpy(),
+                     bn.moving_variance.numpy(), bn(x, training=False).detach().numpy()])
+        speed.uninstall_fast_kernels()
+    for name, a, b in zip(["y", "dx", "dgamma", "dbeta", "moving_mean", "moving_var",
+                           "inference"], *outs):
+        np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-5, err_msg=name)
+
+
+@pytest.mark.all_backends
+def test_unknown_kernel_names_are_refused():
+    with pytest.raises(ValueError, match="Unknown kernels for torch: \\['torch.pool'\\]"):
+        speed.install_fast_kernels("torch", ["torch.pool"])
+    assert speed.fast_kernels_installed() == []
+
+
+@pytest.mark.all_backends
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="no fast kernels on TensorFlow")
+def test_a_zoo_train_step_with_the_fast_kernels_stays_within_float32_rounding():
+    """One SGD step of a zoo model: Keras' kernels and the fast ones against a float64 step.
+
+    PyTorch's convolution kernel is exact (the same oneDNN call, no copies); JAX's depthwise sums
+    add up in another order, so the weights after the step are compared with a float64 step.
+    """
+    from keras_padfree.applications import create_model
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, (4, 64, 64, 3)).astype("float32")
+    y = np.eye(10, dtype="float32")[rng.integers(0, 10, 4)]
+
+    def step(policy, fast, start):
+        if fast:
+            assert speed.install_fast_kernels() == list(speed.DEFAULT_KERNELS[BACKEND])
+        keras.config.set_dtype_policy(policy)
+        try:
+            m = create_model("mobilenetv3_large_pf_vegfru", input_shape=(64, 64, 3), classes=10)
+            m.get_layer("head_dropout").rate = 0.0
+            m.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                      loss="categorical_crossentropy")
+            start = start or m.get_weights()
+            m.set_weights([w.astype(policy) for w in start])
+            loss = float(m.train_on_batch(x.astype(policy), y.astype(policy)))
+            return start, loss, m.get_weights()
+        finally:
+            keras.config.set_dtype_policy("float32")
+            speed.uninstall_fast_kernels()
+
+    keras.utils.set_random_seed(0)
+    start, l32, w32 = step("float32", False, None)
+    _, l64, w64 = step("float64", False, start)
+    _, lfast, wfast = step("float32", True, start)
+    assert lfast == pytest.approx(l64, rel=1e-5)
+    keras_err = max(float(np.max(np.abs(a - b))) for a, b in zip(w32, w64))
+    fast_err = max(float(np.max(np.abs(a - b))) for a, b in zip(wfast, w64))
+    # The default kernels: PyTorch's convolution gives the same bits; JAX's sums round alike.
+    assert keras_err < 1e-3 and fast_err < 1e-3, (keras_err, fast_err)
+    assert fast_err < 3 * keras_err + 1e-6, (keras_err, fast_err)

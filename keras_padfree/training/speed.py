@@ -35,8 +35,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["DEFAULT_KERNELS", "KERNELS", "current_device", "default_settings", "describe",
-           "fast_kernels_installed", "install_fast_kernels", "uninstall_fast_kernels"]
+__all__ = [
+    "DEFAULT_KERNELS",
+    "KERNELS",
+    "current_device",
+    "default_settings",
+    "describe",
+    "fast_kernels_installed",
+    "install_fast_kernels",
+    "uninstall_fast_kernels",
+]
 
 _ORIGINALS: dict[str, tuple[Any, str, Any]] = {}
 
@@ -79,29 +87,56 @@ def default_settings(backend: str | None = None, device: str | None = None) -> d
         raise ValueError(f"Unknown device {device!r}; expected 'cpu' or 'gpu'.")
     why = []
     if device == "gpu":
-        settings = {"jit_compile": backend != "torch", "steps_per_execution": 1,
-                    "fast_kernels": False, "intra_op_threads": None, "inter_op_threads": None,
-                    "dtype_policy": "mixed_float16" if backend != "jax" else "mixed_bfloat16"}
-        why.append("GPU: XLA on (TensorFlow, JAX), eager PyTorch; mixed precision uses the "
-                   "tensor cores")
+        settings = {
+            "jit_compile": backend != "torch",
+            "steps_per_execution": 1,
+            "fast_kernels": False,
+            "intra_op_threads": None,
+            "inter_op_threads": None,
+            "dtype_policy": "mixed_float16" if backend != "jax" else "mixed_bfloat16",
+        }
+        why.append(
+            "GPU: XLA on (TensorFlow, JAX), eager PyTorch; mixed precision uses the tensor cores"
+        )
     elif backend == "tensorflow":
-        settings = {"jit_compile": False, "steps_per_execution": 1, "fast_kernels": False,
-                    "intra_op_threads": None, "inter_op_threads": None,
-                    "dtype_policy": "float32"}
-        why.append("TensorFlow on CPU: XLA off (XLA:CPU trains these networks several times "
-                   "slower than TensorFlow's own kernels)")
+        settings = {
+            "jit_compile": False,
+            "steps_per_execution": 1,
+            "fast_kernels": False,
+            "intra_op_threads": None,
+            "inter_op_threads": None,
+            "dtype_policy": "float32",
+        }
+        why.append(
+            "TensorFlow on CPU: XLA off (XLA:CPU trains these networks several times "
+            "slower than TensorFlow's own kernels)"
+        )
     elif backend == "jax":
-        settings = {"jit_compile": True, "steps_per_execution": 1, "fast_kernels": True,
-                    "intra_op_threads": None, "inter_op_threads": None,
-                    "dtype_policy": "float32"}
-        why.append("JAX on CPU: depthwise convolutions as shifted sums (XLA:CPU's grouped "
-                   "convolutions are a generic loop nest)")
+        settings = {
+            "jit_compile": True,
+            "steps_per_execution": 1,
+            "fast_kernels": True,
+            "intra_op_threads": None,
+            "inter_op_threads": None,
+            "dtype_policy": "float32",
+        }
+        why.append(
+            "JAX on CPU: depthwise convolutions as shifted sums (XLA:CPU's grouped "
+            "convolutions are a generic loop nest)"
+        )
     else:
-        settings = {"jit_compile": False, "steps_per_execution": 1, "fast_kernels": True,
-                    "intra_op_threads": None, "inter_op_threads": None,
-                    "dtype_policy": "float32"}
-        why.append("PyTorch on CPU: eager, convolutions read channels-last memory in place "
-                   "(no NCHW round trip)")
+        settings = {
+            "jit_compile": False,
+            "steps_per_execution": 1,
+            "fast_kernels": True,
+            "intra_op_threads": None,
+            "inter_op_threads": None,
+            "dtype_policy": "float32",
+        }
+        why.append(
+            "PyTorch on CPU: eager, convolutions read channels-last memory in place "
+            "(no NCHW round trip)"
+        )
     if device == "cpu":
         why.append(_cpu_precision_note())
     settings["why"] = why
@@ -111,10 +146,14 @@ def default_settings(backend: str | None = None, device: str | None = None) -> d
 def _cpu_precision_note() -> str:
     flags = _cpu_flags()
     if "amx_bf16" in flags or "avx512_bf16" in flags:
-        return ("float32: this CPU has bfloat16 instructions (AVX512-BF16/AMX); "
-                "mixed_bfloat16 may pay off on matrix-heavy networks, not measured here")
-    return ("float32: this CPU has no bfloat16/float16 arithmetic (no AVX512-BF16, AMX or "
-            "AVX512-FP16), so mixed policies only add conversions")
+        return (
+            "float32: this CPU has bfloat16 instructions (AVX512-BF16/AMX); "
+            "mixed_bfloat16 may pay off on matrix-heavy networks, not measured here"
+        )
+    return (
+        "float32: this CPU has no bfloat16/float16 arithmetic (no AVX512-BF16, AMX or "
+        "AVX512-FP16), so mixed policies only add conversions"
+    )
 
 
 def _cpu_flags() -> set[str]:
@@ -136,8 +175,14 @@ def _keras_backend() -> str:
 
 def describe(settings: dict[str, Any]) -> str:
     """One line for a log: ``jit_compile=False steps_per_execution=1 ...``."""
-    keys = ("jit_compile", "steps_per_execution", "fast_kernels", "dtype_policy",
-            "intra_op_threads", "inter_op_threads")
+    keys = (
+        "jit_compile",
+        "steps_per_execution",
+        "fast_kernels",
+        "dtype_policy",
+        "intra_op_threads",
+        "inter_op_threads",
+    )
     return " ".join(f"{k}={settings[k]}" for k in keys if k in settings)
 
 
@@ -157,8 +202,9 @@ KERNELS = {"jax": ("jax.depthwise_conv",), "torch": ("torch.conv", "torch.batch_
 DEFAULT_KERNELS = {"jax": ("jax.depthwise_conv",), "torch": ("torch.conv",)}
 
 
-def install_fast_kernels(backend: str | None = None,
-                         kernels: tuple[str, ...] | list[str] | None = None) -> list[str]:
+def install_fast_kernels(
+    backend: str | None = None, kernels: tuple[str, ...] | list[str] | None = None
+) -> list[str]:
     """Installs this backend's faster kernels (see the module docstring); returns their names.
 
     ``kernels`` picks some of ``KERNELS[backend]`` (default: ``DEFAULT_KERNELS[backend]``,
@@ -172,13 +218,19 @@ def install_fast_kernels(backend: str | None = None,
     wanted = DEFAULT_KERNELS.get(backend, ()) if kernels is None else tuple(kernels)
     unknown = [k for k in wanted if k not in KERNELS.get(backend, ())]
     if unknown:
-        raise ValueError(f"Unknown kernels for {backend}: {unknown}; expected some of "
-                         f"{list(KERNELS.get(backend, ()))}.")
+        raise ValueError(
+            f"Unknown kernels for {backend}: {unknown}; expected some of "
+            f"{list(KERNELS.get(backend, ()))}."
+        )
     if "jax.depthwise_conv" in wanted:
         from keras.src.backend.jax import nn as jax_nn
 
-        _replace("jax.depthwise_conv", jax_nn, "depthwise_conv",
-                 _make_jax_depthwise(jax_nn.depthwise_conv))
+        _replace(
+            "jax.depthwise_conv",
+            jax_nn,
+            "depthwise_conv",
+            _make_jax_depthwise(jax_nn.depthwise_conv),
+        )
     if "torch.batch_normalization" in wanted:
         import keras
 
@@ -206,17 +258,22 @@ def _replace(name: str, owner: Any, attr: str, new: Any) -> None:
 
 
 def _make_jax_depthwise(original):
-    def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
-                       dilation_rate=1):
+    def depthwise_conv(
+        inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1
+    ):
         import jax
         from keras.src import backend
 
         fmt = backend.standardize_data_format(data_format)
         inputs = jax.numpy.asarray(inputs)
         kernel = jax.numpy.asarray(kernel)
-        if (fmt != "channels_last" or inputs.ndim != 4 or _devices_of(inputs) != {"cpu"}
-                or any(d != 1 for d in _pair(dilation_rate))
-                or inputs.shape[-1] != kernel.shape[2]):
+        if (
+            fmt != "channels_last"
+            or inputs.ndim != 4
+            or _devices_of(inputs) != {"cpu"}
+            or any(d != 1 for d in _pair(dilation_rate))
+            or inputs.shape[-1] != kernel.shape[2]
+        ):
             return original(inputs, kernel, strides, padding, data_format, dilation_rate)
         return depthwise_taps(inputs, kernel, _pair(strides), padding)
 
@@ -255,8 +312,12 @@ def depthwise_taps(inputs, kernel, strides: tuple[int, int], padding: str):
     out = None
     for i in range(kh):
         for j in range(kw):
-            tap = lax.slice(x, (0, i, j, 0), (n, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1,
-                                              c * m), (1, sh, sw, 1))
+            tap = lax.slice(
+                x,
+                (0, i, j, 0),
+                (n, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, c * m),
+                (1, sh, sw, 1),
+            )
             term = tap * k[i, j]
             out = term if out is None else out + term
     return out
@@ -272,8 +333,12 @@ def _make_torch_conv(original):
         fmt = backend.standardize_data_format(data_format)
         inputs = convert_to_tensor(inputs)
         kernel = convert_to_tensor(kernel)
-        if (fmt != "channels_last" or inputs.ndim != 4 or inputs.device.type == "meta"
-                or kernel.ndim != 4):
+        if (
+            fmt != "channels_last"
+            or inputs.ndim != 4
+            or inputs.device.type == "meta"
+            or kernel.ndim != 4
+        ):
             return original(inputs, kernel, strides, padding, data_format, dilation_rate)
         strides = _pair(strides)
         dilation = _pair(dilation_rate)
@@ -285,10 +350,12 @@ def _make_torch_conv(original):
         groups = x.shape[1] // w.shape[1]
         pad = 0
         if padding == "same":
-            x, pad = _apply_same_padding(x, w.shape[2:], strides, "channels_first", "conv",
-                                         dilation)
-        out = torch.nn.functional.conv2d(x, w, stride=strides, padding=pad, dilation=dilation,
-                                         groups=groups)
+            x, pad = _apply_same_padding(
+                x, w.shape[2:], strides, "channels_first", "conv", dilation
+            )
+        out = torch.nn.functional.conv2d(
+            x, w, stride=strides, padding=pad, dilation=dilation, groups=groups
+        )
         return out.permute(0, 2, 3, 1)
 
     conv.__wrapped__ = original
@@ -299,10 +366,18 @@ def _make_torch_bn_call(original):
     def call(self, inputs, training=None, mask=None):
         import torch
 
-        if not (isinstance(inputs, torch.Tensor) and inputs.device.type != "meta"
-                and training and self.trainable and mask is None and not self.renorm
-                and not self.synchronized and self.scale and self.center
-                and _per_channel_count(inputs, self.axis) > 1):
+        if not (
+            isinstance(inputs, torch.Tensor)
+            and inputs.device.type != "meta"
+            and training
+            and self.trainable
+            and mask is None
+            and not self.renorm
+            and not self.synchronized
+            and self.scale
+            and self.center
+            and _per_channel_count(inputs, self.axis) > 1
+        ):
             return original(self, inputs, training=training, mask=mask)
         return _torch_bn_train(self, inputs)
 
@@ -323,8 +398,9 @@ def _torch_bn_train(layer, inputs):
     import torch
     from keras import ops
 
-    x = ops.cast(inputs, "float32" if inputs.dtype in (torch.float16, torch.bfloat16)
-                 else inputs.dtype)
+    x = ops.cast(
+        inputs, "float32" if inputs.dtype in (torch.float16, torch.bfloat16) else inputs.dtype
+    )
     axis = layer.axis % x.ndim
     x_cf = x.movedim(axis, 1) if axis != 1 else x
     count = x.numel() // x.shape[axis]
@@ -334,13 +410,15 @@ def _torch_bn_train(layer, inputs):
     batch_var = torch.zeros_like(batch_mean)
     gamma = ops.cast(layer.gamma, x.dtype)
     beta = ops.cast(layer.beta, x.dtype)
-    out = torch.nn.functional.batch_norm(x_cf, batch_mean, batch_var, gamma, beta, True, 1.0,
-                                         layer.epsilon)
+    out = torch.nn.functional.batch_norm(
+        x_cf, batch_mean, batch_var, gamma, beta, True, 1.0, layer.epsilon
+    )
     variance = batch_var * ((count - 1) / count) if count > 1 else batch_var * 0.0
     m = layer.momentum
     layer.moving_mean.assign(ops.cast(layer.moving_mean, x.dtype) * m + batch_mean * (1.0 - m))
-    layer.moving_variance.assign(ops.cast(layer.moving_variance, x.dtype) * m
-                                 + variance * (1.0 - m))
+    layer.moving_variance.assign(
+        ops.cast(layer.moving_variance, x.dtype) * m + variance * (1.0 - m)
+    )
     out = out.movedim(1, axis) if axis != 1 else out
     return ops.cast(out, layer.compute_dtype)
 

@@ -20,8 +20,15 @@ def _restore_kernels():
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
 def test_default_settings_name_every_choice_and_its_reason(backend, device):
     s = speed.default_settings(backend, device)
-    assert set(s) >= {"jit_compile", "steps_per_execution", "fast_kernels", "dtype_policy",
-                      "intra_op_threads", "inter_op_threads", "why"}
+    assert set(s) >= {
+        "jit_compile",
+        "steps_per_execution",
+        "fast_kernels",
+        "dtype_policy",
+        "intra_op_threads",
+        "inter_op_threads",
+        "why",
+    }
     assert s["why"] and all(isinstance(line, str) and line for line in s["why"])
     assert "jit_compile=" in speed.describe(s)
     if device == "cpu":
@@ -51,24 +58,41 @@ def _grouped(x, w, strides, padding):
     from jax import lax
 
     c, m = w.shape[2], w.shape[3]
-    return lax.conv_general_dilated(x, w.reshape(w.shape[0], w.shape[1], 1, c * m), strides,
-                                    padding.upper(), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                    feature_group_count=c)
+    return lax.conv_general_dilated(
+        x,
+        w.reshape(w.shape[0], w.shape[1], 1, c * m),
+        strides,
+        padding.upper(),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=c,
+    )
 
 
 @pytest.mark.all_backends
-@pytest.mark.parametrize("size,k,stride,padding,mult", [
-    (9, 3, 1, "same", 1), (9, 3, 2, "same", 1), (8, 3, 2, "same", 1), (8, 5, 2, "same", 1),
-    (9, 3, 2, "valid", 1), (10, 5, 2, "valid", 1), (7, 3, 1, "same", 2), (6, 3, 2, "valid", 3)])
+@pytest.mark.parametrize(
+    "size,k,stride,padding,mult",
+    [
+        (9, 3, 1, "same", 1),
+        (9, 3, 2, "same", 1),
+        (8, 3, 2, "same", 1),
+        (8, 5, 2, "same", 1),
+        (9, 3, 2, "valid", 1),
+        (10, 5, 2, "valid", 1),
+        (7, 3, 1, "same", 2),
+        (6, 3, 2, "valid", 3),
+    ],
+)
 def test_jax_depthwise_taps_equal_the_grouped_convolution_and_its_gradients(
-        size, k, stride, padding, mult):
+    size, k, stride, padding, mult
+):
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     rng = np.random.default_rng(size * 10 + k)
     x = jnp.asarray(rng.normal(size=(2, size, size + 1, 4)).astype("float32"))
     w = jnp.asarray(rng.normal(size=(k, k, 4, mult)).astype("float32"))
-    g = jnp.asarray(rng.normal(size=_grouped(x, w, (stride, stride), padding).shape)
-                    .astype("float32"))
+    g = jnp.asarray(
+        rng.normal(size=_grouped(x, w, (stride, stride), padding).shape).astype("float32")
+    )
 
     def loss(f):
         return lambda x, w: jnp.sum(f(x, w, (stride, stride), padding) * g)
@@ -76,8 +100,9 @@ def test_jax_depthwise_taps_equal_the_grouped_convolution_and_its_gradients(
     ref = _grouped(x, w, (stride, stride), padding)
     out = speed.depthwise_taps(x, w, (stride, stride), padding)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
-    for a, b in zip(jax.grad(loss(speed.depthwise_taps), (0, 1))(x, w),
-                    jax.grad(loss(_grouped), (0, 1))(x, w)):
+    for a, b in zip(
+        jax.grad(loss(speed.depthwise_taps), (0, 1))(x, w), jax.grad(loss(_grouped), (0, 1))(x, w)
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
 
 
@@ -102,9 +127,13 @@ def test_keras_jax_depthwise_conv_is_replaced_and_restored():
 
 
 def _torch_conv_cases():
-    return [((2, 9, 9, 6), (3, 3, 6, 8), 2, "same"), ((2, 8, 8, 6), (3, 3, 6, 8), 2, "same"),
-            ((2, 8, 8, 6), (1, 1, 6, 4), 1, "valid"), ((2, 8, 7, 6), (5, 5, 1, 6), 2, "same"),
-            ((2, 8, 8, 6), (3, 3, 3, 8), 1, "same")]  # the last one: 2 groups
+    return [
+        ((2, 9, 9, 6), (3, 3, 6, 8), 2, "same"),
+        ((2, 8, 8, 6), (3, 3, 6, 8), 2, "same"),
+        ((2, 8, 8, 6), (1, 1, 6, 4), 1, "valid"),
+        ((2, 8, 7, 6), (5, 5, 1, 6), 2, "same"),
+        ((2, 8, 8, 6), (3, 3, 3, 8), 1, "same"),
+    ]  # the last one: 2 groups
 
 
 @pytest.mark.all_backends
@@ -140,8 +169,9 @@ def test_torch_batch_normalization_in_training_equals_keras(shape):
     import torch
 
     rng = np.random.default_rng(2)
-    x0 = (rng.normal(size=shape) * rng.uniform(0.1, 3, shape[-1])
-          + rng.uniform(-1, 1, shape[-1])).astype("float32")
+    x0 = (
+        rng.normal(size=shape) * rng.uniform(0.1, 3, shape[-1]) + rng.uniform(-1, 1, shape[-1])
+    ).astype("float32")
     g = np.cos(np.arange(np.prod(shape))).reshape(shape).astype("float32")
     gamma = rng.uniform(0.5, 2, shape[-1]).astype("float32")
     outs = []
@@ -155,12 +185,21 @@ def test_torch_batch_normalization_in_training_equals_keras(shape):
         x = torch.tensor(x0, requires_grad=True)
         y = bn(x, training=True)
         (y * torch.tensor(g)).sum().backward()
-        outs.append([y.detach().numpy(), x.grad.numpy(), bn.gamma.value.grad.numpy(),
-                     bn.beta.value.grad.numpy(), bn.moving_mean.numpy(),
-                     bn.moving_variance.numpy(), bn(x, training=False).detach().numpy()])
+        outs.append(
+            [
+                y.detach().numpy(),
+                x.grad.numpy(),
+                bn.gamma.value.grad.numpy(),
+                bn.beta.value.grad.numpy(),
+                bn.moving_mean.numpy(),
+                bn.moving_variance.numpy(),
+                bn(x, training=False).detach().numpy(),
+            ]
+        )
         speed.uninstall_fast_kernels()
-    for name, a, b in zip(["y", "dx", "dgamma", "dbeta", "moving_mean", "moving_var",
-                           "inference"], *outs):
+    for name, a, b in zip(
+        ["y", "dx", "dgamma", "dbeta", "moving_mean", "moving_var", "inference"], *outs
+    ):
         np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-5, err_msg=name)
 
 
@@ -192,8 +231,9 @@ def test_a_zoo_train_step_with_the_fast_kernels_stays_within_float32_rounding():
         try:
             m = create_model("mobilenetv3_large_pf_vegfru", input_shape=(64, 64, 3), classes=10)
             m.get_layer("head_dropout").rate = 0.0
-            m.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                      loss="categorical_crossentropy")
+            m.compile(
+                optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="categorical_crossentropy"
+            )
             start = start or m.get_weights()
             m.set_weights([w.astype(policy) for w in start])
             loss = float(m.train_on_batch(x.astype(policy), y.astype(policy)))

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# The test suite: every test under the TensorFlow backend (two pytest workers), and the
-# representative `all_backends` tests under JAX and PyTorch. The JAX run (mostly one core: XLA
+# The test suite: ruff (lint and format, configured in pyproject.toml), then every test under the
+# TensorFlow backend (two pytest workers), and the representative `all_backends` tests under JAX
+# and PyTorch. The JAX run (mostly one core: XLA
 # compiles) starts first in the background so that it overlaps the TensorFlow run; PyTorch follows
 # TensorFlow. Extra arguments go to every pytest call, e.g. `bash scripts/test.sh --run-large` or
 # `bash scripts/test.sh -k ghostnet`.
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 status=0
 workers="${PYTEST_WORKERS:-2}"
+
+echo "=== ruff check, ruff format --check"
+python -m ruff check --quiet . || status=$?
+python -m ruff format --check --quiet . || status=$?
+
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 

@@ -12,15 +12,15 @@ FIRST_CONVS = ("standard", "bsconv_u")
 
 @keras.saving.register_keras_serializable(package="keras_padfree")
 class HybridStem(keras.layers.Layer):
-    """Hybrid stem: 3x3 conv, then a depthwise branch and a max-pool branch, concatenated, fused 1x1.
+    """Hybrid stem: 3x3 conv, a depthwise branch and a max-pool branch, concatenated, fused 1x1.
 
     ``A = act(BN(conv3x3(x)))``; ``B1 = act(BN(dwconv3x3(A)))``; ``B2 = maxpool3x3(A)``;
     ``out = act(BN(conv1x1(concat([B1, B2]))))`` (depthwise branch first), plus ``A`` when
     ``residual=True`` (the paper's ResNet/WRN stem). All paddings are PyTorch's symmetric ones.
 
     ``ordering="pre"`` is the pre-activation (WRN) form: ``A`` is a bare conv, the depthwise branch
-    is ``dw(ReLU(BN(A)))`` and the fusion is ``conv1x1(ReLU(BN(concat)))``. Parameter and FLOP counts
-    are the same in both orderings.
+    is ``dw(ReLU(BN(A)))`` and the fusion is ``conv1x1(ReLU(BN(concat)))``. Parameter and FLOP
+    counts are the same in both orderings.
 
     Args:
         filters: stem width (16 for MobileNetV3, GhostNet, ResNets; 32 ParC; 24 ShuffleNetV2).
@@ -45,9 +45,21 @@ class HybridStem(keras.layers.Layer):
     (1, 112, 112, 16)
     """
 
-    def __init__(self, filters, strides=1, branch_strides=1, activation="hard_silu", residual=False,
-                 ordering="post", first_conv="standard", bn_epsilon=1e-5, bn_momentum=0.9,
-                 kernel_initializer="he_uniform", depthwise_initializer=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        strides=1,
+        branch_strides=1,
+        activation="hard_silu",
+        residual=False,
+        ordering="post",
+        first_conv="standard",
+        bn_epsilon=1e-5,
+        bn_momentum=0.9,
+        kernel_initializer="he_uniform",
+        depthwise_initializer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _utils.check_positive_int(filters, "filters")
         self.strides = _utils.check_choice(strides, "strides", (1, 2))
@@ -56,8 +68,8 @@ class HybridStem(keras.layers.Layer):
         self.residual = bool(residual)
         if self.residual and branch_strides != 1:
             raise ValueError(
-                "A residual HybridStem needs `branch_strides=1` (the residual adds the first conv's "
-                f"output). Received: residual=True, branch_strides={branch_strides}."
+                "A residual HybridStem needs `branch_strides=1` (the residual adds the first "
+                f"conv's output). Received: residual=True, branch_strides={branch_strides}."
             )
         self.ordering = _utils.check_choice(ordering, "ordering", ORDERINGS)
         self.first_conv = _utils.check_choice(first_conv, "first_conv", FIRST_CONVS)
@@ -79,24 +91,32 @@ class HybridStem(keras.layers.Layer):
         self._dw_pad = 1 if branch_strides == 2 else 0
         if self.first_conv == "standard":
             self.conv1 = keras.layers.Conv2D(
-                filters, 3, strides=strides, padding="valid" if strides == 2 else "same",
+                filters,
+                3,
+                strides=strides,
+                padding="valid" if strides == 2 else "same",
                 use_bias=False,
-                kernel_initializer=_utils.fresh_initializer(self.kernel_initializer), name="conv1",
+                kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
+                name="conv1",
             )
         else:
             from keras_padfree.layers.bsconv import BSConvU
 
-            self.conv1 = BSConvU(filters, 3, strides=strides, padding=1 if strides == 2 else "same",
-                                 name="conv1")
+            self.conv1 = BSConvU(
+                filters, 3, strides=strides, padding=1 if strides == 2 else "same", name="conv1"
+            )
         self.bn1 = None if pre else bn("bn1")
         self.act1 = None if pre else act("act1")
         # stem_1_1: depthwise 3x3 branch.
         self.dw_bn_pre = bn("dw_bn") if pre else None
         self.dw_act_pre = act("dw_act") if pre else None
         self.depthwise = keras.layers.DepthwiseConv2D(
-            3, strides=branch_strides, padding="valid" if branch_strides == 2 else "same",
+            3,
+            strides=branch_strides,
+            padding="valid" if branch_strides == 2 else "same",
             use_bias=False,
-            depthwise_initializer=self.depthwise_initializer, name="depthwise",
+            depthwise_initializer=self.depthwise_initializer,
+            name="depthwise",
         )
         self.dw_bn = None if pre else bn("dw_bn")
         self.dw_act = None if pre else act("dw_act")
@@ -104,8 +124,11 @@ class HybridStem(keras.layers.Layer):
         self.fuse_bn_pre = bn("fuse_bn") if pre else None
         self.fuse_act_pre = act("fuse_act") if pre else None
         self.fuse = keras.layers.Conv2D(
-            filters, 1, use_bias=False,
-            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer), name="fuse"
+            filters,
+            1,
+            use_bias=False,
+            kernel_initializer=_utils.fresh_initializer(self.kernel_initializer),
+            name="fuse",
         )
         self.fuse_bn = None if pre else bn("fuse_bn")
         self.fuse_act = None if pre else act("fuse_act")
@@ -129,8 +152,11 @@ class HybridStem(keras.layers.Layer):
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         a, branch, cat = self._shapes(input_shape)
-        first_in = (self._padded(input_shape, self._conv1_pad) if self.first_conv == "standard"
-                    else input_shape)
+        first_in = (
+            self._padded(input_shape, self._conv1_pad)
+            if self.first_conv == "standard"
+            else input_shape
+        )
         self.conv1.build(first_in)
         for layer in (self.bn1, self.act1, self.dw_bn_pre, self.dw_act_pre):
             if layer is not None:
@@ -175,8 +201,11 @@ class HybridStem(keras.layers.Layer):
     def profile_ops(self, input_shape):
         input_shape = tuple(input_shape)
         a, branch, cat = self._shapes(input_shape)
-        first_in = (self._padded(input_shape, self._conv1_pad) if self.first_conv == "standard"
-                    else input_shape)
+        first_in = (
+            self._padded(input_shape, self._conv1_pad)
+            if self.first_conv == "standard"
+            else input_shape
+        )
         ops_ = profiling.layer_ops(self.conv1, first_in)
         for layer in (self.bn1, self.act1, self.dw_bn_pre, self.dw_act_pre):
             if layer is not None:
@@ -185,10 +214,19 @@ class HybridStem(keras.layers.Layer):
         for layer in (self.dw_bn, self.dw_act):
             if layer is not None:
                 ops_ += profiling.layer_ops(layer, branch)
-        ops_.append(profiling.Op("pool", elems_in=profiling._elems(a),
-                                 elems_out=profiling._elems(branch), detail="max"))
-        ops_.append(profiling.Op("elementwise", elems_out=profiling._elems(cat), detail="concat",
-                                 module=False))
+        ops_.append(
+            profiling.Op(
+                "pool",
+                elems_in=profiling._elems(a),
+                elems_out=profiling._elems(branch),
+                detail="max",
+            )
+        )
+        ops_.append(
+            profiling.Op(
+                "elementwise", elems_out=profiling._elems(cat), detail="concat", module=False
+            )
+        )
         for layer in (self.fuse_bn_pre, self.fuse_act_pre):
             if layer is not None:
                 ops_ += profiling.layer_ops(layer, cat)
@@ -197,8 +235,11 @@ class HybridStem(keras.layers.Layer):
             if layer is not None:
                 ops_ += profiling.layer_ops(layer, branch)
         if self.residual:
-            ops_.append(profiling.Op("elementwise", elems_out=profiling._elems(branch),
-                                     detail="add", module=False))
+            ops_.append(
+                profiling.Op(
+                    "elementwise", elems_out=profiling._elems(branch), detail="add", module=False
+                )
+            )
         return ops_
 
     def get_config(self):

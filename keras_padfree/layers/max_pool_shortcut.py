@@ -31,8 +31,15 @@ class MaxPoolShortcut(keras.layers.Layer):
     (1, 15, 15, 32)
     """
 
-    def __init__(self, filters=None, pool_size=3, strides=2, padding=0,
-                 kernel_initializer="he_uniform", **kwargs):
+    def __init__(
+        self,
+        filters=None,
+        pool_size=3,
+        strides=2,
+        padding=0,
+        kernel_initializer="he_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if filters is not None:
             _utils.check_positive_int(filters, "filters")
@@ -40,7 +47,9 @@ class MaxPoolShortcut(keras.layers.Layer):
         self.pool_size = _utils.check_positive_int(pool_size, "pool_size")
         self.strides = _utils.check_positive_int(strides, "strides")
         if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise ValueError(f"Argument `padding` must be an int >= 0. Received: padding={padding!r}.")
+            raise ValueError(
+                f"Argument `padding` must be an int >= 0. Received: padding={padding!r}."
+            )
         if 2 * padding >= pool_size:
             raise ValueError(
                 "Argument `padding` must be smaller than half the pool size. "
@@ -51,7 +60,10 @@ class MaxPoolShortcut(keras.layers.Layer):
         self.projection = None
         if filters is not None:
             self.projection = keras.layers.Conv2D(
-                filters, 1, use_bias=False, kernel_initializer=self.kernel_initializer,
+                filters,
+                1,
+                use_bias=False,
+                kernel_initializer=self.kernel_initializer,
                 name="projection",
             )
 
@@ -77,8 +89,14 @@ class MaxPoolShortcut(keras.layers.Layer):
 
     def profile_ops(self, input_shape):
         pooled = self._pooled_shape(input_shape)
-        ops = [profiling.Op("pool", elems_in=profiling._elems(input_shape),
-                            elems_out=profiling._elems(pooled), detail="max")]
+        ops = [
+            profiling.Op(
+                "pool",
+                elems_in=profiling._elems(input_shape),
+                elems_out=profiling._elems(pooled),
+                detail="max",
+            )
+        ]
         if self.projection is not None:
             ops += profiling.layer_ops(self.projection, pooled)
         return ops

@@ -19,7 +19,8 @@ class PaddingFreeDWConv(keras.layers.Layer):
     ``floor((H - 3) / 2) + 1``: 32 -> 15 -> 7 -> 3, 112 -> 55 -> 27 -> 13 -> 6.
 
     Where the shortcut joins differs between the paper's families, and changes the numbers:
-    ``"after_activation"`` (MobileNetV3, ParC-MobileNetV2, BSConv models: ``act(BN(dw(x))) + S(x)``),
+    ``"after_activation"`` (MobileNetV3, ParC-MobileNetV2, BSConv models:
+    ``act(BN(dw(x))) + S(x)``),
     ``"after_bn"`` (GhostNet, whose depthwise path has no activation: ``BN(dw(x)) + S(x)``), and
     ``"before_bn"`` (ShuffleNetV2: ``BN(dw(x) + S(x))``).
 
@@ -42,12 +43,26 @@ class PaddingFreeDWConv(keras.layers.Layer):
     (1, 15, 15, 24)
     """
 
-    def __init__(self, kernel_size=3, activation="relu", use_bn=True,
-                 shortcut_position="after_activation", shortcut_pool_size=3, shortcut_padding=0,
-                 bn_epsilon=1e-5, bn_momentum=0.9, depthwise_initializer=None, **kwargs):
+    def __init__(
+        self,
+        kernel_size=3,
+        activation="relu",
+        use_bn=True,
+        shortcut_position="after_activation",
+        shortcut_pool_size=3,
+        shortcut_padding=0,
+        bn_epsilon=1e-5,
+        bn_momentum=0.9,
+        depthwise_initializer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if (isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 3
-                or kernel_size % 2 == 0):
+        if (
+            isinstance(kernel_size, bool)
+            or not isinstance(kernel_size, int)
+            or kernel_size < 3
+            or kernel_size % 2 == 0
+        ):
             raise ValueError(
                 "Argument `kernel_size` must be an odd integer >= 3. "
                 f"Received: kernel_size={kernel_size!r}."
@@ -69,8 +84,12 @@ class PaddingFreeDWConv(keras.layers.Layer):
         self.padding = (kernel_size - 3) // 2
         self.pad = keras.layers.ZeroPadding2D(self.padding, name="pad") if self.padding else None
         self.depthwise = keras.layers.DepthwiseConv2D(
-            kernel_size, strides=2, padding="valid", use_bias=False,
-            depthwise_initializer=self.depthwise_initializer, name="depthwise",
+            kernel_size,
+            strides=2,
+            padding="valid",
+            use_bias=False,
+            depthwise_initializer=self.depthwise_initializer,
+            name="depthwise",
         )
         self.bn = _utils.batch_norm(bn_epsilon, bn_momentum, name="bn") if self.use_bn else None
         self.act = _utils.activation_layer(self.activation, layer_name="act")
@@ -95,8 +114,8 @@ class PaddingFreeDWConv(keras.layers.Layer):
             raise ValueError(
                 f"Layer {self.name!r}: the shortcut pool ({self.shortcut_pool_size}x"
                 f"{self.shortcut_pool_size}, padding {self.shortcut_padding}) gives spatial size "
-                f"{sc[1:3]} but the {self.kernel_size}x{self.kernel_size} conv gives {out[1:3]} for "
-                f"input {tuple(input_shape)}."
+                f"{sc[1:3]} but the {self.kernel_size}x{self.kernel_size} conv gives {out[1:3]} "
+                f"for input {tuple(input_shape)}."
             )
         self.built = True
 
@@ -132,8 +151,9 @@ class PaddingFreeDWConv(keras.layers.Layer):
         if self.act is not None:
             ops += profiling.layer_ops(self.act, out)
         ops += profiling.layer_ops(self.shortcut, input_shape)
-        ops.append(profiling.Op("elementwise", elems_out=profiling._elems(out), detail="add",
-                                module=False))
+        ops.append(
+            profiling.Op("elementwise", elems_out=profiling._elems(out), detail="add", module=False)
+        )
         return ops
 
     def get_config(self):

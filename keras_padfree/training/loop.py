@@ -56,6 +56,7 @@ from keras_padfree.data.specs import get_dataset_spec
 from keras_padfree.training import distribute as dist
 from keras_padfree.training import files
 from keras_padfree.training import run_folder
+from keras_padfree.training import speed
 from keras_padfree.training.callbacks import EpochLog
 from keras_padfree.training.callbacks import ModelCheckpoints
 from keras_padfree.training.callbacks import StopOnNonFinite
@@ -290,10 +291,6 @@ def build_model(
     return model
 
 
-def _jit(flag):
-    return {"auto": "auto", "on": True, "off": False}[flag]
-
-
 def _float32_output(model):
     """Mixed precision: the softmax output is cast to float32 for a stable loss."""
     if model.outputs[0].dtype == "float32":
@@ -337,7 +334,24 @@ def train(cfg: TrainConfig) -> dict:
                 "longer running; its lock was stale.",
                 flush=True,
             )
-        return _train_locked(cfg, info, recipe, t_start)
+        # The backend's faster kernels (same results to float32 rounding; see training.speed),
+        # for this run only: the process gets Keras' own back afterwards.
+        before = speed.fast_kernels_installed()
+        try:
+            return _train_locked(cfg, info, recipe, t_start)
+        finally:
+            if not before:
+                speed.uninstall_fast_kernels()
+
+
+def _speed_settings(cfg):
+    """``speed.default_settings`` for this backend and device, its kernels installed."""
+    settings = dict(speed.default_settings())
+    if cfg.jit_compile != "auto":
+        settings["jit_compile"] = cfg.jit_compile == "on"
+        settings["why"] = [*settings["why"], f"jit_compile={cfg.jit_compile} (asked for)"]
+    settings["kernels"] = speed.install_fast_kernels() if settings["fast_kernels"] else []
+    return settings
 
 
 def _settings(cfg, info, recipe, train_src, *, epochs, batch_size, spe, size, lr, replicas):
@@ -369,6 +383,7 @@ def _train_locked(cfg, info, recipe, t_start):
     dist.set_cpu_devices(cfg.cpu_devices)  # before TensorFlow initialises its devices
     with quiet_native_stderr():
         dist.initialize_devices()
+        fast = _speed_settings(cfg)  # asks the backend for its devices
     # The data first: a dataset that is not prepared fails before the model is built.
     source_args = dict(
         data_dir=cfg.data_dir,
@@ -436,7 +451,7 @@ def _train_locked(cfg, info, recipe, t_start):
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
             metrics=_metrics(classes),
-            jit_compile=_jit(cfg.jit_compile),
+            jit_compile=fast["jit_compile"],
         )
         state = TrainingBackup.restore(model, backup_dir) if plan.kind == "resume" else None
     # Every argument is checked and the model is built: only now may the old run's files go.
@@ -474,7 +489,12 @@ def _train_locked(cfg, info, recipe, t_start):
         f"{eval_src.num_examples} eval, {classes} classes) recipe={recipe.name} "
         f"epochs={epochs} batch={batch_size} steps/epoch={spe} size={size} "
         f"backend={keras.backend.backend()} distribute={cfg.distribute} "
-        f"precision={cfg.mixed_precision} jit={cfg.jit_compile}",
+        f"precision={cfg.mixed_precision}",
+        flush=True,
+    )
+    print(
+        f"speed: jit_compile={bool(model.jit_compile)} "
+        f"kernels={','.join(fast['kernels']) or 'keras'} ({'; '.join(fast['why'])})",
         flush=True,
     )
 
@@ -589,6 +609,7 @@ def _train_locked(cfg, info, recipe, t_start):
             "replicas": replicas,
             "precision": cfg.mixed_precision,
             "jit_compile": bool(model.jit_compile),
+            "kernels": fast["kernels"],
             "seed": cfg.seed,
             "terminated_early": False,
             "wall_time_s": round(time.time() - t_start, 1),

@@ -83,6 +83,11 @@ def test_fit_on_bundled_digits(digits_run):
     # slower (TensorFlow on CPU, PyTorch), always on for JAX.
     expected_jit = _tensorflow_sees_accelerator() if BACKEND == "tensorflow" else BACKEND == "jax"
     assert result["jit_compile"] is expected_jit
+    # training.speed's kernels for this backend, for the run only (the process gets Keras' back).
+    from keras_padfree.training import speed
+
+    assert result["kernels"] == list(speed.DEFAULT_KERNELS.get(BACKEND, ()))
+    assert speed.fast_kernels_installed() == []
     assert result["optimizer_steps"] == 12 and result["eval_examples"] == 359
     assert np.isfinite(result["loss"]) and 0.0 <= result["top1"] <= result["top5"] <= 1.0
     assert _log_epochs(out) == [0, 1]

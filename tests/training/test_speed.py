@@ -244,7 +244,16 @@ def test_a_zoo_train_step_with_the_fast_kernels_stays_within_float32_rounding():
 
     keras.utils.set_random_seed(0)
     start, l32, w32 = step("float32", False, None)
-    _, l64, w64 = step("float64", False, start)
+    if BACKEND == "jax":  # JAX computes in float64 only with x64 on (else: float32, silently)
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    try:
+        _, l64, w64 = step("float64", False, start)
+    finally:
+        if BACKEND == "jax":
+            jax.config.update("jax_enable_x64", False)
+    assert all(w.dtype == np.float64 for w in w64)
     _, lfast, wfast = step("float32", True, start)
     assert lfast == pytest.approx(l64, rel=1e-5)
     keras_err = max(float(np.max(np.abs(a - b))) for a, b in zip(w32, w64))

@@ -51,7 +51,8 @@ def canonical_activation(name):
     if key not in _KNOWN_ACTIVATIONS:
         allowed = sorted(set(_KNOWN_ACTIVATIONS) | set(_ACTIVATION_ALIASES))
         raise ValueError(
-            f"Argument `activation` must be one of {allowed} or None. Received: activation={name!r}."
+            f"Argument `activation` must be one of {allowed} or None. "
+            f"Received: activation={name!r}."
         )
     return key
 
@@ -147,37 +148,86 @@ def symmetric_pad(x, padding, value=0.0):
     """Pads the two spatial axes of an NHWC tensor by ``padding`` on every side."""
     if padding == 0:
         return x
-    return ops.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]], constant_values=value)
+    pads = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+    return ops.pad(x, pads, constant_values=value)
+
+
+def _pool_output_size(size, pool_size, strides, padding):
+    return (size + 2 * padding - pool_size) // strides + 1
+
+
+def _same_pool_start(size, pool_size, strides):
+    """(cells before the axis, output size) of Keras' "same" pooling along an axis of ``size``.
+
+    "same" pads ``max((ceil(size / s) - 1) * s + k - size, 0)`` cells in total, the smaller half
+    before the axis, and its padded cells never win the max (on every backend).
+    """
+    out = -(-size // strides)
+    return max((out - 1) * strides + pool_size - size, 0) // 2, out
 
 
 def max_pool(x, pool_size, strides, padding):
     """Max-pool with PyTorch's symmetric padding semantics (padded cells never win).
 
-    ``padding`` is an int: 0 is a plain valid pool; for stride 1 with ``padding == (k - 1) // 2``
-    Keras' "same" pool is exact; otherwise the input is padded with the dtype's lowest value.
+    ``padding`` is an int. The pool is expressed with as few passes over ``x`` as give the exact
+    result (LiteRT's XNNPACK runs each op as one pass; every form below is exact on every backend
+    and keeps int8 quantisation exact):
+
+    * ``padding == 0``: a valid pool;
+    * where Keras' "same" pool puts ``padding`` cells before both spatial axes (stride 1 with
+      ``2 * padding == pool_size - 1``; 3x3/stride 2/padding 1 on odd sizes; 5x5/stride 2/padding
+      1 on even sizes): that pool, cropped to PyTorch's output size where "same" gives one more
+      row/column;
+    * a k-window pool whose (k - stride)-windows are such a "same" pool (5x5/stride 2/padding 1 on
+      odd sizes): that pool, then a 2x2/stride-1 valid pool (a k-window starting at ``i*s - p`` is
+      the union of the (k - s)-windows starting at ``i*s - p`` and ``(i + 1)*s - p``);
+    * otherwise the input is padded only where a window reaches out of it, by repeating the edge
+      rows/columns (slices + concatenations: a PADV2 with -inf would split the delegated graph and
+      wreck the int8 scale; a zero PAD, exact after a ReLU, costs XNNPACK more than the
+      concatenations), then pooled valid.
     """
     if padding == 0:
         return ops.max_pool(x, pool_size, strides, padding="valid")
     if strides == 1 and 2 * padding == pool_size - 1:
         return ops.max_pool(x, pool_size, strides, padding="same")
-    if 2 * padding < pool_size:
-        # Every window then holds at least one real cell next to its padded ones, so padding by
-        # repeating the edge rows/columns gives the same maximum as PyTorch's -inf padding. It is
-        # expressed as slices + concatenations, which LiteRT's XNNPACK delegate runs and int8
-        # quantisation keeps exact (a PADV2 with -inf splits the delegated graph; a -inf constant
-        # would wreck the int8 scale).
-        x = _edge_pad(x, padding)
-    else:
-        lowest = float(-3.0e38) if keras.backend.standardize_dtype(x.dtype) == "float32" \
-            else -65504.0
+    sizes = tuple(x.shape[1:3])
+    if 2 * padding >= pool_size:
+        lowest = -3.0e38 if keras.backend.standardize_dtype(x.dtype) == "float32" else -65504.0
         x = symmetric_pad(x, padding, value=lowest)
+        return ops.max_pool(x, pool_size, strides, padding="valid")
+    if None not in sizes:
+        out = tuple(_pool_output_size(n, pool_size, strides, padding) for n in sizes)
+        for window, extra in ((pool_size, 0), (pool_size - strides, 1)):
+            if window <= 2 * padding or window < strides:
+                continue
+            same = [_same_pool_start(n, window, strides) for n in sizes]
+            if all(
+                before == padding and n_out - extra >= o for (before, n_out), o in zip(same, out)
+            ):
+                y = ops.max_pool(x, window, strides, padding="same")
+                if extra:
+                    y = ops.max_pool(y, 2, 1, padding="valid")
+                if tuple(y.shape[1:3]) != out:
+                    y = y[:, : out[0], : out[1]]
+                return y
+        after = [max((o - 1) * strides + pool_size - padding - n, 0) for n, o in zip(sizes, out)]
+    else:
+        after = [padding, padding]
+    x = _edge_pad(x, ((padding, after[0]), (padding, after[1])))
     return ops.max_pool(x, pool_size, strides, padding="valid")
 
 
-def _edge_pad(x, padding):
-    """Pads H and W of an NHWC tensor by repeating the border rows/columns ``padding`` times."""
-    x = ops.concatenate([x[:, :1]] * padding + [x] + [x[:, -1:]] * padding, axis=1)
-    return ops.concatenate([x[:, :, :1]] * padding + [x] + [x[:, :, -1:]] * padding, axis=2)
+def _edge_pad(x, pads):
+    """Pads H and W of an NHWC tensor by repeating the border rows/columns.
+
+    ``pads`` is ``((before_h, after_h), (before_w, after_w))``.
+    """
+    for axis, (before, after) in ((1, pads[0]), (2, pads[1])):
+        if before or after:
+            first = x[:, :1] if axis == 1 else x[:, :, :1]
+            last = x[:, -1:] if axis == 1 else x[:, :, -1:]
+            x = ops.concatenate([first] * before + [x] + [last] * after, axis=axis)
+    return x
 
 
 def fresh_initializer(initializer):
@@ -191,7 +241,7 @@ def fresh_initializer(initializer):
     return keras.initializers.get(keras.initializers.serialize(initializer))
 
 
-def uniform_limit_initializer(fan_in, gain=math.sqrt(6.0)):
+def uniform_limit_initializer(fan_in, gain=math.sqrt(6.0)):  # noqa: B008 - a constant
     """RandomUniform(+-gain/sqrt(fan_in)); gain sqrt(6) is PyTorch's kaiming_uniform_ default."""
     limit = gain / math.sqrt(fan_in)
     return keras.initializers.RandomUniform(-limit, limit)

@@ -1,9 +1,8 @@
-"""PaddingFreeDWConv, MaxPoolShortcut and HybridStem against NumPy, plus shapes and serialization."""
-
-import numpy as np
-import pytest
+"""PaddingFreeDWConv, MaxPoolShortcut and HybridStem against NumPy, shapes and serialization."""
 
 import keras
+import numpy as np
+import pytest
 
 from keras_padfree import layers
 from keras_padfree.layers import _utils
@@ -22,8 +21,9 @@ def _input(shape, seed=0):
 
 
 @pytest.mark.all_backends
-@pytest.mark.parametrize("size,expected", [(32, 15), (15, 7), (7, 3), (224, 111), (112, 55),
-                                           (55, 27), (27, 13), (13, 6)])
+@pytest.mark.parametrize(
+    "size,expected", [(32, 15), (15, 7), (7, 3), (224, 111), (112, 55), (55, 27), (27, 13), (13, 6)]
+)
 def test_max_pool_shortcut_shape_follows_padding_free_rule(size, expected):
     x = _input((1, size, size, 4))
     layer = layers.MaxPoolShortcut()
@@ -51,10 +51,43 @@ def test_max_pool_shortcut_padded_pool_ignores_padding():
     assert (y < 0).all()
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"filters": 0}, "filters"), ({"pool_size": 0}, "pool_size"), ({"padding": -1}, "padding"),
-    ({"pool_size": 3, "padding": 2}, "padding"),
-])
+@pytest.mark.all_backends
+@pytest.mark.parametrize(
+    "pool_size,strides,padding",
+    [
+        (3, 2, 1),
+        (5, 2, 1),
+        (3, 1, 1),
+        (5, 1, 2),
+        (4, 2, 1),
+        (5, 3, 2),
+        (7, 2, 3),
+        (3, 3, 1),
+    ],
+)
+def test_padded_max_pool_equals_pytorch_pool_on_every_size(pool_size, strides, padding):
+    # Each size takes whichever form max_pool picks for it ("same" pool, cropped or not; a
+    # smaller "same" pool then a 2x2 one; edge padding on the sides a window reaches): all of them
+    # must be the PyTorch pool exactly, on square and non-square inputs, negative values included.
+    rng = np.random.RandomState(0)
+    for h in range(pool_size, pool_size + 12):
+        for w in (h, h + 1):
+            x = rng.normal(size=(2, h, w, 3)).astype("float32") - 2.0
+            y = keras.ops.convert_to_numpy(_utils.max_pool(x, pool_size, strides, padding))
+            expected = ref.max_pool(x.astype(np.float64), pool_size, strides, padding)
+            assert y.shape == expected.shape, (h, w)
+            np.testing.assert_array_equal(y, expected.astype("float32"), err_msg=f"{h}x{w}")
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"filters": 0}, "filters"),
+        ({"pool_size": 0}, "pool_size"),
+        ({"padding": -1}, "padding"),
+        ({"pool_size": 3, "padding": 2}, "padding"),
+    ],
+)
 def test_max_pool_shortcut_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         layers.MaxPoolShortcut(**kwargs)
@@ -84,9 +117,14 @@ def _dw_reference(layer, x, rng):
 
 @pytest.mark.all_backends
 @pytest.mark.parametrize("kernel_size", [3, 5])
-@pytest.mark.parametrize("position,activation", [
-    ("after_activation", "hard_silu"), ("after_bn", None), ("before_bn", "relu"),
-])
+@pytest.mark.parametrize(
+    "position,activation",
+    [
+        ("after_activation", "hard_silu"),
+        ("after_bn", None),
+        ("before_bn", "relu"),
+    ],
+)
 def test_padding_free_dw_conv_matches_numpy(kernel_size, position, activation):
     rng = np.random.RandomState(1)
     x = _input((2, 16, 16, 8))
@@ -101,8 +139,9 @@ def test_padding_free_dw_conv_matches_numpy(kernel_size, position, activation):
 def test_padding_free_dw_conv_ghostnet_pool():
     rng = np.random.RandomState(2)
     x = np.abs(_input((1, 15, 15, 4)))
-    layer = layers.PaddingFreeDWConv(5, activation=None, shortcut_position="after_bn",
-                                     shortcut_pool_size=5, shortcut_padding=1)
+    layer = layers.PaddingFreeDWConv(
+        5, activation=None, shortcut_position="after_bn", shortcut_pool_size=5, shortcut_padding=1
+    )
     layer.build(x.shape)
     expected = _dw_reference(layer, x, rng)
     np.testing.assert_allclose(_np(layer(x, training=False)), expected, rtol=1e-4, atol=1e-4)
@@ -119,10 +158,15 @@ def test_padding_free_chain_sizes(sizes):
     assert seen == sizes
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"kernel_size": 4}, "kernel_size"), ({"kernel_size": 1}, "kernel_size"),
-    ({"shortcut_position": "before_act"}, "shortcut_position"), ({"activation": "tanh"}, "activation"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"kernel_size": 4}, "kernel_size"),
+        ({"kernel_size": 1}, "kernel_size"),
+        ({"shortcut_position": "before_act"}, "shortcut_position"),
+        ({"activation": "tanh"}, "activation"),
+    ],
+)
 def test_padding_free_dw_conv_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         layers.PaddingFreeDWConv(**kwargs)
@@ -162,13 +206,16 @@ def _stem_reference(layer, x, rng):
 
 
 @pytest.mark.all_backends
-@pytest.mark.parametrize("kwargs,size,out_size", [
-    ({"activation": "hard_silu"}, 32, 32),
-    ({"activation": "hard_silu", "strides": 2}, 32, 16),
-    ({"activation": "relu", "strides": 2, "branch_strides": 2}, 32, 8),
-    ({"activation": "relu", "residual": True}, 16, 16),
-    ({"activation": "relu", "residual": True, "ordering": "pre"}, 16, 16),
-])
+@pytest.mark.parametrize(
+    "kwargs,size,out_size",
+    [
+        ({"activation": "hard_silu"}, 32, 32),
+        ({"activation": "hard_silu", "strides": 2}, 32, 16),
+        ({"activation": "relu", "strides": 2, "branch_strides": 2}, 32, 8),
+        ({"activation": "relu", "residual": True}, 16, 16),
+        ({"activation": "relu", "residual": True, "ordering": "pre"}, 16, 16),
+    ],
+)
 def test_hybrid_stem_matches_numpy(kwargs, size, out_size):
     rng = np.random.RandomState(3)
     x = _input((2, size, size, 3))
@@ -182,8 +229,11 @@ def test_hybrid_stem_matches_numpy(kwargs, size, out_size):
 
 def test_hybrid_stem_parameter_counts_match_the_paper():
     # bsconv_family.md section 6: 1,184 params (MobileNetV3 / ResNet stems), 944 with BSConv-U.
-    for kwargs, expected in [({}, 1184), ({"residual": True, "ordering": "pre"}, 1184),
-                             ({"first_conv": "bsconv_u", "ordering": "pre", "residual": True}, 944)]:
+    for kwargs, expected in [
+        ({}, 1184),
+        ({"residual": True, "ordering": "pre"}, 1184),
+        ({"first_conv": "bsconv_u", "ordering": "pre", "residual": True}, 944),
+    ]:
         layer = layers.HybridStem(16, **kwargs)
         layer.build((1, 32, 32, 3))
         trainable = sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
@@ -193,15 +243,22 @@ def test_hybrid_stem_parameter_counts_match_the_paper():
 def test_hybrid_stem_224_shapes():
     x = keras.Input((224, 224, 3))
     assert layers.HybridStem(16, strides=2)(x).shape[1:3] == (112, 112)
-    assert layers.HybridStem(24, strides=2, branch_strides=2, activation="relu")(x).shape[1:3] == (56, 56)
+    assert layers.HybridStem(24, strides=2, branch_strides=2, activation="relu")(x).shape[1:3] == (
+        56,
+        56,
+    )
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"filters": 0}, "filters"), ({"filters": 16, "strides": 3}, "strides"),
-    ({"filters": 16, "ordering": "middle"}, "ordering"),
-    ({"filters": 16, "residual": True, "branch_strides": 2}, "branch_strides"),
-    ({"filters": 16, "first_conv": "bsconv_s"}, "first_conv"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"filters": 0}, "filters"),
+        ({"filters": 16, "strides": 3}, "strides"),
+        ({"filters": 16, "ordering": "middle"}, "ordering"),
+        ({"filters": 16, "residual": True, "branch_strides": 2}, "branch_strides"),
+        ({"filters": 16, "first_conv": "bsconv_s"}, "first_conv"),
+    ],
+)
 def test_hybrid_stem_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         layers.HybridStem(**kwargs)
@@ -211,14 +268,18 @@ def test_hybrid_stem_rejects_bad_arguments(kwargs, match):
 
 
 @pytest.mark.all_backends
-@pytest.mark.parametrize("make", [
-    lambda: layers.MaxPoolShortcut(filters=12, name="sc"),
-    lambda: layers.PaddingFreeDWConv(5, activation="relu6", shortcut_position="before_bn"),
-    lambda: layers.HybridStem(8, strides=2, activation="relu", ordering="pre"),
-    lambda: layers.SqueezeExcite(4, gate="hard_sigmoid", pool_is_module=False),
-    lambda: layers.BSConvU(12, 3, strides=2, padding=0),
-    lambda: layers.BSConvS(12, 5, padding=2, with_bn=True),
-], ids=["shortcut", "pf_dw", "stem", "se", "bsconv_u", "bsconv_s"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.MaxPoolShortcut(filters=12, name="sc"),
+        lambda: layers.PaddingFreeDWConv(5, activation="relu6", shortcut_position="before_bn"),
+        lambda: layers.HybridStem(8, strides=2, activation="relu", ordering="pre"),
+        lambda: layers.SqueezeExcite(4, gate="hard_sigmoid", pool_is_module=False),
+        lambda: layers.BSConvU(12, 3, strides=2, padding=0),
+        lambda: layers.BSConvS(12, 5, padding=2, with_bn=True),
+    ],
+    ids=["shortcut", "pf_dw", "stem", "se", "bsconv_u", "bsconv_s"],
+)
 def test_layer_round_trips_through_keras_file(make, tmp_path):
     inputs = keras.Input((16, 16, 8))
     outputs = make()(inputs)
@@ -239,21 +300,26 @@ def test_layer_round_trips_through_keras_file(make, tmp_path):
 
 
 @pytest.mark.parametrize("size", [6, 7, 15, 16, 32])
-@pytest.mark.parametrize("kernel_size,strides,padding", [(3, 1, 1), (3, 2, 1), (5, 2, 2),
-                                                          (5, 2, 1), (1, 2, 0), (3, 2, 0)])
+@pytest.mark.parametrize(
+    "kernel_size,strides,padding",
+    [(3, 1, 1), (3, 2, 1), (5, 2, 2), (5, 2, 1), (1, 2, 0), (3, 2, 0)],
+)
 def test_pad_for_conv_is_pytorch_padding(size, kernel_size, strides, padding):
     x = _input((1, size, size, 3), seed=size)
     inp = keras.Input((size, size, 3))
     h, mode = _utils.pad_for_conv(inp, kernel_size, strides, padding, name="c")
-    conv = keras.layers.Conv2D(2, kernel_size, strides=strides, padding=mode, use_bias=False,
-                               name="c_conv")
+    conv = keras.layers.Conv2D(
+        2, kernel_size, strides=strides, padding=mode, use_bias=False, name="c_conv"
+    )
     model = keras.Model(inp, conv(h))
     kernel = keras.ops.convert_to_numpy(conv.kernel)
-    expected = ref.conv2d(x.astype(np.float64), kernel.astype(np.float64), stride=strides,
-                          padding=padding)
+    expected = ref.conv2d(
+        x.astype(np.float64), kernel.astype(np.float64), stride=strides, padding=padding
+    )
     np.testing.assert_allclose(_np(model(x)), expected, rtol=1e-5, atol=1e-5)
     # "same" exactly where it is PyTorch's padding: stride 1, or stride 2 on an odd input.
     uses_same = padding > 0 and 2 * padding == kernel_size - 1 and (strides == 1 or size % 2)
     assert mode == ("same" if uses_same else "valid")
-    assert any(isinstance(l, keras.layers.ZeroPadding2D) for l in model.layers) == (
-        padding > 0 and not uses_same)
+    assert any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in model.layers) == (
+        padding > 0 and not uses_same
+    )

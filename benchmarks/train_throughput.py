@@ -1,20 +1,35 @@
-"""Training throughput: images/second of a full train step, per backend, and of the input pipeline.
+"""Training throughput against native PyTorch: images/second of a full train step, every backend.
 
-For each Keras backend (one subprocess per backend) it times ``model.train_on_batch`` (forward,
-loss, backward and the CoupledSGD update of ``keras_padfree.training``) on generated CIFAR-sized
-data for the padding-free (PF) and original CIFAR models of the zoo, next to
-``keras.applications.MobileNetV3Large(weights=None)`` at the same input, in the same process. With
-TensorFlow it also times one model with XLA on and off, which is how ``training/fit.py``'s default
-(``--jit-compile auto``: XLA off for TensorFlow on CPU) was chosen. Then it times the tf.data input
-pipeline alone with CIFAR-style (pad-crop + flip of cached 32x32 images) and Dogs-style (resize
-256 -> random crop 224 + flip + brightness of variable-size images) preprocessing, and compares it
-with what the fastest model consumes.
+For each family of the paper's second set it times one train step (forward, loss, backward, SGD
+update) of
 
-Every number is the median over ``--repeats`` timed repeats of ``--steps`` steps after warm-up.
+* the native PyTorch model: torchvision's ``mobilenet_v3_large`` / ``shufflenet_v2_x1_0``, timm's
+  ``ghostnet_100`` (random weights, eager; NCHW as PyTorch builds it, and channels-last memory),
+* the zoo's 224-pixel original (``*_vegfru``: the same network, parameter for parameter, which the
+  script checks first) and its padding-free version, on Keras' TensorFlow, JAX and PyTorch
+  backends, with the settings ``keras_padfree.training.speed.default_settings`` picks
+  (what ``training/fit.py`` uses),
 
-    python benchmarks/train_throughput.py      # -> benchmarks/results/train_throughput.{md,json}
-    python benchmarks/train_throughput.py --backends tensorflow --steps 3 --repeats 2
+at one input size and batch (default 64x64, batch 128, 100 classes: the padding-free 224-pixel
+layouts need at least 57-61 pixels, so the issue's 32x32 cannot hold both), in float32 and in the
+mixed policies (PyTorch: ``torch.autocast`` with bfloat16 / float16 and a GradScaler). Evidence
+rows: the zoo with Keras' own kernels (PyTorch, JAX: without ``speed.install_fast_kernels``) and
+TensorFlow with XLA.
+
+One worker process per backend holds every model of its backend, built and warmed up (the three
+start at the same time, before any timing); then ``--rounds`` rounds time ``--steps`` steps of
+every model, the backends one after the other and the models in a rotated order, so that a change
+of machine load hits every row alike. Numbers are medians over the rounds. The PyTorch worker runs
+in the environment of ``benchmarks/peer_env.sh`` (torch 2.14.1 + torchvision 0.29.1 + timm), so
+that every PyTorch number of the table (native and Keras' torch backend) comes from one torch.
+
+    bash benchmarks/peer_env.sh        # once: creates benchmarks/.venv (about 6 GB)
+    python benchmarks/train_throughput.py        # -> benchmarks/results/train_throughput.{md,json}
+    python benchmarks/train_throughput.py --families MobileNetV3-large --policies float32 \\
+        --rounds 2 --out-dir /tmp/tt             # a quick look
 """
+
+from __future__ import annotations
 
 import argparse
 import datetime
@@ -29,350 +44,826 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
-
-PAIRS = [  # (label, orig registry name, PF registry name)
-    ("MobileNetV3-large (CIFAR)", "mobilenetv3_large_cifar", "mobilenetv3_large_pf_cifar"),
-    ("GhostNet 1.0x (CIFAR)", "ghostnet_cifar", "ghostnet_pf_cifar"),
-    ("ResNet-20 (BSConv lib)", "bsconv_resnet20_cifar", "bsconv_resnet20_cifar_pf"),
-]
-PEER = "keras.applications.MobileNetV3Large"
 BACKENDS = ("tensorflow", "jax", "torch")
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+CLASSES = 100
+MARK = "@@"  # worker protocol lines on stdout start with this
 
 
-def _build(name, size, classes):
+# ----------------------------------------------------------------------------------- plan
+
+
+def plan(backend: str, args) -> list[dict]:
+    """The configurations one backend's worker builds and times.
+
+    Every family: orig and PF in float32 (and the native peer, NCHW and channels-last). The mixed
+    policies: the originals (and their native peers) of ``--mixed-families`` (PF too with
+    ``--mixed-pf``). Evidence rows (``--evidence-families``, float32 originals): PyTorch and JAX
+    with Keras' own kernels, PyTorch with the opt-in fused BatchNormalization too, TensorFlow
+    with XLA.
+    """
+    from peers import FAMILIES
+
+    configs = []
+
+    def add(**c):
+        configs.append(c)
+
+    for label, orig, pf, library, peer in FAMILIES:
+        if label not in args.families:
+            continue
+        for policy in args.policies:
+            if policy != "float32" and label not in args.mixed_families:
+                continue
+            models = [("orig", orig), ("pf", pf)]
+            if policy != "float32" and not args.mixed_pf:
+                models = models[:1]
+            for variant, name in models:
+                add(
+                    family=label,
+                    kind="zoo",
+                    variant=variant,
+                    model=name,
+                    policy=policy,
+                    kernels="fast",
+                )
+            if backend == "torch" and args.peers:
+                for layout in ("nchw", "channels_last") if policy == "float32" else ("nchw",):
+                    add(
+                        family=label,
+                        kind="native",
+                        variant="native",
+                        model=f"{library}.{peer}",
+                        library=library,
+                        peer=peer,
+                        policy=policy,
+                        layout=layout,
+                    )
+        if not args.evidence or label not in args.evidence_families:
+            continue
+        if backend in ("torch", "jax"):
+            add(
+                family=label,
+                kind="zoo",
+                variant="orig",
+                model=orig,
+                policy="float32",
+                kernels="keras",
+            )
+        if backend == "torch":
+            add(
+                family=label,
+                kind="zoo",
+                variant="orig",
+                model=orig,
+                policy="float32",
+                kernels="all",
+            )
+        if backend == "tensorflow":
+            add(
+                family=label,
+                kind="zoo",
+                variant="orig",
+                model=orig,
+                policy="float32",
+                kernels="fast",
+                jit_compile=True,
+            )
+    for i, c in enumerate(configs):
+        c["id"] = i
+    return configs
+
+
+# --------------------------------------------------------------------------------- worker
+
+
+def _send(obj) -> None:
+    print(MARK + json.dumps(obj), flush=True)
+
+
+class _ZooStep:
+    def __init__(self, config, args, settings):
+        import keras
+        import numpy as np
+
+        from keras_padfree.applications import create_model
+        from keras_padfree.training import get_recipe
+        from keras_padfree.training import speed
+
+        backend = keras.backend.backend()
+        self.kernels = {"fast": None, "all": speed.KERNELS.get(backend, ()), "keras": ()}[
+            config["kernels"]
+        ]
+        self.fast = config["kernels"] != "keras" and settings["fast_kernels"]
+        self.backend = backend
+        jit = config.get("jit_compile", settings["jit_compile"])
+        with self._kernels():
+            keras.config.set_dtype_policy(config["policy"])
+            try:
+                keras.utils.set_random_seed(0)
+                size = args.size
+                self.model = create_model(
+                    config["model"], input_shape=(size, size, 3), classes=CLASSES
+                )
+                self.model.compile(
+                    optimizer=get_recipe("second_set_cifar").make_optimizer(100),
+                    loss=keras.losses.CategoricalCrossentropy(),
+                    jit_compile=jit,
+                    steps_per_execution=settings["steps_per_execution"],
+                )
+            finally:
+                keras.config.set_dtype_policy("float32")
+        rng = np.random.default_rng(0)
+        self.x = rng.uniform(0, 1, (args.batch_size, size, size, 3)).astype("float32")
+        self.y = np.eye(CLASSES, dtype="float32")[rng.integers(0, CLASSES, args.batch_size)]
+        from peers import keras_layout
+
+        self.params = keras_layout(self.model)
+        self.jit = jit
+
+    def _kernels(self):
+        import contextlib
+
+        from keras_padfree.training import speed
+
+        @contextlib.contextmanager
+        def ctx():
+            if self.fast:
+                speed.install_fast_kernels(self.backend, self.kernels)
+            try:
+                yield
+            finally:
+                speed.uninstall_fast_kernels()
+
+        return ctx()
+
+    def __call__(self):
+        with self._kernels():
+            loss = self.model.train_on_batch(self.x, self.y)
+        return float(loss if not isinstance(loss, list) else loss[0])
+
+
+class _NativeStep:
+    def __init__(self, config, args):
+        import numpy as np
+        import torch
+        from peers import build_peer
+
+        torch.manual_seed(0)
+        self.model = build_peer(config["library"], config["peer"], CLASSES)
+        self.model.train()
+        self.memory = (
+            torch.channels_last if config["layout"] == "channels_last" else torch.contiguous_format
+        )
+        self.model = self.model.to(memory_format=self.memory)
+        # The zoo's optimizer as torch has it: SGD, Nesterov momentum 0.9, coupled L2 1e-4
+        # (the second_set_cifar recipe, whose CoupledSGD adds l2 * w to the gradient).
+        self.opt = torch.optim.SGD(
+            self.model.parameters(), lr=0.03, momentum=0.9, nesterov=True, weight_decay=1e-4
+        )
+        rng = np.random.default_rng(0)
+        self.x = rng.uniform(0, 1, (args.batch_size, 3, args.size, args.size)).astype("float32")
+        self.y = rng.integers(0, CLASSES, args.batch_size)
+        policy = config["policy"]
+        self.dtype = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}.get(policy)
+        self.scaler = torch.amp.GradScaler("cpu") if policy == "mixed_float16" else None
+        self.torch = torch
+
+    def __call__(self):
+        torch = self.torch
+        x = torch.from_numpy(self.x).contiguous(memory_format=self.memory)
+        y = torch.from_numpy(self.y)
+        self.opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=self.dtype, enabled=self.dtype is not None):
+            loss = torch.nn.functional.cross_entropy(self.model(x), y)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        return float(loss.detach())
+
+
+def worker(args) -> None:
+    """One backend's process: builds and warms up its plan, then times rounds on request."""
+    sys.path.insert(0, HERE)
     import keras
 
-    if name == PEER:
-        return keras.applications.MobileNetV3Large(
-            input_shape=(size, size, 3), weights=None, classes=classes,
-            include_preprocessing=False)
-    from keras_padfree.applications import create_model
-
-    return create_model(name, input_shape=(size, size, 3), classes=classes)
-
-
-def _time_train(name, size, batch, steps, repeats, jit):
-    import keras
-    import numpy as np
-
-    from keras_padfree.training import get_recipe
-
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(0)
-    classes = 100
-    model = _build(name, size, classes)
-    model.compile(optimizer=get_recipe("bsconv_set1").make_optimizer(100),
-                  loss=keras.losses.CategoricalCrossentropy(), jit_compile=jit)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (batch, size, size, 3)).astype("float32")
-    y = np.eye(classes, dtype="float32")[rng.integers(0, classes, batch)]
-    t0 = time.perf_counter()
-    for _ in range(2):  # warm-up: tracing / compilation
-        loss = model.train_on_batch(x, y)
-    warmup = time.perf_counter() - t0
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            loss = model.train_on_batch(x, y)
-        rates.append(batch * steps / (time.perf_counter() - t0))
-    loss = float(np.asarray(loss if not isinstance(loss, list) else loss[0]))
-    return {"model": name, "size": size, "batch": batch, "jit_compile": jit,
-            "images_per_s": statistics.median(rates), "repeats": [round(r, 2) for r in rates],
-            "warmup_s": round(warmup, 1), "loss": loss,
-            "params": int(sum(np.prod(v.shape) for v in model.trainable_variables))}
-
-
-def worker(args):
-    """Runs inside one backend's subprocess; writes a JSON list of measurements."""
-    import keras
-
-    from keras_padfree.applications import list_models
+    from keras_padfree.training import speed
 
     backend = keras.backend.backend()
-    known = set(list_models())
-    rows = []
-    names = [PEER] + [n for _, o, p in PAIRS for n in (o, p)]
-    jit = "auto" if backend != "torch" else False
-    for name in names:
-        if name != PEER and name not in known:
-            rows.append({"model": name, "error": "not registered"})
-            continue
+    settings = speed.default_settings(backend, "cpu")
+    configs = plan(backend, args)
+    steps = {}
+    info = {
+        "backend": backend,
+        "keras": keras.__version__,
+        "settings": {k: v for k, v in settings.items()},
+        "configs": [],
+    }
+    if backend == "torch":
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
         try:
-            rows.append(_time_train(name, 32, args.batch_size, args.steps, args.repeats, jit))
-        except Exception as e:  # noqa: BLE001 -- one failing model must not hide the others
-            rows.append({"model": name, "error": f"{type(e).__name__}: {e}"[:300]})
-        print(backend, rows[-1], flush=True)
-        _dump(args.worker_out, backend, rows)
+            import timm
+            import torchvision
+
+            info["torchvision"] = torchvision.__version__
+            info["timm"] = timm.__version__
+        except ImportError:
+            pass
     if backend == "tensorflow":
-        for flag in (False, True):
-            try:
-                row = _time_train("bsconv_resnet20_cifar_pf", 32, args.batch_size, args.steps,
-                                  args.repeats, flag)
-                row["xla_check"] = True
-                rows.append(row)
-            except Exception as e:  # noqa: BLE001
-                rows.append({"model": "bsconv_resnet20_cifar_pf", "jit_compile": flag,
-                             "xla_check": True, "error": f"{type(e).__name__}: {e}"[:300]})
-            print(backend, rows[-1], flush=True)
-            _dump(args.worker_out, backend, rows)
-        row = _time_train(PEER, 224, 16, max(2, args.steps // 2), args.repeats, "auto")
-        row["dogs_size_peer"] = True
-        rows.append(row)
-        print(backend, row, flush=True)
-    _dump(args.worker_out, backend, rows, done=True)
+        import tensorflow as tf
 
+        info["tensorflow"] = tf.__version__
+    if backend == "jax":
+        import jax
 
-def _dump(path, backend, rows, done=False):
-    """Writes the rows measured so far (a backend that runs out of time keeps them)."""
-    import keras
+        info["jax"] = jax.__version__
+    for c in configs:
+        row = dict(c)
+        t0 = time.perf_counter()
+        try:
+            if c["kind"] == "native":
+                step = _NativeStep(c, args)
+                from peers import torch_layout
 
-    with open(path + ".tmp", "w") as f:
-        json.dump({"backend": backend, "keras": keras.__version__, "rows": rows,
-                   "complete": done}, f, indent=1)
-    os.replace(path + ".tmp", path)
-
-
-def pipeline_throughput(repeats):
-    """images/s of the CIFAR- and Dogs-style training pipelines on generated data."""
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_padfree.data import pipeline
-    from keras_padfree.data.specs import get_dataset_spec
-    from keras_padfree.training import get_recipe
-
-    rng = np.random.default_rng(0)
-    out = {}
-    cifar = rng.integers(0, 255, (10000, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 100, 10000)
-    src = pipeline.DataSource(tf.data.Dataset.from_tensor_slices((cifar, labels)), 10000, 100,
-                              (32, 32), get_dataset_spec("cifar100"), "train")
-    dogs_imgs = [rng.integers(0, 255, (int(h), int(w), 3), dtype=np.uint8)
-                 for h, w in zip(rng.integers(300, 500, 256), rng.integers(300, 500, 256))]
-    dogs_ds = tf.data.Dataset.from_generator(
-        lambda: ((im, i % 120) for i, im in enumerate(dogs_imgs)),
-        output_signature=(tf.TensorSpec((None, None, 3), tf.uint8), tf.TensorSpec((), tf.int64)))
-    dogs_cached = dogs_ds.cache()
-    for _ in dogs_cached:  # decode once: the benchmark measures preprocessing, not the generator
-        pass
-    dsrc = pipeline.DataSource(dogs_cached, 256, 120, None, get_dataset_spec("stanford_dogs"),
-                               "train")
-    cases = [("CIFAR-style (pad-crop 4 + flip, 32x32, batch 128)", src,
-              get_recipe("bsconv_set1").preprocessing, 32, 100, 128, 10000),
-             ("Dogs-style (resize 256, crop 224, flip, brightness, batch 64)", dsrc,
-              get_recipe("bsconv_set1_dogs").preprocessing, 224, 120, 64, 256)]
-    for label, source, prep, size, classes, batch, n in cases:
-        rates = []
-        stream = pipeline.train_stream(source, prep, size=size, classes=classes,
-                                       batch_size=batch, epochs=repeats + 1)
-        it = iter(stream)
-        per_epoch = -(-n // batch)
-        for _ in range(per_epoch):  # warm-up epoch (fills the cache)
-            next(it)
-        for _ in range(repeats):
+                row["params"] = _jsonable(torch_layout(step.model))
+            else:
+                step = _ZooStep(c, args, settings)
+                row["params"] = _jsonable(step.params)
+                row["jit_compile"] = step.jit
+                row["fast_kernels"] = step.fast
+            for _ in range(args.warmup):
+                row["loss"] = step()
+            steps[c["id"]] = step
+        except Exception as e:  # noqa: BLE001 -- one failing configuration must not hide others
+            row["error"] = f"{type(e).__name__}: {e}"[:300]
+        row["warmup_s"] = round(time.perf_counter() - t0, 1)
+        info["configs"].append(row)
+        print(backend, {k: v for k, v in row.items() if k != "params"}, file=sys.stderr, flush=True)
+    _send({"ready": info})
+    r = 0
+    for line in sys.stdin:
+        if line.strip() != "round":
+            break
+        ids = sorted(steps)
+        ids = ids[r % len(ids) :] + ids[: r % len(ids)] if ids else ids
+        out = {}
+        for i in ids:
             t0 = time.perf_counter()
-            count = 0
-            for _ in range(per_epoch):
-                count += int(next(it)[0].shape[0])
-            rates.append(count / (time.perf_counter() - t0))
-        out[label] = {"images_per_s": statistics.median(rates),
-                      "repeats": [round(r, 1) for r in rates], "size": size, "batch": batch}
-        print(label, out[label], flush=True)
-    return out
+            for _ in range(args.steps):
+                steps[i]()
+            out[i] = args.batch_size * args.steps / (time.perf_counter() - t0)
+        r += 1
+        _send({"round": out})
+
+
+def _jsonable(layout: dict) -> dict:
+    return {k: (dict(sorted(v.items())) if hasattr(v, "items") else v) for k, v in layout.items()}
+
+
+# --------------------------------------------------------------------------------- parent
+
+
+def _python_for(backend: str, args) -> tuple[str, str]:
+    """The interpreter of a backend's worker, and a note on where it comes from."""
+    if backend == "torch" and args.peers:
+        peer = os.path.join(args.peer_venv, "bin", "python")
+        if os.path.exists(peer):
+            return peer, f"{args.peer_venv} (benchmarks/peer_env.sh)"
+        raise SystemExit(
+            f"error: the PyTorch rows need {peer}: run `bash benchmarks/peer_env.sh` first, "
+            "or pass --no-peers (Keras' torch backend only, in this interpreter)"
+        )
+    return sys.executable, "this interpreter"
+
+
+class _Worker:
+    def __init__(self, backend, args, log_dir):
+        self.backend = backend
+        self.python, self.where = _python_for(backend, args)
+        env = {
+            **os.environ,
+            "KERAS_BACKEND": backend,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONPATH": os.pathsep.join([ROOT, HERE]),
+        }
+        cmd = [self.python, os.path.abspath(__file__), "--worker", *args.worker_argv]
+        self.log_path = os.path.join(log_dir, f"train_throughput_{backend}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            bufsize=1,
+        )
+
+    def read(self):
+        for line in self.proc.stdout:
+            if line.startswith(MARK):
+                return json.loads(line[len(MARK) :])
+        raise RuntimeError(
+            f"{self.backend} worker ended (exit {self.proc.wait()}); see {self.log_path}"
+        )
+
+    def ask_round(self):
+        self.proc.stdin.write("round\n")
+        self.proc.stdin.flush()
+        return self.read()["round"]
+
+    def close(self):
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def run(args) -> dict:
+    t_start = time.time()
+    results = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpu_flags": _simd_flags(),
+        "cpus": len(os.sched_getaffinity(0)),
+        "size": args.size,
+        "batch": args.batch_size,
+        "classes": CLASSES,
+        "steps": args.steps,
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "load_before": list(os.getloadavg()),
+        "note": args.note,
+        "backends": {},
+    }
+    log_dir = args.log_dir or args.out_dir
+    os.makedirs(log_dir, exist_ok=True)
+    workers = [_Worker(b, args, log_dir) for b in args.backends]
+    try:
+        for w in workers:
+            info = w.read()["ready"]
+            info["python"] = w.where
+            info["rates"] = {str(c["id"]): [] for c in info["configs"] if "error" not in c}
+            results["backends"][w.backend] = info
+            print(f"{w.backend}: {len(info['configs'])} configurations ready", flush=True)
+        results["load_after_warmup"] = list(os.getloadavg())
+        for r in range(args.rounds):
+            order = workers[r % len(workers) :] + workers[: r % len(workers)]
+            for w in order:
+                rates = w.ask_round()
+                for i, v in rates.items():
+                    results["backends"][w.backend]["rates"][str(i)].append(round(v, 2))
+            print(f"round {r + 1}/{args.rounds} done, load {_load():.2f}", flush=True)
+    finally:
+        for w in workers:
+            w.close()
+    results["load_after"] = list(os.getloadavg())
+    results["wall_s"] = round(time.time() - t_start, 1)
+    _check_peers(results)
+    return results
+
+
+def _simd_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split(":")[1].split()
+    except (OSError, StopIteration):
+        return []
+    keep = (
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512_bf16",
+        "avx512_fp16",
+        "amx_bf16",
+        "amx_tile",
+        "avx_vnni",
+    )
+    return [f for f in keep if f in flags]
+
+
+def _check_peers(results) -> None:
+    """Peer vs zoo original: same parameters (from the sizes both workers recorded)."""
+    from peers import compare_layouts
+
+    zoo = {}
+    for b in results["backends"].values():
+        for c in b["configs"]:
+            if c["kind"] == "zoo" and c["variant"] == "orig" and "params" in c:
+                zoo.setdefault(c["family"], c["params"])
+    checks = {}
+    for c in results["backends"].get("torch", {}).get("configs", []):
+        if c["kind"] == "native" and "params" in c and c["family"] in zoo:
+            checks.setdefault(
+                c["family"],
+                {
+                    "peer": c["model"],
+                    **compare_layouts(_counters(c["params"]), _counters(zoo[c["family"]])),
+                },
+            )
+    results["peer_checks"] = checks
+
+
+def _counters(layout: dict) -> dict:
+    from collections import Counter
+
+    return {
+        k: (Counter({int(s): n for s, n in v.items()}) if isinstance(v, dict) else v)
+        for k, v in layout.items()
+    }
+
+
+# --------------------------------------------------------------------------------- report
+
+
+def _median(v):
+    return statistics.median(v) if v else None
 
 
 def _fmt(v):
+    if v is None:
+        return "n/a"
     return f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
 
 
-def write_report(results, path_md, path_json, args, wall):
+def table_rows(results) -> list[dict]:
+    """One row per configuration: backend, family, variant, policy, median img/s."""
+    rows = []
+    for backend, b in results["backends"].items():
+        for c in b["configs"]:
+            rates = b["rates"].get(str(c["id"]), [])
+            rows.append(
+                {
+                    "backend": backend,
+                    **{
+                        k: c.get(k)
+                        for k in (
+                            "family",
+                            "kind",
+                            "variant",
+                            "model",
+                            "policy",
+                            "kernels",
+                            "layout",
+                            "jit_compile",
+                            "error",
+                        )
+                    },
+                    "images_per_s": _median(rates),
+                    "rates": rates,
+                }
+            )
+    return rows
+
+
+def _find(rows, **kw):
+    for r in rows:
+        if all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+
+
+def write_report(results, path_md, path_json) -> None:
+    rows = table_rows(results)
+    results["rows"] = rows
     with open(path_json, "w") as f:
         json.dump(results, f, indent=1)
+    be = results["backends"]
+    torch_info = be.get("torch", {})
+    versions = ", ".join(
+        x
+        for x in [
+            f"Keras {next(iter(be.values()))['keras']}" if be else "",
+            f"TensorFlow {be['tensorflow']['tensorflow']}" if "tensorflow" in be else "",
+            f"JAX {be['jax']['jax']}" if "jax" in be else "",
+            (
+                f"torch {torch_info['torch']} ({torch_info.get('torch_threads')} threads)"
+                + (
+                    f", torchvision {torch_info['torchvision']}, timm {torch_info['timm']}"
+                    if "timm" in torch_info
+                    else ""
+                )
+            )
+            if torch_info
+            else "",
+        ]
+        if x
+    )
+    lb, la = results["load_before"], results["load_after"]
     lines = [
-        "# Training throughput (images/second, full train step)",
+        "# Training throughput against native PyTorch (images/second, full train step)",
         "",
         f"Generated by `python benchmarks/train_throughput.py` on {results['date']} "
-        f"({results['machine']}; {results['cpus']} CPU cores available to the process; no GPU). "
-        "Keras "
-        f"{results.get('keras', '?')}. Input 32x32x3, 100 classes, batch {args.batch_size}, "
-        "generated data; optimizer CoupledSGD (bsconv_set1 recipe: coupled L2, momentum 0.9). "
-        f"Median of {args.repeats} repeats of {args.steps} `train_on_batch` steps after 2 warm-up "
-        "steps; one subprocess per backend. JIT: `jit_compile='auto'` (TensorFlow on CPU: XLA "
-        f"off; JAX: always jitted; PyTorch: eager). Whole run: {wall:.0f} s"
-        + (" with the backends and the pipeline timing run at the same time (--parallel)."
-           if results.get("parallel") else "."),
+        f"({results['machine']}, {results['cpus']} CPU cores, SIMD: "
+        f"{', '.join(results['cpu_flags']) or 'n/a'}; no GPU). {versions}. "
+        f"Input {results['size']}x{results['size']}x3, batch {results['batch']}, "
+        f"{results['classes']} classes, generated data; SGD (Nesterov momentum 0.9, coupled L2 "
+        "1e-4: the zoo's CoupledSGD, torch.optim.SGD's weight_decay). Median over "
+        f"{results['rounds']} interleaved rounds of {results['steps']} step(s) each, after "
+        f"{results['warmup']} warm-up steps; one process per backend, all models built before "
+        f"any timing. Whole run: {results['wall_s']:.0f} s.",
+        "",
+        f"Load average (1/5/15 min) before: {lb[0]:.2f} / {lb[1]:.2f} / {lb[2]:.2f}; after: "
+        f"{la[0]:.2f} / {la[1]:.2f} / {la[2]:.2f} (on {results['cpus']} cores).",
         "",
     ]
-    if results.get("load_avg") is not None:
-        lines += [f"Load average (1 min) when the run started: {results['load_avg']:.1f} on "
-                  f"{results['cpus']} cores.", ""]
     if results.get("note"):
         lines += [f"**Note.** {results['note']}", ""]
+    if torch_info:
+        lines += [
+            f"PyTorch numbers (native and Keras' torch backend) all come from "
+            f"{torch_info.get('python', '?')}, torch {torch_info['torch']}.",
+            "",
+        ]
+    checks = results.get("peer_checks", {})
+    if checks:
+        lines += [
+            "## Same network?",
+            "",
+            "| family | peer | trainable params peer / zoo | BN statistics peer / zoo "
+            "| same tensor sizes |",
+            "|---|---|---:|---:|---|",
+        ]
+        for fam, c in checks.items():
+            lines.append(
+                f"| {fam} | `{c['peer']}` | {c['peer_trainable']:,} / "
+                f"{c['zoo_trainable']:,} | {c['peer_statistics']:,} / "
+                f"{c['zoo_statistics']:,} | "
+                + ("yes" if c["equal"] else "; ".join(c["differences"]))
+                + " |"
+            )
+        lines.append("")
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    policies = list(dict.fromkeys(r["policy"] for r in rows))
     lines += [
-        "Ratio = PF / orig for the model pairs, model / peer for the peer column "
-        "(peer = `keras.applications.MobileNetV3Large(weights=None)` at the same input, "
-        "same process).",
+        "## Images/second and ratios",
+        "",
+        "Native = the torchvision/timm model, eager, in PyTorch's default NCHW layout (CL: "
+        "channels-last memory format). *best native* = the faster of the two. Zoo rows use "
+        "`speed.default_settings` (fit.py's defaults: TensorFlow without XLA, JAX jitted, "
+        "PyTorch eager, the fast kernels of `speed.install_fast_kernels` on JAX and PyTorch). "
+        "Mixed policies: Keras `mixed_bfloat16` / `mixed_float16`; native: `torch.autocast` "
+        "with that dtype (+ GradScaler for float16).",
         "",
     ]
-    for backend in results["backends"]:
-        lines += [f"## {backend}", ""]
-        measured = results["backends"][backend].get("measured")
-        if measured:
-            lines += [f"Measured {measured}.", ""]
-        if results["backends"][backend].get("error"):
-            lines += [f"Note: {results['backends'][backend]['error']}; the rows marked n/a were "
-                      "not reached.", ""]
-        rows = {r["model"]: r for r in results["backends"][backend]["rows"]
-                if not r.get("xla_check") and not r.get("dogs_size_peer")}
-        peer = rows.get(PEER, {}).get("images_per_s")
-        lines += ["| model | orig img/s | PF img/s | PF / orig | orig / peer | PF / peer |",
-                  "|---|---:|---:|---:|---:|---:|"]
-        if peer:
-            lines.append(f"| {PEER} (peer) | {_fmt(peer)} | | | 1.00 | |")
-        for label, o, p in PAIRS:
-            ro, rp = rows.get(o, {}), rows.get(p, {})
-            vo, vp = ro.get("images_per_s"), rp.get("images_per_s")
-            cells = [_fmt(vo) if vo else ro.get("error", "n/a"),
-                     _fmt(vp) if vp else rp.get("error", "n/a"),
-                     f"{vp / vo:.2f}" if vo and vp else "",
-                     f"{vo / peer:.2f}" if vo and peer else "",
-                     f"{vp / peer:.2f}" if vp and peer else ""]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        xla = [r for r in results["backends"][backend]["rows"] if r.get("xla_check")]
-        if xla:
-            lines += ["", "XLA check (ResNet-20 PF): " + ", ".join(
-                f"jit_compile={r['jit_compile']}: "
-                + (_fmt(r["images_per_s"]) + " img/s" if "images_per_s" in r else r["error"])
-                for r in xla)]
-        big = [r for r in results["backends"][backend]["rows"] if r.get("dogs_size_peer")]
-        if big:
-            lines += ["", f"Peer at 224x224 (batch {big[0]['batch']}): "
-                      f"{_fmt(big[0]['images_per_s'])} img/s."]
+    for policy in policies:
+        lines += [
+            f"### {policy}",
+            "",
+            "| family | native NCHW | native CL | TF orig | TF PF | JAX orig | JAX PF "
+            "| torch orig | torch PF | best Keras orig / best native | "
+            "TF / JAX / torch orig vs best native | PF / orig (TF, JAX, torch) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        ]
+        for fam in families:
+
+            def v(fam=fam, policy=policy, **kw):
+                r = _find(rows, family=fam, policy=policy, **kw)
+                return r["images_per_s"] if r else None
+
+            nat = v(kind="native", layout="nchw")
+            natcl = v(kind="native", layout="channels_last")
+            best_native = max([x for x in (nat, natcl) if x], default=None)
+            orig = {
+                b: v(
+                    backend=b,
+                    kind="zoo",
+                    variant="orig",
+                    kernels="fast",
+                    jit_compile=_default_jit(results, b),
+                )
+                for b in BACKENDS
+            }
+            pf = {
+                b: v(
+                    backend=b,
+                    kind="zoo",
+                    variant="pf",
+                    kernels="fast",
+                    jit_compile=_default_jit(results, b),
+                )
+                for b in BACKENDS
+            }
+            best_keras = max([x for x in orig.values() if x], default=None)
+            ratio = f"**{best_keras / best_native:.2f}x**" if best_keras and best_native else ""
+            per = " / ".join(
+                f"{orig[b] / best_native:.2f}" if orig[b] and best_native else "-" for b in BACKENDS
+            )
+            pfr = " / ".join(
+                f"{pf[b] / orig[b]:.2f}" if pf[b] and orig[b] else "-" for b in BACKENDS
+            )
+            lines.append(
+                f"| {fam} | {_fmt(nat)} | {_fmt(natcl)} | {_fmt(orig['tensorflow'])} "
+                f"| {_fmt(pf['tensorflow'])} | {_fmt(orig['jax'])} | {_fmt(pf['jax'])} "
+                f"| {_fmt(orig['torch'])} | {_fmt(pf['torch'])} | {ratio} | {per} "
+                f"| {pfr} |"
+            )
         lines.append("")
-    pipe = results.get("pipeline", {})
-    if pipe:
-        fastest = max((r["images_per_s"] for b in results["backends"].values()
-                       for r in b["rows"] if "images_per_s" in r and r["size"] == 32
-                       and not r.get("xla_check")), default=None)
-        fastest224 = max((r["images_per_s"] for b in results["backends"].values()
-                          for r in b["rows"] if r.get("dogs_size_peer")), default=None)
-        lines += ["## Input pipeline alone (tf.data, generated images)", "",
-                  "| pipeline | img/s | fastest consumer img/s | pipeline / consumer |",
-                  "|---|---:|---:|---:|"]
-        for label, r in pipe.items():
-            consumer = fastest if r["size"] == 32 else fastest224
-            ratio = f"{r['images_per_s'] / consumer:.1f}x" if consumer else ""
-            lines.append(f"| {label} | {_fmt(r['images_per_s'])} | "
-                         f"{_fmt(consumer) if consumer else 'n/a'} | {ratio} |")
-        lines += ["", "Consumer = the fastest train step measured above at that input size "
-                  "(any backend). The pipeline and the model share the same CPU cores during "
-                  "training, so the pipeline is measured alone.", ""]
+    evidence = [
+        r
+        for r in rows
+        if r["kind"] == "zoo"
+        and (
+            r["kernels"] in ("keras", "all")
+            or r["jit_compile"] != _default_jit(results, r["backend"])
+        )
+    ]
+    if evidence:
+        lines += [
+            "## Evidence for the defaults (float32, zoo originals)",
+            "",
+            "| backend | family | setting | img/s | default's img/s | default / this |",
+            "|---|---|---|---:|---:|---:|",
+        ]
+        for r in evidence:
+            d = _find(
+                rows,
+                backend=r["backend"],
+                family=r["family"],
+                kind="zoo",
+                variant="orig",
+                policy="float32",
+                kernels="fast",
+                jit_compile=_default_jit(results, r["backend"]),
+            )
+            setting = {
+                "keras": "Keras' own kernels (no speed.install_fast_kernels)",
+                "all": "+ the opt-in fused BatchNormalization (speed.KERNELS)",
+            }.get(r["kernels"], f"jit_compile={r['jit_compile']}")
+            dv, rv = (d or {}).get("images_per_s"), r["images_per_s"]
+            lines.append(
+                f"| {r['backend']} | {r['family']} | {setting} | {_fmt(rv)} | "
+                f"{_fmt(dv)} | {f'{dv / rv:.2f}x' if dv and rv else ''} |"
+            )
+        lines.append("")
+    errors = [r for r in rows if r.get("error")]
+    if errors:
+        lines += ["## Failed configurations", ""]
+        lines += [f"- {r['backend']} {r['model']} {r['policy']}: {r['error']}" for r in errors]
+        lines.append("")
+    lines += ["## Settings per backend (speed.default_settings)", ""]
+    for backend, b in be.items():
+        s = b["settings"]
+        lines.append(
+            f"- {backend}: jit_compile={s['jit_compile']}, steps_per_execution="
+            f"{s['steps_per_execution']}, fast_kernels={s['fast_kernels']}: "
+            + "; ".join(s.get("why", []))
+        )
+    lines.append("")
     with open(path_md, "w") as f:
         f.write("\n".join(lines))
 
 
-def main(argv=None):
+def _default_jit(results, backend):
+    return results["backends"].get(backend, {}).get("settings", {}).get("jit_compile")
+
+
+# ----------------------------------------------------------------------------------- main
+
+
+def parse_args(argv=None):
+    from peers import FAMILIES
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backends", default=",".join(BACKENDS))
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--families",
+        default=",".join(f[0] for f in FAMILIES),
+        help="comma-separated labels: " + ", ".join(f[0] for f in FAMILIES),
+    )
+    p.add_argument("--policies", default=",".join(POLICIES))
+    p.add_argument(
+        "--mixed-families",
+        default=FAMILIES[0][0],
+        help="families timed in the mixed policies too ('all': every one)",
+    )
+    p.add_argument(
+        "--evidence-families",
+        default=FAMILIES[0][0],
+        help="families with the evidence rows ('all': every one)",
+    )
+    p.add_argument(
+        "--mixed-pf",
+        action="store_true",
+        help="time the padding-free models in the mixed policies too",
+    )
+    p.add_argument(
+        "--no-peers",
+        dest="peers",
+        action="store_false",
+        help="no native PyTorch models; Keras' torch backend in this interpreter",
+    )
+    p.add_argument(
+        "--no-evidence",
+        dest="evidence",
+        action="store_false",
+        help="skip the rows with Keras' own kernels and TensorFlow's XLA",
+    )
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=1, help="steps per model per round")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--peer-venv", default=os.path.join(HERE, ".venv"))
     p.add_argument("--out-dir", default=RESULTS)
-    p.add_argument("--backend-timeout", type=int, default=900,
-                   help="seconds per backend; the models measured by then are reported")
-    p.add_argument("--merge", action="store_true",
-                   help="keep the other backends' rows of an existing train_throughput.json")
-    p.add_argument("--skip-pipeline", action="store_true",
-                   help="with --merge: keep the stored input-pipeline numbers")
-    p.add_argument("--parallel", action="store_true",
-                   help="run the backends' subprocesses (and the pipeline timing) at the same "
-                        "time: faster, but they share the cores, so only the ratios within a "
-                        "backend compare")
-    p.add_argument("--report-only", action="store_true",
-                   help="rewrite train_throughput.md from the stored train_throughput.json")
+    p.add_argument("--log-dir", default=None, help="worker logs (default: /tmp)")
     p.add_argument("--note", default=None, help="a remark printed at the top of the report")
-    p.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite train_throughput.md from the stored train_throughput.json",
+    )
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.worker_out:
+    args.backends = [b for b in args.backends.split(",") if b]
+    args.families = [f for f in args.families.split(",") if f]
+    args.policies = [x for x in args.policies.split(",") if x]
+    every = [f[0] for f in FAMILIES]
+    args.mixed_families = (
+        every if args.mixed_families == "all" else [f for f in args.mixed_families.split(",") if f]
+    )
+    args.evidence_families = (
+        every
+        if args.evidence_families == "all"
+        else [f for f in args.evidence_families.split(",") if f]
+    )
+    for b in args.backends:
+        if b not in BACKENDS:
+            p.error(f"unknown backend {b!r}")
+    for x in args.policies:
+        if x not in POLICIES:
+            p.error(f"unknown policy {x!r}")
+    known = [f[0] for f in FAMILIES]
+    for f in args.families + args.mixed_families + args.evidence_families:
+        if f not in known:
+            p.error(f"unknown family {f!r}; known: {', '.join(known)}")
+    args.worker_argv = [
+        "--families",
+        ",".join(args.families),
+        "--mixed-families",
+        ",".join(args.mixed_families),
+        "--evidence-families",
+        ",".join(args.evidence_families),
+        "--policies",
+        ",".join(args.policies),
+        "--size",
+        str(args.size),
+        "--batch-size",
+        str(args.batch_size),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+    ]
+    args.worker_argv += ["--mixed-pf"] if args.mixed_pf else []
+    args.worker_argv += [] if args.peers else ["--no-peers"]
+    args.worker_argv += [] if args.evidence else ["--no-evidence"]
+    if args.log_dir is None:
+        args.log_dir = "/tmp"
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.worker:
         worker(args)
         return
+    path_md = os.path.join(args.out_dir, "train_throughput.md")
+    path_json = os.path.join(args.out_dir, "train_throughput.json")
     if args.report_only:
-        path = os.path.join(args.out_dir, "train_throughput.json")
-        with open(path) as f:
+        with open(path_json) as f:
             results = json.load(f)
         if args.note:
             results["note"] = args.note
-        for key in ("batch", "steps", "repeats"):
-            setattr(args, {"batch": "batch_size"}.get(key, key), results[key])
-        write_report(results, os.path.join(args.out_dir, "train_throughput.md"), path, args,
-                     results.get("wall_s", 0.0))
-        print(open(os.path.join(args.out_dir, "train_throughput.md")).read())
+        write_report(results, path_md, path_json)
+        print(open(path_md).read())
         return
-    t0 = time.time()
     os.makedirs(args.out_dir, exist_ok=True)
-    results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-               "cpus": len(os.sched_getaffinity(0)), "batch": args.batch_size,
-               "steps": args.steps, "repeats": args.repeats, "backends": {},
-               "parallel": args.parallel, "load_avg": os.getloadavg()[0], "note": args.note}
-    def measured_now():
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        return f"{now}, 1-minute load average {os.getloadavg()[0]:.1f} at its start"
-
-    def launch(backend):
-        out = os.path.join(args.out_dir, f".worker_{backend}.json")
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
-               "PYTHONPATH": ROOT}
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker-out", out,
-               "--batch-size", str(args.batch_size), "--steps", str(args.steps),
-               "--repeats", str(args.repeats)]
-        return subprocess.Popen(cmd, env=env), out, time.time(), measured_now()
-
-    backends = args.backends.split(",")
-    running = {b: launch(b) for b in backends} if args.parallel else {}
-    if args.parallel and not args.skip_pipeline:
-        results["pipeline"] = pipeline_throughput(args.repeats)
-    for backend in backends:
-        proc, out, started, measured = running.get(backend) or launch(backend)
-        try:
-            left = max(1.0, args.backend_timeout - (time.time() - started))
-            code = proc.wait(timeout=left)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            code = f"stopped after the {args.backend_timeout} s budget"
-        if os.path.exists(out):
-            with open(out) as f:
-                data = json.load(f)
-            if code != 0:
-                data["error"] = f"incomplete: {code}"
-            data["measured"] = measured
-            results["backends"][backend] = data
-            results["keras"] = data["keras"]
-            os.remove(out)
-        else:
-            results["backends"][backend] = {"rows": [], "error": f"no result: {code}"}
-    previous_path = os.path.join(args.out_dir, "train_throughput.json")
-    previous = {}
-    if args.merge and os.path.exists(previous_path):
-        with open(previous_path) as f:
-            previous = json.load(f)
-        for backend, data in previous.get("backends", {}).items():
-            results["backends"].setdefault(backend, data)
-        results.setdefault("keras", previous.get("keras"))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if args.skip_pipeline and previous.get("pipeline"):
-        results["pipeline"] = previous["pipeline"]
-    elif "pipeline" not in results:
-        results["pipeline"] = pipeline_throughput(args.repeats)
-    wall = time.time() - t0
-    results["wall_s"] = round(wall, 1)
-    write_report(results, os.path.join(args.out_dir, "train_throughput.md"),
-                 os.path.join(args.out_dir, "train_throughput.json"), args, wall)
-    print(open(os.path.join(args.out_dir, "train_throughput.md")).read())
+    results = run(args)
+    write_report(results, path_md, path_json)
+    print(open(path_md).read())
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, HERE)
     sys.path.insert(0, ROOT)
     main()

@@ -35,7 +35,7 @@ def test_default_settings_name_every_choice_and_its_reason(backend, device):
         # Measured (benchmarks/results/train_throughput.md): XLA:CPU trains slower than
         # TensorFlow's kernels; JAX is always compiled; PyTorch eager.
         assert s["jit_compile"] is {"tensorflow": False, "jax": True, "torch": False}[backend]
-        assert s["fast_kernels"] is (backend != "tensorflow")
+        assert s["fast_kernels"] is (backend == "torch")
         assert s["dtype_policy"] == "float32"
 
 
@@ -112,9 +112,11 @@ def test_keras_jax_depthwise_conv_is_replaced_and_restored():
     from keras.src.backend.jax import nn as jax_nn
 
     original = jax_nn.depthwise_conv
-    assert "jax.depthwise_conv" in speed.install_fast_kernels("jax")
+    assert speed.install_fast_kernels("jax") == []  # opt-in: not a default kernel
+    assert jax_nn.depthwise_conv is original
+    assert "jax.depthwise_conv" in speed.install_fast_kernels("jax", speed.KERNELS["jax"])
     assert jax_nn.depthwise_conv is not original
-    assert speed.install_fast_kernels("jax") == ["jax.depthwise_conv"]  # idempotent
+    assert speed.install_fast_kernels("jax", speed.KERNELS["jax"]) == ["jax.depthwise_conv"]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 8, 8, 6)).astype("float32")
     w = rng.normal(size=(3, 3, 6, 1)).astype("float32")
@@ -215,22 +217,25 @@ def test_unknown_kernel_names_are_refused():
 def test_a_zoo_train_step_with_the_fast_kernels_stays_within_float32_rounding():
     """One SGD step of a zoo model: Keras' kernels and the fast ones against a float64 step.
 
-    PyTorch's convolution kernel is exact (the same oneDNN call, no copies); JAX's depthwise sums
-    add up in another order, so the weights after the step are compared with a float64 step.
+    The default kernels must be as close to float64 as Keras' own (PyTorch's convolution kernel
+    gives the same bits: the same oneDNN call, no copies). JAX's opt-in depthwise sums add up in
+    another order: the same loss, weights within 1e-3 (measured: 1.3e-4, Keras' own 7e-7), which
+    is why it is not a default kernel.
     """
     from keras_padfree.applications import create_model
 
     rng = np.random.default_rng(3)
-    x = rng.uniform(0, 1, (4, 64, 64, 3)).astype("float32")
+    x = rng.uniform(0, 1, (4, 32, 32, 3)).astype("float32")
     y = np.eye(10, dtype="float32")[rng.integers(0, 10, 4)]
 
-    def step(policy, fast, start):
-        if fast:
-            assert speed.install_fast_kernels() == list(speed.DEFAULT_KERNELS[BACKEND])
+    def step(policy, kernels, start):
+        if kernels is not None:
+            assert speed.install_fast_kernels(kernels=kernels) == sorted(kernels)
         keras.config.set_dtype_policy(policy)
         try:
-            m = create_model("mobilenetv3_large_pf_vegfru", input_shape=(64, 64, 3), classes=10)
-            m.get_layer("head_dropout").rate = 0.0
+            # BSConv-U ResNet-20 PF: depthwise convolutions everywhere, padding-free downsampling;
+            # no dropout; half the layers of a MobileNetV3 (JAX compiles the step three times).
+            m = create_model("bsconv_resnet20_pf_cifar", classes=10)
             m.compile(
                 optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="categorical_crossentropy"
             )
@@ -243,21 +248,25 @@ def test_a_zoo_train_step_with_the_fast_kernels_stays_within_float32_rounding():
             speed.uninstall_fast_kernels()
 
     keras.utils.set_random_seed(0)
-    start, l32, w32 = step("float32", False, None)
+    start, l32, w32 = step("float32", None, None)
     if BACKEND == "jax":  # JAX computes in float64 only with x64 on (else: float32, silently)
         import jax
 
         jax.config.update("jax_enable_x64", True)
     try:
-        _, l64, w64 = step("float64", False, start)
+        _, l64, w64 = step("float64", None, start)
     finally:
         if BACKEND == "jax":
             jax.config.update("jax_enable_x64", False)
     assert all(w.dtype == np.float64 for w in w64)
-    _, lfast, wfast = step("float32", True, start)
-    assert lfast == pytest.approx(l64, rel=1e-5)
     keras_err = max(float(np.max(np.abs(a - b))) for a, b in zip(w32, w64))
+    assert keras_err < 1e-5, keras_err
+    _, lfast, wfast = step("float32", speed.DEFAULT_KERNELS[BACKEND], start)
+    assert lfast == pytest.approx(l64, rel=1e-5)
     fast_err = max(float(np.max(np.abs(a - b))) for a, b in zip(wfast, w64))
-    # The default kernels: PyTorch's convolution gives the same bits; JAX's sums round alike.
-    assert keras_err < 1e-3 and fast_err < 1e-3, (keras_err, fast_err)
     assert fast_err < 3 * keras_err + 1e-6, (keras_err, fast_err)
+    if BACKEND == "jax":
+        _, lopt, wopt = step("float32", speed.KERNELS["jax"], start)
+        assert lopt == pytest.approx(l64, rel=1e-5)
+        opt_err = max(float(np.max(np.abs(a - b))) for a, b in zip(wopt, w64))
+        assert opt_err < 1e-3, (keras_err, opt_err)

@@ -29,7 +29,7 @@ rounding):
   forward, one backward, the batch statistics taken from it. The moving statistics follow Keras'
   rule exactly (momentum, biased variance).
 
-``python -m keras_padfree.training.speed`` prints the settings for this machine.
+``describe(default_settings())`` sums them up in one line for this machine.
 """
 
 from __future__ import annotations

@@ -58,9 +58,9 @@ def plan(backend: str, args) -> list[dict]:
 
     Every family: orig and PF in float32 (and the native peer, NCHW and channels-last). The mixed
     policies: the originals (and their native peers) of ``--mixed-families`` (PF too with
-    ``--mixed-pf``). Evidence rows (``--evidence-families``, float32 originals): PyTorch and JAX
-    with Keras' own kernels, PyTorch with the opt-in fused BatchNormalization too, TensorFlow
-    with XLA.
+    ``--mixed-pf``). Evidence rows (``--evidence-families``, float32 originals): Keras' own
+    kernels where the backend's default kernels replace them, every kernel of ``speed.KERNELS``
+    where some are opt-in, TensorFlow with XLA.
     """
     from peers import FAMILIES
 
@@ -101,24 +101,23 @@ def plan(backend: str, args) -> list[dict]:
                     )
         if not args.evidence or label not in args.evidence_families:
             continue
-        if backend in ("torch", "jax"):
-            add(
-                family=label,
-                kind="zoo",
-                variant="orig",
-                model=orig,
-                policy="float32",
-                kernels="keras",
-            )
-        if backend == "torch":
-            add(
-                family=label,
-                kind="zoo",
-                variant="orig",
-                model=orig,
-                policy="float32",
-                kernels="all",
-            )
+        # Evidence: the zoo original with Keras' own kernels where the default installs some, and
+        # with every kernel where some are opt-in (as speed.DEFAULT_KERNELS / KERNELS say).
+        from keras_padfree.training.speed import DEFAULT_KERNELS
+        from keras_padfree.training.speed import KERNELS
+
+        default = set(DEFAULT_KERNELS.get(backend, ()))
+        every = set(KERNELS.get(backend, ()))
+        for kernels, differs in (("keras", bool(default)), ("all", every != default)):
+            if differs:
+                add(
+                    family=label,
+                    kind="zoo",
+                    variant="orig",
+                    model=orig,
+                    policy="float32",
+                    kernels=kernels,
+                )
         if backend == "tensorflow":
             add(
                 family=label,
@@ -707,7 +706,8 @@ def write_report(results, path_md, path_json) -> None:
             )
             setting = {
                 "keras": "Keras' own kernels (no speed.install_fast_kernels)",
-                "all": "+ the opt-in fused BatchNormalization (speed.KERNELS)",
+                "all": "+ the opt-in kernels (speed.KERNELS: JAX's shifted-sum depthwise conv, "
+                "PyTorch's fused BatchNormalization)",
             }.get(r["kernels"], f"jit_compile={r['jit_compile']}")
             dv, rv = (d or {}).get("images_per_s"), r["images_per_s"]
             lines.append(

@@ -11,10 +11,12 @@ Whatever the family, in a padding-free model every downsampling step of the body
 
 The stem is exempt: :class:`HybridStem` layers, and in 224-pixel configurations the strided op that
 reads the raw input (the original stem conv, e.g. 224 -> 112).
+
+``assert_padding_free`` runs on every such model in ``test_registry_models.test_registered_model``
+(which builds each registered model once); this module checks the property itself.
 """
 
 import keras
-import pytest
 
 from keras_padfree import applications
 from keras_padfree.layers import HybridStem
@@ -75,8 +77,13 @@ def _preceding_padding(tensor):
 
 def _check_model(name):
     info = applications.get_model_info(name)
-    size = info.input_shape[0]
     model = applications.create_model(name, input_shape=info.input_shape, classes=info.classes)
+    return (model, *check_padding_free(model, info))
+
+
+def check_padding_free(model, info):
+    """``(steps, problems)`` of a model built at its registered input (see the module docstring)."""
+    size = info.input_shape[0]
     steps = []
     problems = []
     for path, layer, ins, outs in _calls(model):
@@ -122,7 +129,7 @@ def _check_model(name):
                     f"{path}: {kh}x{kw} stride {strides} op after ZeroPadding2D({pad}) "
                     f"(the padding-free rule allows {allowed})"
                 )
-    return model, steps, problems
+    return steps, problems
 
 
 def test_there_are_padding_free_models_of_several_families():
@@ -131,14 +138,19 @@ def test_there_are_padding_free_models_of_several_families():
     assert len(MODELS) >= 6
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_downsampling_is_padding_free(name):
-    model, steps, problems = _check_model(name)
+def assert_padding_free(model, info):
+    steps, problems = check_padding_free(model, info)
     assert not problems, "\n".join(problems)
     # At least two body downsampling steps (ResNet-20: 32 -> 15 -> 7; MobileNetV3: 32 -> 15 -> 7
     # -> 3; 224 models: 112 -> 55 -> 27 -> 13 -> 6) were seen.
     sizes = sorted({h_in for _, h_in, _ in steps}, reverse=True)
-    assert len(sizes) >= 2, f"{name}: only found downsampling at input sizes {sizes}: {steps}"
+    assert len(sizes) >= 2, f"{info.name}: only found downsampling at input sizes {sizes}: {steps}"
+
+
+def test_a_padding_free_model_passes():
+    name = "ghostnet_pf_cifar"
+    model, _, _ = _check_model(name)
+    assert_padding_free(model, applications.get_model_info(name))
 
 
 def test_property_catches_padded_downsampling():

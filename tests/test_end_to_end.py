@@ -3,10 +3,8 @@ export commands exactly as written (float32, float16, int8), then the LiteRT int
 uint8 digits prepared only as the exported sidecar says. Its top-1 accuracy must be within 0.5
 points of the Keras evaluation of the same model (``training/evaluate.py``, as the README runs it).
 
-``test_readme_flow`` runs ``python training/fit.py``; ``test_export_side_on_a_model_holding_its_
-preprocessing`` replaces that one step by a small model that holds its preprocessing (the layers
-``training/fit.py`` puts in front of the models it saves), trained here on raw pixels, so the
-export side is proven on its own.
+These four commands (``END_TO_END_COMMANDS``) run here only; tests/test_readme_commands.py runs
+the docs' other evaluate and export commands.
 """
 
 import glob
@@ -15,31 +13,15 @@ import json
 import numpy as np
 import pytest
 
-from tests.test_readme_commands import ALL_COMMANDS
+from tests.test_readme_commands import END_TO_END_COMMANDS
 from tests.test_readme_commands import _option
+from tests.test_readme_commands import run_as_written
 from tests.test_readme_commands import run_script
 
 keras = pytest.importorskip("keras")
 MAX_GAP = 0.005  # top-1, LiteRT vs Keras: 0.5 points
 # The README's main command, shortened to two epochs (the digits recipe has three).
 MAIN_COMMAND = ["--epochs", "2", "--no-tensorboard"]
-
-
-def _doc_command(script, quantization):
-    """The docs' command line of ``script`` with ``--quantization quantization`` (None: without
-    the flag), preferring the README's."""
-    for cmd in ALL_COMMANDS:
-        if cmd.argv[:2] != ["python", script] or cmd.env:
-            continue
-        q = _option(cmd.argv, "--quantization")
-        dataset = _option(cmd.argv, "--dataset")
-        if (
-            q == quantization
-            and dataset in (None, "digits")
-            and _option(cmd.argv, "--model-path") == "runs/default/best.keras"
-        ):
-            return cmd
-    raise AssertionError(f"no command for {script} --quantization {quantization} in the docs")
 
 
 def raw_digits():
@@ -84,11 +66,8 @@ def litert_top1(model_path, images_uint8, labels):
 def export_and_compare(workdir, monkeypatch):
     """The README's evaluate and export commands in ``workdir`` (which holds
     ``runs/default/best.keras``), then LiteRT on the raw digits. Returns the figures."""
-    evaluate = _doc_command("training/evaluate.py", None)
-    status, out, err = run_script(
-        evaluate.argv[1], evaluate.argv[2:], workdir, monkeypatch=monkeypatch
-    )
-    assert status == 0, out + err
+    evaluate, *exports = END_TO_END_COMMANDS
+    run_as_written(evaluate, workdir, monkeypatch)
     (result,) = glob.glob(str(workdir / "runs" / "default" / "best.digits_*.json"))
     with open(result) as f:
         result = json.load(f)
@@ -96,10 +75,8 @@ def export_and_compare(workdir, monkeypatch):
     keras_top1 = result["top1"]
     images, labels = raw_digits()
     figures = {"keras": keras_top1}
-    for quantization in (None, "float16", "int8"):
-        cmd = _doc_command("training/export_tflite.py", quantization)
-        status, out, err = run_script(cmd.argv[1], cmd.argv[2:], workdir, monkeypatch=monkeypatch)
-        assert status == 0, f"{cmd.text}\n{out}\n{err}"
+    for quantization, cmd in zip((None, "float16", "int8"), exports):
+        run_as_written(cmd, workdir, monkeypatch)
         output = _option(cmd.argv, "--output")
         top1, meta = litert_top1(str(workdir / output), images, labels)
         assert meta["input"]["normalization"]["source"] == "model"

@@ -16,8 +16,9 @@ dropped) and each command is run the way its kind allows, in a fresh working dir
 - ``python -m keras_padfree.profile``: ``--layers`` runs as written; the table commands (minutes
   each) run with the model builds replaced by the registry's reference rows, which checks their
   flags and that they select rows; the real runs are marked large.
-- ``bash scripts/run.sh``: run as a subprocess, shortened (heavy). ``bash scripts/test.sh`` is this
-  suite: only its syntax is checked.
+- ``bash scripts/run.sh``: run as a subprocess, shortened, by tests/training/test_fit_cli.py (with
+  its output checked); here: that it is the command that test runs. ``bash scripts/test.sh`` is
+  this suite: only its syntax is checked.
 
 Python blocks run statement by statement, per file in one namespace (like a notebook), in a working
 directory as above. Names the docs leave to the reader (``calibration_images``, a ``model``) are
@@ -165,10 +166,35 @@ def kind(cmd):
     return "unknown"
 
 
-def _commands(*kinds):
+def _commands(*kinds, exclude=()):
     return pytest.mark.parametrize(
-        "cmd", [c for c in ALL_COMMANDS if kind(c) in kinds], ids=lambda c: c.id
+        "cmd",
+        [c for c in ALL_COMMANDS if kind(c) in kinds and c not in exclude],
+        ids=lambda c: c.id,
     )
+
+
+def doc_command(script, quantization=None):
+    """The docs' command line of ``script`` (with ``--quantization quantization``; None: without
+    the flag) on the README run's model and the digits, preferring the README's."""
+    for cmd in ALL_COMMANDS:
+        if cmd.argv[:2] != ["python", script] or cmd.env:
+            continue
+        if (
+            _option(cmd.argv, "--quantization") == quantization
+            and _option(cmd.argv, "--dataset") in (None, "digits")
+            and _option(cmd.argv, "--model-path") == "runs/default/best.keras"
+        ):
+            return cmd
+    raise AssertionError(f"no command for {script} --quantization {quantization} in the docs")
+
+
+# The evaluate command and the float32 / float16 / int8 export commands that
+# tests/test_end_to_end.py runs as written (on a longer-trained model, then LiteRT on raw pixels);
+# the test below runs the other evaluate/export commands.
+END_TO_END_COMMANDS = [doc_command("training/evaluate.py")] + [
+    doc_command("training/export_tflite.py", q) for q in (None, "float16", "int8")
+]
 
 
 def test_every_command_is_a_single_known_command():
@@ -322,10 +348,9 @@ def test_command_on_an_absent_dataset_stops_at_once_with_a_clear_error(
     assert seconds < MAX_ERROR_SECONDS, seconds
 
 
-@pytest.mark.heavy
-@_commands("evaluate", "export")
-def test_evaluate_and_export_commands_run_as_written(cmd, trained_workdir, monkeypatch):
-    workdir = trained_workdir
+def run_as_written(cmd, workdir, monkeypatch):
+    """Runs an evaluate/export command as written in ``workdir``: exit status 0, nothing on
+    stderr, an export's three files written. Returns its stdout."""
     script, argv = _script_and_args(cmd)
     status, out, err = run_script(script, _prepare(argv, workdir), workdir, cmd.env, monkeypatch)
     assert status == 0, f"{cmd.text}\n{out}\n{err}"
@@ -335,6 +360,24 @@ def test_evaluate_and_export_commands_run_as_written(cmd, trained_workdir, monke
         stem = os.path.splitext(output)[0]
         for path in (output, stem + ".json", stem + ".labels.txt"):
             assert os.path.isfile(workdir / path), path
+    return out
+
+
+def test_the_end_to_end_test_runs_the_readme_commands():
+    assert len({c.id for c in END_TO_END_COMMANDS}) == 4
+    assert {c.file for c in END_TO_END_COMMANDS[:2]} == {"README.md"}
+    assert [_option(c.argv, "--quantization") for c in END_TO_END_COMMANDS] == [
+        None,
+        None,
+        "float16",
+        "int8",
+    ]
+
+
+@pytest.mark.heavy
+@_commands("evaluate", "export", exclude=END_TO_END_COMMANDS)
+def test_evaluate_and_export_commands_run_as_written(cmd, trained_workdir, monkeypatch):
+    run_as_written(cmd, trained_workdir, monkeypatch)
 
 
 @_commands("profile-layers")
@@ -402,32 +445,13 @@ def test_test_script_is_valid_bash(cmd):
     subprocess.run(["bash", "-n", script], check=True)
 
 
-def _venv_is_current():
-    stamp = os.path.join(ROOT, ".venv", ".keras_padfree_installed")
-    if not os.path.isfile(stamp):
-        return False
-    import hashlib
-
-    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
-        want = hashlib.sha256(f.read()).hexdigest()
-    with open(stamp) as f:
-        return f.read().strip() == want
-
-
-@pytest.mark.heavy
 @_commands("main")
-def test_main_command_runs(cmd, tmp_path):
-    """The setup script must not reinstall inside the test suite: with a stale .venv it is
-    skipped (scripts/test.sh has just brought it up to date)."""
-    if not _venv_is_current():
-        pytest.skip("the .venv does not match pyproject.toml (run bash scripts/run.sh once)")
-    argv = cmd.argv + SHORT_TRAINING + ["--output-dir", str(tmp_path / "run")]
-    proc = subprocess.run(
-        argv, cwd=ROOT, env={**os.environ, **cmd.env}, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "[setup]" not in proc.stdout  # an up-to-date environment is used silently
-    assert os.path.isfile(tmp_path / "run" / "final.keras")
+def test_main_command_is_the_one_the_fit_cli_test_runs(cmd):
+    """The README's main command runs (shortened, twice, in a subprocess) in
+    tests/training/test_fit_cli.py."""
+    from tests.training.test_fit_cli import MAIN_COMMAND
+
+    assert cmd.argv == MAIN_COMMAND and not cmd.env, cmd.text
 
 
 @_commands("fit-other-backend")

@@ -88,6 +88,11 @@ def build_parser():
         help="profiled invocations of one model per profile round",
     )
     p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite latency.md from the latency.json in --output-dir (no measurement)",
+    )
+    p.add_argument(
         "--keep-tflite",
         default=None,
         help="directory to keep the .tflite files in; files already there are reused "
@@ -634,6 +639,12 @@ def goal(size, flops_ratio):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.report_only:
+        with open(os.path.join(args.output_dir, "latency.json")) as f:
+            result = json.load(f)
+        with open(os.path.join(args.output_dir, "latency.md"), "w") as f:
+            f.write(markdown(result))
+        return result
     t_start = time.time()
     load_start = list(os.getloadavg())
     import keras
@@ -846,28 +857,45 @@ def _us(value):
     return f"{value:.0f}"
 
 
-def _paired_levels(orig, pf):
-    """``(orig side, main PF side, orig us, PF us)`` per orig map side (see ``levels_us``)."""
+def _paired_levels(orig, pf, minor=0.02):
+    """``(orig side, PF side, orig us, PF us)`` per stage (see ``levels_us``).
+
+    A side that gets under ``minor`` of a model's time (a few small ops that write an odd size, such
+    as ParC's padded global convolutions) is counted with the nearest main side of the same model;
+    then the main sides of orig and PF are paired in order (32/16/8/4 with 32/15/7/3), or, where
+    the two have different numbers of them, each PF side with the nearest orig side. 1x1 maps and
+    vectors (side 0) are paired with each other.
+    """
     import math
 
-    sides = [side for side, _ in orig]
-    acc = {side: [0.0, {}] for side in sides}
-    for side, us in pf:
-        near = (
-            0
-            if side == 0
-            else min((s for s in sides if s), key=lambda s: abs(math.log(side / s)), default=0)
-        )
-        if near not in acc:
-            continue
-        acc[near][0] += us
-        acc[near][1][side] = acc[near][1].get(side, 0.0) + us
-    out = []
-    for side, us in orig:
-        pf_us, by_side = acc[side]
-        main = max(by_side, key=by_side.get) if by_side else side
-        out.append((side, main, us, pf_us))
-    return out
+    def merged(levels):
+        total = sum(us for _, us in levels) or 1.0
+        main = [side for side, us in levels if side and us >= minor * total]
+        out = {side: 0.0 for side in main}
+        out[0] = 0.0
+        for side, us in levels:
+            near = (
+                side
+                if side == 0 or side in out
+                else min(main, key=lambda m: abs(math.log(side / m)), default=0)
+            )
+            out[near] += us
+        return out
+
+    o, q = merged(orig), merged(pf)
+    o_main = sorted((s for s in o if s), reverse=True)
+    q_main = sorted((s for s in q if s), reverse=True)
+    if len(o_main) == len(q_main):
+        rows = [(so, sq, o[so], q[sq]) for so, sq in zip(o_main, q_main)]
+    else:
+        acc = {side: [] for side in o_main}
+        for side in q_main:
+            acc[min(o_main, key=lambda m: abs(math.log(side / m)))].append(side)
+        rows = [
+            (so, max(acc[so], key=q.get) if acc[so] else so, o[so], sum(q[x] for x in acc[so]))
+            for so in o_main
+        ]
+    return rows + [(0, 0, o[0], q[0])]
 
 
 def _op_label(row):
@@ -995,9 +1023,10 @@ def markdown(result):
             "",
             "### By feature-map size (microseconds)",
             "",
-            "The operators summed by the side of the map they write; each PF size is counted with "
-            "the nearest orig size (1x1 maps and vectors apart): whether the time follows the "
-            "number of pixels.",
+            "The operators summed by the side of the map they write, stage by stage (orig's "
+            "32/16/8/4 with PF's 32/15/7/3; a side that gets under 2 % of a model's time, such as "
+            "the odd sizes ParC's padded global convolutions write, counts with the nearest main "
+            "side; 1x1 maps and vectors apart): whether the time follows the number of pixels.",
             "",
             "| family | input | map side orig -> PF | pixels PF/orig | orig us | PF us | "
             "time PF/orig |",
@@ -1009,9 +1038,10 @@ def markdown(result):
             ):
                 pixels = f"{(sq / so) ** 2:.3f}" if so else "1"
                 sides = f"{so} -> {sq}" if so else "1x1 / vectors"
+                ratio = f"{uq / uo:.3f}" if uo else "n/a"
                 lines.append(
                     f"| {e['family']} | {e['size']}x{e['size']} | {sides} | {pixels} | "
-                    f"{_us(uo)} | {_us(uq)} | {uq / uo:.3f} |"
+                    f"{_us(uo)} | {_us(uq)} | {ratio} |"
                 )
         lines += ["", "### By XNNPACK operator kind (microseconds, orig / PF)", ""]
         for e in profiled:

@@ -140,6 +140,22 @@ def _send(obj) -> None:
     print(MARK + json.dumps(obj), flush=True)
 
 
+def kernel_choice(kernels: str, backend: str, settings: dict) -> tuple[bool, tuple | None]:
+    """``(install?, names for speed.install_fast_kernels)`` of a row's ``kernels``: "fast" the
+    defaults fit.py installs (``settings["fast_kernels"]``; None: ``DEFAULT_KERNELS``), "all"
+    every kernel of ``speed.KERNELS`` (opt-in ones too, whatever the defaults), "keras" none."""
+    from keras_padfree.training import speed
+
+    if kernels == "fast":
+        return bool(settings["fast_kernels"]), None
+    if kernels == "all":
+        every = tuple(speed.KERNELS.get(backend, ()))
+        return bool(every), every
+    if kernels == "keras":
+        return False, ()
+    raise ValueError(f"Unknown kernels {kernels!r}; expected fast, all or keras.")
+
+
 class _ZooStep:
     def __init__(self, config, args, settings):
         import keras
@@ -147,13 +163,9 @@ class _ZooStep:
 
         from keras_padfree.applications import create_model
         from keras_padfree.training import get_recipe
-        from keras_padfree.training import speed
 
         backend = keras.backend.backend()
-        self.kernels = {"fast": None, "all": speed.KERNELS.get(backend, ()), "keras": ()}[
-            config["kernels"]
-        ]
-        self.fast = config["kernels"] != "keras" and settings["fast_kernels"]
+        self.fast, self.kernels = kernel_choice(config["kernels"], backend, settings)
         self.backend = backend
         jit = config.get("jit_compile", settings["jit_compile"])
         with self._kernels():

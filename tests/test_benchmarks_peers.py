@@ -77,6 +77,23 @@ def test_the_plan_times_every_family_and_the_peers_only_on_torch():
         tt.parse_args(["--families", "ResNet"])
 
 
+def test_opt_in_kernels_are_installed_for_the_all_rows_whatever_the_defaults():
+    from keras_padfree.training import speed
+
+    tt = _module("train_throughput.py")
+    # JAX installs nothing by default; its "all" row must still time the opt-in kernel.
+    jax = speed.default_settings("jax", "cpu")
+    assert not jax["fast_kernels"]
+    assert tt.kernel_choice("all", "jax", jax) == (True, speed.KERNELS["jax"])
+    assert tt.kernel_choice("fast", "jax", jax) == (False, None)
+    torch = speed.default_settings("torch", "cpu")
+    assert tt.kernel_choice("fast", "torch", torch) == (True, None)  # DEFAULT_KERNELS
+    assert tt.kernel_choice("keras", "torch", torch) == (False, ())
+    assert tt.kernel_choice("all", "tensorflow", {"fast_kernels": False}) == (False, ())
+    with pytest.raises(ValueError, match="kernels 'some'"):
+        tt.kernel_choice("some", "jax", jax)
+
+
 def test_the_report_gives_ratios_against_the_faster_native_layout(tmp_path):
     tt = _module("train_throughput.py")
     fam = "MobileNetV3-large"

@@ -124,6 +124,16 @@ def keras_kind(layer) -> str | None:
     return "squeeze-excite & other layers"
 
 
+def _layer_kinds_by_name(model) -> dict[str, str]:
+    """name -> kind of every layer of a Keras model whose own operations are attributed."""
+    kinds = {}
+    for layer in model._flatten_layers():
+        kind = keras_kind(layer)
+        if kind:
+            kinds[layer.name] = kind
+    return kinds
+
+
 def torch_kind(module) -> str | None:
     import torch
 
@@ -378,11 +388,7 @@ def _unnamed_kind(inst: dict, what: str | None) -> str:
 def _profile_jax(step, steps, model, dump_dir) -> dict:
     import jax
 
-    names = {}
-    for layer in model._flatten_layers():
-        kind = keras_kind(layer)
-        if kind:
-            names[layer.name] = kind
+    names = _layer_kinds_by_name(model)
     trace_dir = tempfile.mkdtemp(prefix="train_profile_jax_")
     try:
         jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
@@ -436,11 +442,7 @@ def _profile_tensorflow(step, steps, model) -> dict:
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    names = {}
-    for layer in model._flatten_layers():
-        kind = keras_kind(layer)
-        if kind:
-            names[layer.name] = kind
+    names = _layer_kinds_by_name(model)
     trace_dir = tempfile.mkdtemp(prefix="train_profile_tf_")
     try:
         tf.profiler.experimental.start(trace_dir)

@@ -9,13 +9,21 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _latency_module():
+def _benchmark_module(filename):
+    """A script of benchmarks/ as a module (its folder on sys.path, as when it runs)."""
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     spec = importlib.util.spec_from_file_location(
-        "latency_benchmark", os.path.join(ROOT, "benchmarks", "latency.py")
+        os.path.splitext(filename)[0], os.path.join(ROOT, "benchmarks", filename)
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _latency_module():
+    return _benchmark_module("latency.py")
 
 
 def test_stem_model_cuts_a_zoo_model_after_its_stem_and_rejects_a_model_without_one():
@@ -62,15 +70,7 @@ def test_operator_profile_ties_every_xnnpack_operator_to_its_layer():
 
 
 def _train_profile_module():
-    import sys
-
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "train_profile", os.path.join(ROOT, "benchmarks", "train_profile.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _benchmark_module("train_profile.py")
 
 
 def test_op_paths_are_tied_to_the_innermost_layer_they_name():

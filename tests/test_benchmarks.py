@@ -202,3 +202,20 @@ def test_map_sizes_are_paired_stage_by_stage_and_odd_small_sides_merged():
     # Different numbers of main sides: each PF side goes to the nearest orig side.
     rows = latency._paired_levels([[32, 10.0], [16, 10.0], [0, 1.0]], [[30, 5.0], [0, 1.0]])
     assert [(so, sq, uq) for so, sq, _, uq in rows] == [(32, 30, 5.0), (16, 16, 0), (0, 0, 1.0)]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rows", "jax,cuda"], "unknown row 'cuda'"),
+        (["--steps", "0"], "--steps must be >= 1, got 0"),
+        (["--family", "ResNet"], "invalid choice: 'ResNet'"),
+    ],
+)
+def test_train_profile_bad_arguments_are_an_error_line_and_exit_2(argv, message, capsys):
+    tp = _train_profile_module()
+    with pytest.raises(SystemExit) as exit_info:
+        tp.parse_args(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and message in err, err

@@ -658,18 +658,9 @@ def parse_args(argv=None):
     for name in ("size", "batch_size", "steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    args.worker_argv = [
-        "--family",
-        args.family,
-        "--size",
-        str(args.size),
-        "--batch-size",
-        str(args.batch_size),
-        "--steps",
-        str(args.steps),
-        "--warmup",
-        str(args.warmup),
-    ]
+    from train_throughput import step_argv
+
+    args.worker_argv = ["--family", args.family, *step_argv(args)]
     return args
 
 

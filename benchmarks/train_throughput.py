@@ -108,26 +108,12 @@ def plan(backend: str, args) -> list[dict]:
 
         default = set(DEFAULT_KERNELS.get(backend, ()))
         every = set(KERNELS.get(backend, ()))
+        original = dict(family=label, kind="zoo", variant="orig", model=orig, policy="float32")
         for kernels, differs in (("keras", bool(default)), ("all", every != default)):
             if differs:
-                add(
-                    family=label,
-                    kind="zoo",
-                    variant="orig",
-                    model=orig,
-                    policy="float32",
-                    kernels=kernels,
-                )
+                add(**original, kernels=kernels)
         if backend == "tensorflow":
-            add(
-                family=label,
-                kind="zoo",
-                variant="orig",
-                model=orig,
-                policy="float32",
-                kernels="fast",
-                jit_compile=True,
-            )
+            add(**original, kernels="fast", jit_compile=True)
     for i, c in enumerate(configs):
         c["id"] = i
     return configs
@@ -837,6 +823,19 @@ def parse_args(argv=None):
         ",".join(args.evidence_families),
         "--policies",
         ",".join(args.policies),
+        *step_argv(args),
+    ]
+    args.worker_argv += ["--mixed-pf"] if args.mixed_pf else []
+    args.worker_argv += [] if args.peers else ["--no-peers"]
+    args.worker_argv += [] if args.evidence else ["--no-evidence"]
+    if args.log_dir is None:
+        args.log_dir = "/tmp"
+    return args
+
+
+def step_argv(args) -> list[str]:
+    """The worker options of the timed step (input size, batch, steps, warm-up), as argv."""
+    return [
         "--size",
         str(args.size),
         "--batch-size",
@@ -846,12 +845,6 @@ def parse_args(argv=None):
         "--warmup",
         str(args.warmup),
     ]
-    args.worker_argv += ["--mixed-pf"] if args.mixed_pf else []
-    args.worker_argv += [] if args.peers else ["--no-peers"]
-    args.worker_argv += [] if args.evidence else ["--no-evidence"]
-    if args.log_dir is None:
-        args.log_dir = "/tmp"
-    return args
 
 
 def main(argv=None) -> None:

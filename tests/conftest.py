@@ -43,7 +43,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _clear_keras_session():
+    """Fresh Keras state (layer names, TensorFlow's graph and kernel cache) after every test.
+
+    Without the full garbage collection ``clear_session`` runs by default: in a process holding
+    a test run's many models it took 0.2-2 s per test, for nothing Python's own collector does
+    not do anyway (measured: tests/layers + two more files on TensorFlow, 87.5 s -> 51.1 s; on
+    JAX tests/layers + test_speed.py 141 s -> 112 s; peak memory the same, 2.9 / 4.1 GB).
+    """
     import keras
 
     yield
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)

@@ -10,7 +10,9 @@ size and batch as ``train_throughput.py``, of
   (``speed.KERNELS``), with ``torch.profiler``,
 * Keras' JAX backend (default and opt-in kernels), with ``jax.profiler``: XLA:CPU's per-thunk
   events, each matched to its HLO instruction (dumped with ``--xla_dump_to``),
-* Keras' TensorFlow backend, with ``tf.profiler``: the executor's per-op events,
+* Keras' TensorFlow backend with fit.py's settings (oneDNN kernels, fused BatchNormalization)
+  and with TensorFlow's own default on this CPU (Eigen kernels, Keras' BatchNormalization), with
+  ``tf.profiler``: the executor's per-op events,
 
 and attributes every kernel's time to the layer it belongs to (forward and backward): PyTorch
 through a profiler range per leaf layer/module and autograd's sequence numbers, JAX through the
@@ -58,6 +60,10 @@ ROWS = {
     "torch-opt-in": ("torch", {"kind": "zoo", "kernels": "all"}),
     "jax": ("jax", {"kind": "zoo", "kernels": "fast"}),
     "jax-opt-in": ("jax", {"kind": "zoo", "kernels": "all"}),
+    "tensorflow-eigen": (
+        "tensorflow",
+        {"kind": "zoo", "kernels": "keras", "env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
+    ),
     "tensorflow": ("tensorflow", {"kind": "zoo", "kernels": "fast"}),
 }
 LABELS = {
@@ -67,7 +73,8 @@ LABELS = {
     "torch-opt-in": "Keras torch backend + opt-in kernels",
     "jax": "Keras JAX backend (fit.py's kernels)",
     "jax-opt-in": "Keras JAX backend + opt-in kernels",
-    "tensorflow": "Keras TensorFlow backend (fit.py's settings)",
+    "tensorflow-eigen": "Keras TensorFlow backend, Eigen kernels + Keras' BN (TF's default here)",
+    "tensorflow": "Keras TensorFlow backend (fit.py's settings: oneDNN + fused BN)",
 }
 KINDS = (
     "convolution",
@@ -534,13 +541,9 @@ def _run_row(row, args) -> dict:
                 f"error: the PyTorch rows need {python}: run `bash benchmarks/peer_env.sh` first"
             )
     dump = tempfile.mkdtemp(prefix="train_profile_hlo_")
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join([ROOT, HERE]),
-        "TRAIN_PROFILE_DUMP": dump,
-    }
+    from train_throughput import worker_env
+
+    env = worker_env(backend, TRAIN_PROFILE_DUMP=dump, **ROWS[row][1].get("env", {}))
     if backend == "jax":
         flags = f"--xla_dump_to={dump} --xla_dump_hlo_as_text"
         env["XLA_FLAGS"] = " ".join(x for x in (os.environ.get("XLA_FLAGS"), flags) if x)

@@ -340,16 +340,31 @@ def _python_for(backend: str, args) -> tuple[str, str]:
     return sys.executable, "this interpreter"
 
 
+def worker_env(backend: str, **extra: str) -> dict:
+    """A worker's environment: training/fit.py's start-up defaults
+    (``training.startup.environment_defaults``: TensorFlow's oneDNN kernels on x86-64), then this
+    process's environment (a variable set here wins), then the backend and ``extra``."""
+    import importlib.util
+
+    path = os.path.join(ROOT, "keras_padfree", "training", "startup.py")
+    spec = importlib.util.spec_from_file_location("_benchmark_startup", path)
+    startup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(startup)  # the standard library only: no TensorFlow in the parent
+    return {
+        **startup.environment_defaults(),
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join([ROOT, HERE]),
+        **extra,
+    }
+
+
 class _Worker:
     def __init__(self, backend, args, log_dir):
         self.backend = backend
         self.python, self.where = _python_for(backend, args)
-        env = {
-            **os.environ,
-            "KERAS_BACKEND": backend,
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "PYTHONPATH": os.pathsep.join([ROOT, HERE]),
-        }
+        env = worker_env(backend)
         cmd = [self.python, os.path.abspath(__file__), "--worker", *args.worker_argv]
         self.log_path = os.path.join(log_dir, f"train_throughput_{backend}.log")
         self.log = open(self.log_path, "w")

@@ -89,9 +89,25 @@ def test_opt_in_kernels_are_installed_for_the_all_rows_whatever_the_defaults():
     torch = speed.default_settings("torch", "cpu")
     assert tt.kernel_choice("fast", "torch", torch) == (True, None)  # DEFAULT_KERNELS
     assert tt.kernel_choice("keras", "torch", torch) == (False, ())
-    assert tt.kernel_choice("all", "tensorflow", {"fast_kernels": False}) == (False, ())
+    tf = speed.default_settings("tensorflow", "cpu")
+    assert tt.kernel_choice("all", "tensorflow", tf) == (True, speed.KERNELS["tensorflow"])
+    assert tt.kernel_choice("fast", "tensorflow", tf) == (False, None)
     with pytest.raises(ValueError, match="kernels 'some'"):
         tt.kernel_choice("some", "jax", jax)
+
+
+def test_workers_start_with_fit_py_environment_and_the_callers_wins(monkeypatch):
+    import platform
+
+    tt = _module("train_throughput.py")
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    env = tt.worker_env("tensorflow", EXTRA="x")
+    assert env["KERAS_BACKEND"] == "tensorflow" and env["EXTRA"] == "x"
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert env["TF_ENABLE_ONEDNN_OPTS"] == "1"  # as training/fit.py runs
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert tt.worker_env("tensorflow")["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    assert tt.worker_env("jax", TF_ENABLE_ONEDNN_OPTS="1")["TF_ENABLE_ONEDNN_OPTS"] == "1"
 
 
 def test_the_report_gives_ratios_against_the_faster_native_layout(tmp_path):

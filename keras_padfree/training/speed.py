@@ -1,10 +1,10 @@
-"""The fastest correct training settings per Keras backend and device, and two faster kernels.
+"""The fastest correct training settings per Keras backend and device, and faster kernels.
 
 ``default_settings(backend, device)`` returns what ``model.compile``/``fit`` should use (XLA,
 ``steps_per_execution``, thread counts, which of the kernels below to install), measured by
 ``benchmarks/train_throughput.py`` (results in ``benchmarks/results/train_throughput.md``).
 
-``install_fast_kernels(backend)`` replaces two computations that a backend runs slowly on the CPU by
+``install_fast_kernels(backend)`` replaces computations that a backend runs slowly on the CPU by
 the same function written differently (tests check that values and gradients stay equal to float32
 rounding):
 
@@ -28,6 +28,13 @@ rounding):
   renorm, not synchronized) the layer calls ``torch.nn.functional.batch_norm`` instead: one kernel
   forward, one backward, the batch statistics taken from it. The moving statistics follow Keras'
   rule exactly (momentum, biased variance).
+* **TensorFlow, BatchNormalization in training** (a default kernel; ``default_settings`` installs
+  it where TensorFlow runs its oneDNN kernels). The same for 4-D channels-last float inputs with
+  ``FusedBatchNormV3`` (``tf.compat.v1.nn.fused_batch_norm``): Keras 3 composes the layer from
+  about ten elementwise ops, forward and backward. With oneDNN (``TF_ENABLE_ONEDNN_OPTS=1``, which
+  ``training/fit.py`` sets) a MobileNetV3 train step on a 2-core AVX2 CPU takes 0.78x the time of
+  Eigen's kernels with Keras' BatchNormalization (oneDNN alone: 0.91x; the fused kernel alone:
+  no gain, TensorFlow's executor already runs Keras' elementwise ops beside the convolutions).
 
 ``describe(default_settings())`` sums them up in one line for this machine.
 """
@@ -101,10 +108,12 @@ def default_settings(backend: str | None = None, device: str | None = None) -> d
             "GPU: XLA on (TensorFlow, JAX), eager PyTorch; mixed precision uses the tensor cores"
         )
     elif backend == "tensorflow":
+        onednn = tensorflow_onednn_enabled()
         settings = {
             "jit_compile": False,
             "steps_per_execution": 1,
-            "fast_kernels": False,
+            "fast_kernels": onednn,
+            "onednn": onednn,
             "intra_op_threads": None,
             "inter_op_threads": None,
             "dtype_policy": "float32",
@@ -113,6 +122,17 @@ def default_settings(backend: str | None = None, device: str | None = None) -> d
             "TensorFlow on CPU: XLA off (XLA:CPU trains these networks several times "
             "slower than TensorFlow's own kernels)"
         )
+        if onednn:
+            why.append(
+                "oneDNN kernels with the fused BatchNormalization (0.78x the step time of "
+                "TensorFlow's Eigen kernels and Keras' BatchNormalization)"
+            )
+        else:
+            why.append(
+                "Eigen kernels, Keras' BatchNormalization (oneDNN is off in this process: "
+                "TF_ENABLE_ONEDNN_OPTS=1 before TensorFlow loads, as training/fit.py sets it, "
+                "trains 1.3x faster with the fused BatchNormalization)"
+            )
     elif backend == "jax":
         settings = {
             "jit_compile": True,
@@ -144,6 +164,16 @@ def default_settings(backend: str | None = None, device: str | None = None) -> d
         why.append(_cpu_precision_note())
     settings["why"] = why
     return settings
+
+
+def tensorflow_onednn_enabled() -> bool:
+    """Whether this process's TensorFlow runs its oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS``, read
+    when TensorFlow loads; on by default only on CPUs with AVX512-VNNI/BF16 or AMX)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return False
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def _cpu_precision_note() -> str:
@@ -182,6 +212,7 @@ def describe(settings: dict[str, Any]) -> str:
         "jit_compile",
         "steps_per_execution",
         "fast_kernels",
+        "onednn",
         "dtype_policy",
         "intra_op_threads",
         "inter_op_threads",
@@ -197,16 +228,27 @@ def fast_kernels_installed() -> list[str]:
     return sorted(_ORIGINALS)
 
 
-KERNELS = {"jax": ("jax.depthwise_conv",), "torch": ("torch.conv", "torch.batch_normalization")}
+KERNELS = {
+    "jax": ("jax.depthwise_conv",),
+    "tensorflow": ("tensorflow.batch_normalization",),
+    "torch": ("torch.conv", "torch.batch_normalization"),
+}
 # What install_fast_kernels() installs without ``kernels``: only kernels whose results are as close
-# to a float64 computation as Keras' own. Opt-in (``kernels=KERNELS[backend]``): JAX's shifted-sum
-# depthwise convolution (after one SGD step of a BSConv-U ResNet-20 PF, batch 4, lr 0.1, its weights
-# were 1.3e-4 from a float64 step where Keras' own were 7e-7: its gradient sums over the batch and
-# the map round in float32 one by one) and the fused BatchNormalization.
-# Its per-channel sums round differently: after one SGD step of a MobileNetV3 (batch 4, 64 px)
-# its weights were 3e-5 to 8e-4 from a float64 step where Keras' own were 4e-5 to 2e-4 (faster:
-# see benchmarks/results/train_throughput.md).
-DEFAULT_KERNELS = {"jax": (), "torch": ("torch.conv",)}
+# to a float64 computation as Keras' own (tests/training/test_speed.py: one SGD step, within 3x of
+# Keras' own distance). TensorFlow's fused BatchNormalization is: after one step of a BSConv-U
+# ResNet-20, batch 4, lr 0.1, its weights were 4.6e-7 (oneDNN) / 1.4e-6 (Eigen) from a float64
+# step, Keras' own 1.1e-6 / 1.0e-6. Opt-in (``kernels=KERNELS[backend]``): JAX's shifted-sum
+# depthwise convolution (after one SGD step of a BSConv-U ResNet-20 PF its weights were 1.3e-4
+# from a float64 step where Keras' own were 7e-7: its gradient sums over the batch and the map
+# round in float32 one by one) and PyTorch's fused BatchNormalization (its per-channel sums round
+# differently: after one SGD step of a MobileNetV3, batch 4, 64 px, its weights were 3e-5 to 8e-4
+# from a float64 step where Keras' own were 4e-5 to 2e-4; faster: see
+# benchmarks/results/train_profile.md).
+DEFAULT_KERNELS = {
+    "jax": (),
+    "tensorflow": ("tensorflow.batch_normalization",),
+    "torch": ("torch.conv",),
+}
 
 
 def install_fast_kernels(
@@ -242,7 +284,22 @@ def install_fast_kernels(
         import keras
 
         cls = keras.layers.BatchNormalization
-        _replace("torch.batch_normalization", cls, "call", _make_torch_bn_call(cls.call))
+        _replace(
+            "torch.batch_normalization",
+            cls,
+            "call",
+            _make_bn_call(cls.call, _torch_bn_train, _is_torch_tensor),
+        )
+    if "tensorflow.batch_normalization" in wanted:
+        import keras
+
+        cls = keras.layers.BatchNormalization
+        _replace(
+            "tensorflow.batch_normalization",
+            cls,
+            "call",
+            _make_bn_call(cls.call, _tf_bn_train, _is_tf_nhwc_tensor),
+        )
     if "torch.conv" in wanted:
         from keras.src.backend.torch import nn as torch_nn
 
@@ -369,24 +426,37 @@ def _make_torch_conv(original):
     return conv
 
 
-def _make_torch_bn_call(original):
-    def call(self, inputs, training=None, mask=None):
-        import torch
+def _make_bn_call(original, fused_train, is_backend_tensor):
+    """``BatchNormalization.call`` that hands training calls to ``fused_train(layer, x)``.
 
+    ``fused_train`` returns the normalised output, the batch mean and the *biased* batch
+    variance; the moving statistics then follow Keras' rule (momentum, biased variance). Every
+    call it cannot take (inference, masks, renorm, synchronized, no scale/offset, one value per
+    channel, inputs it was not written for) goes to Keras' own ``call``.
+    """
+
+    def call(self, inputs, training=None, mask=None):
         if not (
-            isinstance(inputs, torch.Tensor)
-            and inputs.device.type != "meta"
-            and training
+            training
             and self.trainable
             and mask is None
             and not self.renorm
             and not self.synchronized
             and self.scale
             and self.center
-            and _per_channel_count(inputs, self.axis) > 1
+            and is_backend_tensor(inputs, self.axis)
         ):
             return original(self, inputs, training=training, mask=mask)
-        return _torch_bn_train(self, inputs)
+        from keras import ops
+
+        out, batch_mean, variance = fused_train(self, inputs)
+        m = self.momentum
+        dtype = batch_mean.dtype
+        self.moving_mean.assign(ops.cast(self.moving_mean, dtype) * m + batch_mean * (1.0 - m))
+        self.moving_variance.assign(
+            ops.cast(self.moving_variance, dtype) * m + variance * (1.0 - m)
+        )
+        return ops.cast(out, self.compute_dtype)
 
     call.__wrapped__ = original
     return call
@@ -399,6 +469,17 @@ def _per_channel_count(inputs, axis: int) -> int:
     for d in shape:
         total *= d or 0
     return total // channels
+
+
+def _is_torch_tensor(inputs, axis: int) -> bool:
+    import torch
+
+    # torch's kernel refuses one value per channel in training (Keras' own gives variance 0).
+    return (
+        isinstance(inputs, torch.Tensor)
+        and inputs.device.type != "meta"
+        and _per_channel_count(inputs, axis) > 1
+    )
 
 
 def _torch_bn_train(layer, inputs):
@@ -420,14 +501,42 @@ def _torch_bn_train(layer, inputs):
     out = torch.nn.functional.batch_norm(
         x_cf, batch_mean, batch_var, gamma, beta, True, 1.0, layer.epsilon
     )
-    variance = batch_var * ((count - 1) / count) if count > 1 else batch_var * 0.0
-    m = layer.momentum
-    layer.moving_mean.assign(ops.cast(layer.moving_mean, x.dtype) * m + batch_mean * (1.0 - m))
-    layer.moving_variance.assign(
-        ops.cast(layer.moving_variance, x.dtype) * m + variance * (1.0 - m)
-    )
     out = out.movedim(1, axis) if axis != 1 else out
-    return ops.cast(out, layer.compute_dtype)
+    return out, batch_mean, batch_var * ((count - 1) / count)
+
+
+def _is_tf_nhwc_tensor(inputs, axis: int) -> bool:
+    import tensorflow as tf
+
+    # TensorFlow's fused kernel takes 4-D NHWC (and NCHW only on GPUs) float inputs with a
+    # known channel count.
+    return (
+        tf.is_tensor(inputs)
+        and inputs.shape.rank == 4
+        and axis % 4 == 3
+        and inputs.shape[3] is not None
+        and inputs.dtype in (tf.float16, tf.bfloat16, tf.float32)
+    )
+
+
+def _tf_bn_train(layer, inputs):
+    import tensorflow as tf
+    from keras import ops
+
+    x = tf.cast(inputs, tf.float32)
+    out, batch_mean, batch_var = tf.compat.v1.nn.fused_batch_norm(
+        x,
+        ops.cast(layer.gamma, "float32"),
+        ops.cast(layer.beta, "float32"),
+        epsilon=layer.epsilon,
+        data_format="NHWC",
+        is_training=True,
+    )
+    # The kernel returns the unbiased batch variance (it normalises with the biased one; with
+    # one value per channel it returns 0). The batch size may be known only when it runs.
+    count = tf.cast(tf.size(x, out_type=tf.int64) // tf.shape(x, out_type=tf.int64)[3], tf.float32)
+    variance = batch_var * (tf.maximum(count - 1.0, 0.0) / count)
+    return out, batch_mean, variance
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ then start training silently, without reinstalling. With a stale .venv (a test r
 
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -79,6 +80,11 @@ def test_main_command_is_quiet_ends_with_the_next_commands_and_reruns_helpfully(
     with open(os.path.join(out, "final.json")) as f:
         model = json.load(f)["model"]  # the default model's registered name
     assert "resnet20" in model and "FutureWarning" not in first.stderr
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        # fit.py turns on TensorFlow's oneDNN kernels before TensorFlow loads, and with them the
+        # fused BatchNormalization (training.startup, training.speed).
+        speed_line = next(ln for ln in first.stdout.splitlines() if ln.startswith("speed:"))
+        assert "kernels=tensorflow.batch_normalization" in speed_line, speed_line
     evaluate = f"python training/evaluate.py --model-path {best} --dataset digits"
     export = (
         f"python training/export_tflite.py --model-path {best} --output "

@@ -206,3 +206,52 @@ def test_native_peers_hold_the_parameters_of_the_zoo_originals():
             peers.keras_layout(create_model(orig, classes=100)),
         )
         assert check["equal"], (orig, check)
+
+
+def test_families_are_timed_one_after_the_other_with_their_own_workers(tmp_path, monkeypatch):
+    """Each family gets fresh workers; its configurations are numbered after the previous
+    families' and its rates land on its own rows."""
+    tt = _module("train_throughput.py")
+    started = []
+
+    class FakeWorker:
+        def __init__(self, backend, args, log_dir, families):
+            self.backend, self.where, self.family = backend, "fake", families[0]
+            self.closed = False
+            started.append((backend, tuple(families)))
+            self.rate = 100.0 * (1 + len(started))
+
+        def read(self):
+            configs = [
+                {"id": i, "family": self.family, "kind": "zoo", "variant": v, "model": v}
+                for i, v in enumerate(("orig", "pf"))
+            ]
+            return {"ready": {"backend": self.backend, "configs": configs}}
+
+        def ask_round(self):
+            return {"0": self.rate, "1": self.rate + 1}
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tt, "_Worker", FakeWorker)
+    args = tt.parse_args(
+        ["--backends", "tensorflow,jax", "--families", "MobileNetV3-large,GhostNet 1.0x"]
+        + ["--rounds", "2", "--out-dir", str(tmp_path), "--no-peers"]
+    )
+    results = tt.run(args)
+    assert started == [
+        ("tensorflow", ("MobileNetV3-large",)),
+        ("jax", ("MobileNetV3-large",)),
+        ("tensorflow", ("GhostNet 1.0x",)),
+        ("jax", ("GhostNet 1.0x",)),
+    ]
+    tf = results["backends"]["tensorflow"]
+    assert [(c["id"], c["family"], c["variant"]) for c in tf["configs"]] == [
+        (0, "MobileNetV3-large", "orig"),
+        (1, "MobileNetV3-large", "pf"),
+        (2, "GhostNet 1.0x", "orig"),
+        (3, "GhostNet 1.0x", "pf"),
+    ]
+    assert tf["rates"] == {"0": [200.0] * 2, "1": [201.0] * 2, "2": [400.0] * 2, "3": [401.0] * 2}
+    assert len(results["load_after_warmup"]) == 2

@@ -20,7 +20,8 @@ FIT = os.path.join(ROOT, "training", "fit.py")
 
 # TensorFlow's C++ start-up lines (absl/TSL logging, printed before Python can filter them).
 NOISE = re.compile(
-    r"cudart_stub|cuInit|cuda_platform|cpu_feature_guard|oneDNN|absl::InitializeLog|"
+    r"cudart_stub|cuInit|cuda_platform|cpu_feature_guard|oneDNN custom operations|"
+    r"absl::InitializeLog|"
     r"^[IWE]\d{4} \d\d:\d\d:\d\d",
     re.MULTILINE,
 )

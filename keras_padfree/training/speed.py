@@ -280,26 +280,16 @@ def install_fast_kernels(
             "depthwise_conv",
             _make_jax_depthwise(jax_nn.depthwise_conv),
         )
-    if "torch.batch_normalization" in wanted:
-        import keras
+    fused_bn = {
+        "torch.batch_normalization": (_torch_bn_train, _is_torch_tensor),
+        "tensorflow.batch_normalization": (_tf_bn_train, _is_tf_nhwc_tensor),
+    }
+    for name in wanted:
+        if name in fused_bn:
+            import keras
 
-        cls = keras.layers.BatchNormalization
-        _replace(
-            "torch.batch_normalization",
-            cls,
-            "call",
-            _make_bn_call(cls.call, _torch_bn_train, _is_torch_tensor),
-        )
-    if "tensorflow.batch_normalization" in wanted:
-        import keras
-
-        cls = keras.layers.BatchNormalization
-        _replace(
-            "tensorflow.batch_normalization",
-            cls,
-            "call",
-            _make_bn_call(cls.call, _tf_bn_train, _is_tf_nhwc_tensor),
-        )
+            cls = keras.layers.BatchNormalization
+            _replace(name, cls, "call", _make_bn_call(cls.call, *fused_bn[name]))
     if "torch.conv" in wanted:
         from keras.src.backend.torch import nn as torch_nn
 

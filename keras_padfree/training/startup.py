@@ -53,9 +53,10 @@ def environment_defaults():
     ``TF_CPP_MIN_LOG_LEVEL=2``; on x86-64, ``TF_ENABLE_ONEDNN_OPTS=1``: TensorFlow's oneDNN
     kernels (convolutions, fused BatchNormalization), which TensorFlow itself turns on only on
     CPUs with AVX512-VNNI/BF16 or AMX. On a 2-core AVX2 CPU they train a MobileNetV3 step in
-    0.91x the time of TensorFlow's Eigen kernels, and with the fused BatchNormalization kernel
-    (``training.speed``) in 0.78x (benchmarks/results/train_profile.md). TensorFlow reads the
-    variable once, when it loads: it must be set before ``import tensorflow``.
+    about 0.91x the time of TensorFlow's Eigen kernels, and with the fused BatchNormalization
+    kernel that ``training.speed`` installs with them in 0.78x (455 against 582 ms:
+    benchmarks/results/train_profile.md). TensorFlow reads the variable once, when it loads: it
+    must be set before ``import tensorflow``.
     """
     defaults = {"TF_CPP_MIN_LOG_LEVEL": "2"}
     if platform.machine().lower() in ("x86_64", "amd64"):

@@ -477,6 +477,13 @@ def _run_family(family, args, log_dir, results) -> None:
             w.close()
 
 
+def timed_per_family(results) -> bool:
+    """Whether a results file was timed one family at a time: its ``load_after_warmup`` holds one
+    load triple per family (older files: one triple, all families' models held at once)."""
+    loads = results.get("load_after_warmup") or []
+    return all(isinstance(x, list) for x in loads) and bool(loads)
+
+
 def _simd_flags() -> list[str]:
     try:
         with open("/proc/cpuinfo") as f:
@@ -620,7 +627,7 @@ def write_report(results, path_md, path_json) -> None:
         + (
             "one family at a time: a process per backend holds that family's models, all "
             "built before its timing. "
-            if isinstance(results.get("load_after_warmup"), list)
+            if timed_per_family(results)
             else "one process per backend, all models built before any timing. "
         )
         + f"Whole run: {results['wall_s']:.0f} s.",

@@ -192,6 +192,11 @@ def test_the_report_gives_ratios_against_the_faster_native_layout(tmp_path):
     assert "| torch | MobileNetV3-large | Keras' own kernels" in text and "| 2.00x |" in text
     assert "| tensorflow | MobileNetV3-large | jit_compile=True | 25.0 | 100 | 4.00x |" in text
     assert "0.10 / 0.20 / 0.30" in text and js.exists()
+    # Older results files held every family at once and stored one load triple after warm-up.
+    assert "one process per backend, all models built" in text  # no load_after_warmup at all
+    for loads, per_family in (([0.5, 0.6, 0.7], False), ([[0.5, 0.6, 0.7], [0.4, 0.5, 0.6]], True)):
+        tt.write_report({**results, "load_after_warmup": loads}, str(md), str(js))
+        assert ("one family at a time" in md.read_text()) is per_family, loads
 
 
 def test_native_peers_hold_the_parameters_of_the_zoo_originals():

@@ -6,17 +6,22 @@ saves the model to ``.keras`` and runs this module in a subprocess with ``KERAS_
 ``.keras`` format stores backend-independent weights, so the reloaded model computes the same
 function.
 
-The conversion is Keras' own ``model.export(format="litert")`` where the installed Keras (3.15 and
-later) implements it as an ``ExportArchive`` SavedModel with one ``serve`` endpoint that calls the
-model with ``training=False``, converted by ``tf.lite.TFLiteConverter.from_saved_model`` (the route
-TensorFlow documents for Keras 3 models). Keras 3.10-3.14 convert with ``from_keras_model`` instead,
-so there this module takes the same ExportArchive -> ``from_saved_model`` steps itself
-(:func:`convert_tflite`'s ``route="archive"``). Both routes give byte-identical files (measured on
-the zoo for float32, float16 and int8, and tested). This module chooses the converter settings: a
-static batch-1 input signature, the quantisation options, and TFLite builtin ops only (Keras'
-default also allows ``SELECT_TF_OPS``, which would need the Flex delegate on Android), so the file
-runs on the plain LiteRT runtime. ``from_concrete_functions`` is never used (it silently produces
-wrong models in this TensorFlow version).
+The conversion goes through ``tf.lite.TFLiteConverter.from_saved_model`` (the route TensorFlow
+documents for Keras 3 models) from a SavedModel whose one function calls the model with
+``training=False``. By default that SavedModel holds the weights as constants of the graph
+(``route="constants"``): what the converter freezes the variables into anyway, without writing and
+reloading the variables, their checkpoint and their save/restore functions, which took most of an
+export's time (GhostNet-PF at 32x32: 21.7 s -> 5.1 s, benchmarks/results/export_time.md). The
+files have the same signature, input and output names, operators and outputs as the variables
+routes' (tested). The variables routes stay for models too large for one GraphDef: Keras' own
+``model.export(format="litert")`` where the installed Keras (3.15 and later) implements it as an
+``ExportArchive`` SavedModel, and on Keras 3.10-3.14 (which convert with ``from_keras_model``)
+the same ExportArchive steps taken here (``route="archive"``); those two give byte-identical files
+(tested). This module chooses the converter settings: a static batch-1 input signature, the
+quantisation options, and TFLite builtin ops only (Keras' default also allows ``SELECT_TF_OPS``,
+which would need the Flex delegate on Android), so the file runs on the plain LiteRT runtime.
+``from_concrete_functions`` is never used (it silently produces wrong models in this TensorFlow
+version).
 """
 
 import argparse
@@ -101,19 +106,66 @@ def _keras_route(model, spec, target_spec, attributes, tmp):
 
 def _archive_route(model, spec, target_spec, attributes, tmp):
     import keras
-    import tensorflow as tf
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[spec])
     archive.write_out(tmp, verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-    converter.experimental_enable_resource_variables = True  # as Keras' own route sets it
+    # experimental_enable_resource_variables: as Keras' own route sets it.
+    return _from_saved_model(tmp, target_spec, attributes, resource_variables=True)
+
+
+def _from_saved_model(path, target_spec, attributes, resource_variables=False):
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(path)
+    if resource_variables:
+        converter.experimental_enable_resource_variables = True
     for key, value in target_spec.items():
         setattr(converter.target_spec, key, value)
     for key, value in attributes.items():
         setattr(converter, key, value)
     return converter.convert()
+
+
+# A GraphDef (which holds the weights in the "constants" route) must stay under protobuf's 2 GiB;
+# models with more weight bytes than this take the variables routes.
+CONSTANTS_ROUTE_MAX_BYTES = 1 << 30
+
+
+def _weight_bytes(model):
+    import numpy as np
+
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.variables)
+
+
+def _constants_route(model, spec, target_spec, attributes, tmp):
+    """A SavedModel whose graph holds the weights as constants, through ``from_saved_model``.
+
+    The ``serving_default`` function calls the model with ``training=False`` inside a
+    ``keras.StatelessScope`` that maps every variable to a constant of its current value: the
+    graph the converter reads is the one the variables routes freeze, without the variables, their
+    checkpoint and the save/restore functions TensorFlow builds for them (3.9-4.6x faster,
+    benchmarks/results/export_time.md). Signature, input and output names are the ones the
+    variables routes give.
+    """
+    import keras
+    import tensorflow as tf
+
+    mapping = [(v, tf.constant(keras.ops.convert_to_numpy(v))) for v in model.variables]
+
+    @tf.function(input_signature=[spec])
+    def serve(x):
+        with keras.StatelessScope(state_mapping=mapping):
+            return model(x, training=False)
+
+    module = tf.Module()
+    module.serve = serve
+    tf.saved_model.save(module, tmp, signatures={"serving_default": serve})
+    return _from_saved_model(tmp, target_spec, attributes)
+
+
+ROUTES = {"constants": _constants_route, "keras": _keras_route, "archive": _archive_route}
 
 
 def convert_tflite(
@@ -135,8 +187,11 @@ def convert_tflite(
         representative: float32 array (N, H, W, C) of calibration inputs, required for "int8".
         int8_io: with "int8", make the model's input and output int8 tensors too (otherwise they
             stay float32 and the file quantises/dequantises at its borders).
-        route: "keras" (``model.export(format="litert")``), "archive" (the same steps taken
-            here, for Keras < 3.15) or "auto" (Keras' where it takes the ExportArchive route).
+        route: "constants" (the weights as graph constants, see :func:`_constants_route`),
+            "keras" (``model.export(format="litert")``), "archive" (the same steps taken here,
+            for Keras < 3.15) or "auto": "constants", or for a model with over
+            ``CONSTANTS_ROUTE_MAX_BYTES`` of weights Keras' route where it takes the ExportArchive
+            steps, else "archive".
     """
     _require_tensorflow_backend("TFLite conversion")
     import tensorflow as tf
@@ -146,15 +201,18 @@ def convert_tflite(
             f"Argument `quantization` must be one of {list(QUANTIZATIONS)}. "
             f"Received: quantization={quantization!r}."
         )
-    if route not in ("auto", "keras", "archive"):
+    if route != "auto" and route not in ROUTES:
         raise ValueError(
-            f"Argument `route` must be 'auto', 'keras' or 'archive'. Received: route={route!r}."
+            f"Argument `route` must be 'auto' or one of {list(ROUTES)}. Received: route={route!r}."
         )
     if route == "auto":
-        route = "keras" if keras_litert_export_available() else "archive"
+        if _weight_bytes(model) <= CONSTANTS_ROUTE_MAX_BYTES:
+            route = "constants"
+        else:
+            route = "keras" if keras_litert_export_available() else "archive"
     target_spec, attributes = _converter_settings(quantization, representative, int8_io)
     spec = tf.TensorSpec((1,) + tuple(input_shape), tf.float32, name="image")
-    convert = _keras_route if route == "keras" else _archive_route
+    convert = ROUTES[route]
     with tempfile.TemporaryDirectory(prefix="keras_padfree_litert_") as tmp:
         return convert(model, spec, target_spec, attributes, tmp)
 

@@ -491,10 +491,44 @@ def test_onnx_export_parity(tmp_out):
 # --- the converter core ---------------------------------------------------------------------------
 
 
+def _ops_and_outputs(content, x):
+    """A file's graph with tensors told by what they are, not their indices (which the routes
+    number differently): each operator with its inputs and outputs as (shape, dtype,
+    quantisation, the bytes of a constant); then the signature and the outputs on ``x``."""
+    import hashlib
+
+    from keras_padfree import export
+
+    interp = export.litert_interpreter(model_content=content)
+    ops = interp._get_ops_details()
+    details = {d["index"]: d for d in interp.get_tensor_details()}
+    computed = {int(i) for op in ops for i in op["outputs"]} | {
+        d["index"] for d in interp.get_input_details()
+    }
+
+    def tensor(index):
+        d = details[int(index)]
+        data = None
+        if int(index) not in computed:
+            data = hashlib.sha256(np.ascontiguousarray(interp.get_tensor(int(index)))).hexdigest()
+        quant = (d["quantization_parameters"]["scales"].tolist(), d["quantization"])
+        return (d["shape"].tolist(), str(d["dtype"]), quant, data)
+
+    graph = []
+    for op in ops:
+        inputs = [tensor(i) for i in op["inputs"] if i >= 0]
+        if op["op_name"] == "DELEGATE":  # the delegate lists its tensors in index order
+            inputs = sorted(inputs, key=repr)
+        graph.append((op["op_name"], inputs, [tensor(i) for i in op["outputs"]]))
+    key, input_name, outputs = export.litert_signature(interp)
+    return graph, (key, input_name, sorted(outputs)), export.run_litert(interp, x)
+
+
 @pytest.mark.parametrize("quantization", [None, "int8"])
-def test_keras_litert_export_and_archive_route_give_the_same_file(quantization):
+def test_conversion_routes_give_the_same_model(quantization):
     """Keras' model.export(format="litert") (>= 3.15) and the ExportArchive -> from_saved_model
-    steps this project takes on older Keras produce byte-identical files."""
+    steps this project takes on older Keras produce byte-identical files; the default route (the
+    weights as graph constants) the same operators, tensors, signature and outputs."""
     from keras_padfree.export import _convert
 
     if BACKEND != "tensorflow":
@@ -510,9 +544,38 @@ def test_keras_litert_export_and_archive_route_give_the_same_file(quantization):
             representative=calib,
             route=route,
         )
-        for route in ("keras", "archive")
+        for route in ("keras", "archive", "constants", "auto")
     }
     assert files["keras"] == files["archive"]
+    assert files["auto"] == files["constants"]
+    x = sample_images(model, 4, seed=4)
+    graph, signature, outputs = _ops_and_outputs(files["keras"], x)
+    graph_c, signature_c, outputs_c = _ops_and_outputs(files["constants"], x)
+    assert len(graph) > 10 and any(t[3] for op in graph for t in op[1])  # constants compared
+    assert signature_c == signature
+    assert graph_c == graph
+    np.testing.assert_array_equal(outputs_c, outputs)
     assert _convert.keras_litert_export_available() == (
         tuple(int(v) for v in keras.__version__.split(".")[:2]) >= (3, 15)
     )
+
+
+def test_a_model_too_large_for_one_graph_takes_a_variables_route(monkeypatch):
+    from keras_padfree.export import _convert
+
+    if BACKEND != "tensorflow":
+        pytest.skip("conversion runs under TensorFlow")
+    taken = []
+    for route in list(_convert.ROUTES):
+        monkeypatch.setitem(_convert.ROUTES, route, lambda *a, route=route: taken.append(route))
+    model = tiny_model()
+    size = _convert._weight_bytes(model)
+    assert size >= 4 * model.count_params() > 0
+    monkeypatch.setattr(_convert, "CONSTANTS_ROUTE_MAX_BYTES", size)
+    _convert.convert_tflite(model, input_shape=(32, 32, 3))
+    monkeypatch.setattr(_convert, "CONSTANTS_ROUTE_MAX_BYTES", size - 1)
+    _convert.convert_tflite(model, input_shape=(32, 32, 3))
+    variables_route = "keras" if _convert.keras_litert_export_available() else "archive"
+    assert taken == ["constants", variables_route]
+    with pytest.raises(ValueError, match="route='frozen'"):
+        _convert.convert_tflite(model, input_shape=(32, 32, 3), route="frozen")

@@ -219,3 +219,46 @@ def test_train_profile_bad_arguments_are_an_error_line_and_exit_2(argv, message,
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "error:" in err and message in err, err
+
+
+def test_export_time_interleaves_the_routes_and_reports_their_ratio():
+    et = _benchmark_module("export_time.py")
+    calls = []
+    ticks = iter(range(100))
+
+    def convert(model, name, route):
+        calls.append((name, route))
+
+    times = et.time_routes({"a": None, "b": None}, 2, convert, clock=lambda: next(ticks) ** 3)
+    assert calls == [
+        ("a", "keras"),
+        ("a", "constants"),
+        ("b", "keras"),
+        ("b", "constants"),
+        ("a", "constants"),
+        ("a", "keras"),
+        ("b", "constants"),
+        ("b", "keras"),
+    ]
+    # clock() is called before and after each conversion: k**3 -> (k+1)**3 takes 3k^2 + 3k + 1 s.
+    assert times["a"] == {"keras": [1, 331], "constants": [19, 217]}
+    (row_a, _) = et.summarize(times)
+    assert row_a["keras_s"] == 166 and row_a["constants_s"] == 118
+    assert row_a["ratio_keras_over_constants"] == 166 / 118
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--models", "ghostnet_pf"], "Received: ['ghostnet_pf']"),
+        (["--models", ","], "Received: []"),
+        (["--rounds", "0"], "expected an int >= 1. Received: 0"),
+    ],
+)
+def test_export_time_bad_arguments_are_an_error_line_and_exit_2(argv, message, capsys):
+    et = _benchmark_module("export_time.py")
+    with pytest.raises(SystemExit) as exit_info:
+        et.parse_args(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and message in err, err

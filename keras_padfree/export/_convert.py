@@ -213,7 +213,9 @@ def convert_tflite(
     target_spec, attributes = _converter_settings(quantization, representative, int8_io)
     spec = tf.TensorSpec((1,) + tuple(input_shape), tf.float32, name="image")
     convert = ROUTES[route]
-    with tempfile.TemporaryDirectory(prefix="keras_padfree_litert_") as tmp:
+    from keras_padfree.layers import _utils
+
+    with tempfile.TemporaryDirectory(prefix="keras_padfree_litert_") as tmp, _utils.litert_forms():
         return convert(model, spec, target_spec, attributes, tmp)
 
 

@@ -3,6 +3,7 @@
 Everything here is backend-agnostic (``keras.ops`` only).
 """
 
+import contextlib
 import math
 
 import keras
@@ -78,6 +79,29 @@ def activation_layer(name, layer_name=None):
 @keras.saving.register_keras_serializable(package="keras_padfree")
 def _gelu_exact(x):
     return keras.activations.gelu(x, approximate=False)
+
+
+_LITERT_FORMS = [0]
+
+
+@contextlib.contextmanager
+def litert_forms():
+    """Inside this context, layers trace their inference in the form LiteRT runs fastest.
+
+    The exporters convert inside it: a layer may then express the same function with other ops
+    (:class:`HybridStem` fuses its two branches as two 1x1 convolutions and an add instead of a
+    concatenation and one 1x1 convolution). Training, and inference outside the context, keep the
+    reference's form; the export's parity check compares the file with the model as it is.
+    """
+    _LITERT_FORMS[0] += 1
+    try:
+        yield
+    finally:
+        _LITERT_FORMS[0] -= 1
+
+
+def in_litert_forms():
+    return _LITERT_FORMS[0] > 0
 
 
 def batch_norm(epsilon=1e-5, momentum=0.9, name=None, axis=-1):

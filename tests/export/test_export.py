@@ -579,3 +579,26 @@ def test_a_model_too_large_for_one_graph_takes_a_variables_route(monkeypatch):
     assert taken == ["constants", variables_route]
     with pytest.raises(ValueError, match="route='frozen'"):
         _convert.convert_tflite(model, input_shape=(32, 32, 3), route="frozen")
+
+
+def test_hybrid_stem_is_exported_without_its_concatenation():
+    """In the file, the stem's fusion reads its two branches through two 1x1 convolutions and an
+    add (no CONCATENATION), the same function as the Keras layer."""
+    from keras_padfree import export
+    from keras_padfree import layers
+    from keras_padfree.export import _convert
+
+    if BACKEND != "tensorflow":
+        pytest.skip("conversion runs under TensorFlow")
+    keras.utils.set_random_seed(0)
+    x = keras.Input((32, 32, 3))
+    model = realistic(keras.Model(x, layers.HybridStem(16, strides=2, name="stem")(x)))
+    content = _convert.convert_tflite(model, input_shape=(32, 32, 3))
+    interp = export.litert_interpreter(model_content=content)
+    ops = [op["op_name"] for op in interp._get_ops_details() if op["op_name"] != "DELEGATE"]
+    assert "CONCATENATION" not in ops and ops.count("ADD") == 1, ops
+    assert ops.count("CONV_2D") == 3 and ops.count("MAX_POOL_2D") == 1, ops
+    images = sample_images(model, 2, seed=5)
+    np.testing.assert_allclose(
+        export.run_litert(interp, images), np.asarray(model(images)), rtol=1e-4, atol=1e-5
+    )

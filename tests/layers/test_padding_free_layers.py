@@ -225,6 +225,13 @@ def test_hybrid_stem_matches_numpy(kwargs, size, out_size):
     y = _np(layer(x, training=False))
     assert y.shape == (2, out_size, out_size, 16)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+    # The LiteRT form (the exporters trace inside litert_forms): the same function in inference,
+    # by other ops where the ordering allows; training is never changed.
+    with _utils.litert_forms():
+        y_export = _np(layer(x, training=False))
+        y_train = _np(layer(x, training=True))
+    np.testing.assert_allclose(y_export, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(y_train, _np(layer(x, training=True)))
 
 
 def test_hybrid_stem_parameter_counts_match_the_paper():

@@ -144,7 +144,7 @@ def default_settings(backend: str | None = None, device: str | None = None) -> d
         }
         why.append(
             "JAX on CPU: compiled, Keras' own depthwise convolutions (the opt-in shifted-sum "
-            "kernel, speed.KERNELS['jax'], trains depthwise-heavy models about 3.6x faster but "
+            "kernel, speed.KERNELS['jax'], trains depthwise-heavy models about 3.8x faster but "
             "rounds its gradient sums further from a float64 step)"
         )
     else:

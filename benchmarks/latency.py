@@ -132,8 +132,9 @@ CALIBRATION_NORMALIZATION = {
 }
 
 
-def convert(model, size, quantization=None):
-    """TFLite bytes of ``model``: float32, or ``quantization="int8"`` (float32 input/output)."""
+def convert(model, size, quantization=None, litert_forms=True):
+    """TFLite bytes of ``model``: float32, or ``quantization="int8"`` (float32 input/output);
+    ``litert_forms=False``: the layers' reference forms instead of their export forms."""
     from keras_padfree.export import _prepare
     from keras_padfree.export._convert import convert_tflite
 
@@ -143,18 +144,22 @@ def convert(model, size, quantization=None):
             (size, size, 3), CALIBRATION_IMAGES, CALIBRATION_NORMALIZATION, seed=0
         )
     return convert_tflite(
-        model, input_shape=(size, size, 3), quantization=quantization, representative=representative
+        model,
+        input_shape=(size, size, 3),
+        quantization=quantization,
+        representative=representative,
+        litert_forms=litert_forms,
     )
 
 
-def _converted(model, size, name, keep_dir, quantization=None):
+def _converted(model, size, name, keep_dir, quantization=None, litert_forms=True):
     """The .tflite bytes of ``model``; reused from / saved to ``keep_dir`` when given."""
-    suffix = f"_{quantization}" if quantization else ""
+    suffix = (f"_{quantization}" if quantization else "") + ("" if litert_forms else "_reference")
     cached = os.path.join(keep_dir, f"{name}{suffix}.tflite") if keep_dir else None
     if cached and os.path.isfile(cached):
         with open(cached, "rb") as f:
             return f.read()
-    content = convert(model, size, quantization)
+    content = convert(model, size, quantization, litert_forms)
     if cached:
         os.makedirs(keep_dir, exist_ok=True)
         with open(cached, "wb") as f:
@@ -686,6 +691,10 @@ def main(argv=None):
                 entry[f"_{key}_layer_kinds"] = {
                     layer.name: type(layer).__name__ for layer in model.layers
                 }
+                if key == "pf":  # the same model in its layers' reference forms: A/B
+                    entry["_pf_reference_form_content"] = _converted(
+                        model, size, name, args.keep_tflite, litert_forms=False
+                    )
                 if args.int8_rounds:
                     content8 = _converted(model, size, name, args.keep_tflite, "int8")
                     entry[f"_{key}_int8_content"] = content8
@@ -714,7 +723,10 @@ def main(argv=None):
     for n_threads in threads:
         for entry in entries:
             # With 1 thread the stems run in the same interleaved rounds: the stem/body split.
-            keys = ["orig", "pf"] + (["orig_stem", "pf_stem"] if n_threads == 1 else [])
+            # And the PF model in its layers' reference forms (the hybrid stem's concatenation).
+            keys = ["orig", "pf"] + (
+                ["orig_stem", "pf_stem", "pf_reference_form"] if n_threads == 1 else []
+            )
             medians, (n_orig, *_) = time_interleaved(
                 [entry[f"_{k}_content"] for k in keys],
                 n_threads,
@@ -724,7 +736,9 @@ def main(argv=None):
             )
             t_orig, t_pf = medians[:2]
             if n_threads == 1:
-                entry["orig_stem_ms_t1"], entry["pf_stem_ms_t1"] = medians[2:]
+                entry["orig_stem_ms_t1"], entry["pf_stem_ms_t1"] = medians[2:4]
+                entry["pf_reference_form_ms_t1"] = medians[4]
+                entry["export_form_ratio_t1"] = t_pf / medians[4]
             entry[f"orig_ms_t{n_threads}"] = t_orig
             entry[f"pf_ms_t{n_threads}"] = t_pf
             entry[f"latency_ratio_t{n_threads}"] = t_pf / t_orig
@@ -995,6 +1009,27 @@ def markdown(result):
                 f"{e['body_latency_ratio_t1']:.3f} |"
             )
         lines.append("")
+    forms = [e for e in result["pairs"] if "pf_reference_form_ms_t1" in e]
+    if forms:
+        lines += [
+            "## The PF models' export form against their reference form (1 thread, float32)",
+            "",
+            "The exporters convert the layers' LiteRT forms (`keras_padfree.layers._utils."
+            "litert_forms`: the hybrid stem's fusion as two 1x1 convolutions and an add, no "
+            "concatenation); the same PF model converted in the reference's form runs in the "
+            "same interleaved rounds.",
+            "",
+            "| family | input | PF reference form ms | PF export form ms | export / reference | "
+            "orig ms | PF reference form / orig |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for e in forms:
+            lines.append(
+                f"| {e['family']} | {e['size']}x{e['size']} | {e['pf_reference_form_ms_t1']:.3f} | "
+                f"{e['pf_ms_t1']:.3f} | {e['export_form_ratio_t1']:.3f} | {e['orig_ms_t1']:.3f} | "
+                f"{e['pf_reference_form_ms_t1'] / e['orig_ms_t1']:.3f} |"
+            )
+        lines.append("")
     profiled = [e for e in result["pairs"] if "op_profile_t1" in e]
     if profiled:
         lines += [
@@ -1046,7 +1081,7 @@ def markdown(result):
         lines += ["", "### By XNNPACK operator kind (microseconds, orig / PF)", ""]
         for e in profiled:
             o, q = e["op_profile_t1"]["orig"]["kinds_us"], e["op_profile_t1"]["pf"]["kinds_us"]
-            kinds = sorted(set(o) | set(q), key=lambda k: -(o.get(k, 0) + q.get(k, 0)))
+            kinds = sorted(set(o) | set(q), key=lambda k: (-(o.get(k, 0) + q.get(k, 0)), k))
             lines.append(
                 f"- {e['family']} {e['size']}x{e['size']}: "
                 + "; ".join(

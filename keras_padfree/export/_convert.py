@@ -176,6 +176,7 @@ def convert_tflite(
     representative: "np.ndarray | None" = None,
     int8_io: bool = False,
     route: str = "auto",
+    litert_forms: bool = True,
 ) -> bytes:
     """Converts a Keras model (TensorFlow backend) to TFLite flatbuffer bytes.
 
@@ -192,6 +193,8 @@ def convert_tflite(
             for Keras < 3.15) or "auto": "constants", or for a model with over
             ``CONSTANTS_ROUTE_MAX_BYTES`` of weights Keras' route where it takes the ExportArchive
             steps, else "archive".
+        litert_forms: trace the layers' LiteRT forms (:func:`keras_padfree.layers._utils.
+            litert_forms`); False converts the reference's form (benchmarks compare the two).
     """
     _require_tensorflow_backend("TFLite conversion")
     import tensorflow as tf
@@ -215,7 +218,8 @@ def convert_tflite(
     convert = ROUTES[route]
     from keras_padfree.layers import _utils
 
-    with tempfile.TemporaryDirectory(prefix="keras_padfree_litert_") as tmp, _utils.litert_forms():
+    forms = _utils.litert_forms() if litert_forms else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory(prefix="keras_padfree_litert_") as tmp, forms:
         return convert(model, spec, target_spec, attributes, tmp)
 
 

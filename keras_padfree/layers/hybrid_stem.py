@@ -204,8 +204,9 @@ class HybridStem(keras.layers.Layer):
         The export form (:func:`keras_padfree.layers._utils.litert_forms`): BN folded into the
         1x1 kernel ``W = [W1; W2]`` (rows of the depthwise branch, then of the pool branch), two
         1x1 convolutions and an add. LiteRT's XNNPACK then never writes the concatenated
-        full-resolution tensor: 1.1-3.3 % faster whole models at 224x224 (benchmarks/results/
-        latency.md), the same function up to float rounding.
+        full-resolution tensor: whole PF models at 224x224 run in 0.989-0.997 of the time of the
+        concatenating form (benchmarks/results/latency.md; within the noise at 32x32, where the
+        stem is 2-5 % of the time), the same function up to float rounding.
         """
         bn = self.fuse_bn
         scale = ops.rsqrt(bn.moving_variance + bn.epsilon) * bn.gamma

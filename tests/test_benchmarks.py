@@ -205,17 +205,19 @@ def test_map_sizes_are_paired_stage_by_stage_and_odd_small_sides_merged():
 
 
 @pytest.mark.parametrize(
-    "argv, message",
+    "script, argv, message",
     [
-        (["--rows", "jax,cuda"], "unknown row 'cuda'"),
-        (["--steps", "0"], "--steps must be >= 1, got 0"),
-        (["--family", "ResNet"], "invalid choice: 'ResNet'"),
+        ("train_profile.py", ["--rows", "jax,cuda"], "unknown row 'cuda'"),
+        ("train_profile.py", ["--steps", "0"], "--steps must be >= 1, got 0"),
+        ("train_profile.py", ["--family", "ResNet"], "invalid choice: 'ResNet'"),
+        ("export_time.py", ["--models", "ghostnet_pf"], "Received: ['ghostnet_pf']"),
+        ("export_time.py", ["--models", ","], "Received: []"),
+        ("export_time.py", ["--rounds", "0"], "expected an int >= 1. Received: 0"),
     ],
 )
-def test_train_profile_bad_arguments_are_an_error_line_and_exit_2(argv, message, capsys):
-    tp = _train_profile_module()
+def test_benchmark_bad_arguments_are_an_error_line_and_exit_2(script, argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        tp.parse_args(argv)
+        _benchmark_module(script).parse_args(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "error:" in err and message in err, err
@@ -245,20 +247,3 @@ def test_export_time_interleaves_the_routes_and_reports_their_ratio():
     (row_a, _) = et.summarize(times)
     assert row_a["keras_s"] == 166 and row_a["constants_s"] == 118
     assert row_a["ratio_keras_over_constants"] == 166 / 118
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--models", "ghostnet_pf"], "Received: ['ghostnet_pf']"),
-        (["--models", ","], "Received: []"),
-        (["--rounds", "0"], "expected an int >= 1. Received: 0"),
-    ],
-)
-def test_export_time_bad_arguments_are_an_error_line_and_exit_2(argv, message, capsys):
-    et = _benchmark_module("export_time.py")
-    with pytest.raises(SystemExit) as exit_info:
-        et.parse_args(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert "error:" in err and message in err, err

@@ -6,8 +6,8 @@
 size and batch as ``train_throughput.py``, of
 
 * native PyTorch (NCHW and channels-last memory), with ``torch.profiler``,
-* Keras' PyTorch backend with fit.py's default kernels and with the opt-in ones
-  (``speed.KERNELS``), with ``torch.profiler``,
+* Keras' PyTorch backend with Keras' own kernels and with fit.py's (``speed.DEFAULT_KERNELS``),
+  with ``torch.profiler``,
 * Keras' JAX backend (default and opt-in kernels), with ``jax.profiler``: XLA:CPU's per-thunk
   events, each matched to its HLO instruction (dumped with ``--xla_dump_to``),
 * Keras' TensorFlow backend with fit.py's settings (oneDNN kernels, fused BatchNormalization)
@@ -56,8 +56,8 @@ MARK = "@@"
 ROWS = {
     "torch-native-nchw": ("torch", {"kind": "native", "layout": "nchw"}),
     "torch-native-channels-last": ("torch", {"kind": "native", "layout": "channels_last"}),
+    "torch-keras": ("torch", {"kind": "zoo", "kernels": "keras"}),
     "torch": ("torch", {"kind": "zoo", "kernels": "fast"}),
-    "torch-opt-in": ("torch", {"kind": "zoo", "kernels": "all"}),
     "jax": ("jax", {"kind": "zoo", "kernels": "fast"}),
     "jax-opt-in": ("jax", {"kind": "zoo", "kernels": "all"}),
     "tensorflow-eigen": (
@@ -69,8 +69,8 @@ ROWS = {
 LABELS = {
     "torch-native-nchw": "native PyTorch, NCHW",
     "torch-native-channels-last": "native PyTorch, channels-last",
+    "torch-keras": "Keras torch backend, Keras' own kernels",
     "torch": "Keras torch backend (fit.py's kernels)",
-    "torch-opt-in": "Keras torch backend + opt-in kernels",
     "jax": "Keras JAX backend (fit.py's kernels)",
     "jax-opt-in": "Keras JAX backend + opt-in kernels",
     "tensorflow-eigen": "Keras TensorFlow backend, Eigen kernels + Keras' BN (TF's default here)",

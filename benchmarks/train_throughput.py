@@ -755,10 +755,14 @@ def write_report(results, path_md, path_json) -> None:
                 kernels="fast",
                 jit_compile=_default_jit(results, r["backend"]),
             )
+            from keras_padfree.training.speed import DEFAULT_KERNELS
+            from keras_padfree.training.speed import KERNELS
+
             setting = {
                 "keras": "Keras' own kernels (no speed.install_fast_kernels)",
-                "all": "+ the opt-in kernels (speed.KERNELS: JAX's shifted-sum depthwise conv, "
-                "PyTorch's fused BatchNormalization)",
+                "all": "+ the opt-in kernels (speed.KERNELS: "
+                + ", ".join(sorted(set(KERNELS[r["backend"]]) - set(DEFAULT_KERNELS[r["backend"]])))
+                + ")",
             }.get(r["kernels"], f"jit_compile={r['jit_compile']}")
             dv, rv = (d or {}).get("images_per_s"), r["images_per_s"]
             lines.append(

@@ -21,12 +21,19 @@ rounding):
   and then back into channels-last memory for oneDNN: two copies of each convolution's input,
   forward and again backward. An NHWC tensor viewed as NCHW already is channels-last memory, so the
   replacement hands that view to ``conv2d`` directly (same kernel, same padding).
-* **PyTorch, BatchNormalization in training** (opt-in: ``kernels=KERNELS["torch"]``). Keras
-  computes the batch statistics and the normalisation with separate elementwise operations
-  (``E[x^2] - E[x]^2``, then subtract, multiply, add), each a pass over the activations forward
-  and again backward. In training (no mask, no
-  renorm, not synchronized) the layer calls ``torch.nn.functional.batch_norm`` instead: one kernel
-  forward, one backward, the batch statistics taken from it. The moving statistics follow Keras'
+* **PyTorch, max pooling.** The same round trip, and worse: Keras pools an NCHW-contiguous copy,
+  for which PyTorch's CPU kernel is not vectorised over channels (a 3x3/stride-2 pool of a
+  128x32x32x64 batch: about 18 ms, against about 1 ms in channels-last memory), and hands on a
+  strided NHWC view that every following elementwise op reads slowly. The replacement pools the
+  channels-last view in place (the same windows, the same "same" padding; max pooling is exact,
+  so values and gradients are the same bits).
+* **PyTorch, BatchNormalization in training.** Keras computes the batch statistics and the
+  normalisation with separate elementwise operations (``E[x^2] - E[x]^2``, then subtract,
+  multiply, add), each a pass over the activations forward and again backward, with autograd
+  saving every intermediate. In training (no mask, no renorm, not synchronized) the layer calls
+  one autograd function instead: two-pass statistics, the normalisation from the centred values,
+  a hand-written backward (about 2-3x faster than Keras' layer, 1.5-2x PyTorch's own fused
+  kernel, whose uncentred sums are further from float64). The moving statistics follow Keras'
   rule exactly (momentum, biased variance).
 * **TensorFlow, BatchNormalization in training** (a default kernel; ``default_settings`` installs
   it where TensorFlow runs its oneDNN kernels). The same for 4-D channels-last float inputs with
@@ -157,8 +164,9 @@ def default_settings(backend: str | None = None, device: str | None = None) -> d
             "dtype_policy": "float32",
         }
         why.append(
-            "PyTorch on CPU: eager, convolutions read channels-last memory in place "
-            "(no NCHW round trip)"
+            "PyTorch on CPU: eager, convolutions and max pooling read channels-last memory "
+            "in place (no NCHW round trip), BatchNormalization in training as one autograd "
+            "function (Keras' arithmetic, a fraction of its passes)"
         )
     if device == "cpu":
         why.append(_cpu_precision_note())
@@ -231,23 +239,24 @@ def fast_kernels_installed() -> list[str]:
 KERNELS = {
     "jax": ("jax.depthwise_conv",),
     "tensorflow": ("tensorflow.batch_normalization",),
-    "torch": ("torch.conv", "torch.batch_normalization"),
+    "torch": ("torch.conv", "torch.max_pool", "torch.batch_normalization"),
 }
 # What install_fast_kernels() installs without ``kernels``: only kernels whose results are as close
 # to a float64 computation as Keras' own (tests/training/test_speed.py: one SGD step, within 3x of
 # Keras' own distance). TensorFlow's fused BatchNormalization is: after one step of a BSConv-U
 # ResNet-20, batch 4, lr 0.1, its weights were 4.6e-7 (oneDNN) / 1.4e-6 (Eigen) from a float64
-# step, Keras' own 1.1e-6 / 1.0e-6. Opt-in (``kernels=KERNELS[backend]``): JAX's shifted-sum
-# depthwise convolution (after one SGD step of a BSConv-U ResNet-20 PF its weights were 1.3e-4
-# from a float64 step where Keras' own were 7e-7: its gradient sums over the batch and the map
-# round in float32 one by one) and PyTorch's fused BatchNormalization (its per-channel sums round
-# differently: after one SGD step of a MobileNetV3, batch 4, 64 px, its weights were 3e-5 to 8e-4
-# from a float64 step where Keras' own were 4e-5 to 2e-4; faster: see
-# benchmarks/results/train_profile.md).
+# step, Keras' own 1.1e-6 / 1.0e-6. So is PyTorch's (this module's autograd function): over 44
+# seeds of that step on the PF ResNet-20, a median distance of 4.8e-6 (Keras' own 6.2e-6), and as
+# often a far larger one (6 and 7 of 44 seeds above 3e-5, not the same seeds: a ReLU or max-pool
+# tie that float32 rounding resolves unlike float64, whatever the kernel). PyTorch's max pooling and
+# convolutions give the same bits as Keras'. Opt-in (``kernels=KERNELS[backend]``): JAX's
+# shifted-sum depthwise convolution (after one SGD step of a BSConv-U ResNet-20 PF its weights
+# were 1.3e-4 from a float64 step where Keras' own were 7e-7: its gradient sums over the batch
+# and the map round in float32 one by one).
 DEFAULT_KERNELS = {
     "jax": (),
     "tensorflow": ("tensorflow.batch_normalization",),
-    "torch": ("torch.conv",),
+    "torch": ("torch.conv", "torch.max_pool", "torch.batch_normalization"),
 }
 
 
@@ -294,6 +303,10 @@ def install_fast_kernels(
         from keras.src.backend.torch import nn as torch_nn
 
         _replace("torch.conv", torch_nn, "conv", _make_torch_conv(torch_nn.conv))
+    if "torch.max_pool" in wanted:
+        from keras.src.backend.torch import nn as torch_nn
+
+        _replace("torch.max_pool", torch_nn, "max_pool", _make_torch_max_pool(torch_nn.max_pool))
     return fast_kernels_installed()
 
 
@@ -416,6 +429,33 @@ def _make_torch_conv(original):
     return conv
 
 
+def _make_torch_max_pool(original):
+    def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+        import torch
+        from keras.src import backend
+        from keras.src.backend.torch.core import convert_to_tensor
+        from keras.src.backend.torch.nn import _apply_same_padding
+
+        fmt = backend.standardize_data_format(data_format)
+        inputs = convert_to_tensor(inputs)
+        if fmt != "channels_last" or inputs.ndim != 4 or inputs.device.type == "meta":
+            return original(inputs, pool_size, strides, padding, data_format)
+        pool_size = _pair(pool_size)
+        strides = pool_size if strides is None else _pair(strides)
+        # The NHWC tensor seen as NCHW: channels_last memory, pooled in place (see conv).
+        x = inputs.permute(0, 3, 1, 2)
+        pad = 0
+        if padding == "same":
+            # (an edge padding, where "same" pads more after than before, keeps the memory
+            # format)
+            x, pad = _apply_same_padding(x, pool_size, strides, "channels_first", "pooling")
+        out = torch.nn.functional.max_pool2d(x, kernel_size=pool_size, stride=strides, padding=pad)
+        return out.permute(0, 2, 3, 1)
+
+    max_pool.__wrapped__ = original
+    return max_pool
+
+
 def _make_bn_call(original, fused_train, is_backend_tensor):
     """``BatchNormalization.call`` that hands training calls to ``fused_train(layer, x)``.
 
@@ -452,24 +492,60 @@ def _make_bn_call(original, fused_train, is_backend_tensor):
     return call
 
 
-def _per_channel_count(inputs, axis: int) -> int:
-    shape = tuple(inputs.shape)
-    channels = shape[axis] or 1
-    total = 1
-    for d in shape:
-        total *= d or 0
-    return total // channels
-
-
 def _is_torch_tensor(inputs, axis: int) -> bool:
     import torch
 
-    # torch's kernel refuses one value per channel in training (Keras' own gives variance 0).
-    return (
-        isinstance(inputs, torch.Tensor)
-        and inputs.device.type != "meta"
-        and _per_channel_count(inputs, axis) > 1
-    )
+    return isinstance(inputs, torch.Tensor) and inputs.device.type != "meta"
+
+
+_TORCH_BN = None
+
+
+def _torch_bn_function():
+    """The autograd function of :func:`_torch_bn_train` (built once: it needs torch)."""
+    global _TORCH_BN
+    if _TORCH_BN is not None:
+        return _TORCH_BN
+    import torch
+
+    class ChannelsLastBatchNorm(torch.autograd.Function):
+        """Training-mode batch normalisation of an ``(M, C)`` matrix over its rows.
+
+        Keras' arithmetic, as few passes as it takes: the mean, then the variance of the centred
+        values (two-pass, no ``E[x^2] - E[x]^2`` cancellation), ``y = (x - mean) * scale +
+        beta`` with ``scale = gamma / sqrt(var + eps)``; backward from the saved centred values,
+        ``dx = scale * (dy - mean(dy) - xc * mean(dy * xc) / (var + eps))``. (PyTorch's own CPU
+        kernel computes ``y = x * scale + (beta - mean * scale)`` and, in channels-last memory,
+        sums ``dy * x`` uncentred: both lose digits where a channel's mean is large beside its
+        spread.)
+        """
+
+        @staticmethod
+        def forward(ctx, x, gamma, beta, epsilon):
+            mean = x.mean(0)
+            xc = x - mean
+            var = (xc * xc).mean(0)
+            invstd = torch.rsqrt(var + epsilon)
+            scale = gamma * invstd
+            ctx.save_for_backward(xc, invstd, scale)
+            ctx.mark_non_differentiable(mean, var)
+            return (xc * scale).add_(beta), mean, var
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        def backward(ctx, dy, _mean_grad, _var_grad):
+            xc, invstd, scale = ctx.saved_tensors
+            n = xc.shape[0]
+            dbeta = dy.sum(0)
+            dy_xc = (dy * xc).sum(0)
+            dx = None
+            if ctx.needs_input_grad[0]:
+                k_xc = scale * invstd * invstd * dy_xc / -n
+                dx = (dy * scale).addcmul_(xc, k_xc).sub_(scale * dbeta / n)
+            return dx, dy_xc * invstd, dbeta, None
+
+    _TORCH_BN = ChannelsLastBatchNorm
+    return _TORCH_BN
 
 
 def _torch_bn_train(layer, inputs):
@@ -480,19 +556,16 @@ def _torch_bn_train(layer, inputs):
         inputs, "float32" if inputs.dtype in (torch.float16, torch.bfloat16) else inputs.dtype
     )
     axis = layer.axis % x.ndim
-    x_cf = x.movedim(axis, 1) if axis != 1 else x
-    count = x.numel() // x.shape[axis]
-    # momentum 1: the temporary "running" buffers receive the batch mean and the unbiased batch
-    # variance from the same kernel that normalises.
-    batch_mean = torch.zeros(x.shape[axis], dtype=x.dtype, device=x.device)
-    batch_var = torch.zeros_like(batch_mean)
-    gamma = ops.cast(layer.gamma, x.dtype)
-    beta = ops.cast(layer.beta, x.dtype)
-    out = torch.nn.functional.batch_norm(
-        x_cf, batch_mean, batch_var, gamma, beta, True, 1.0, layer.epsilon
+    channels_last = x.movedim(axis, -1) if axis != x.ndim - 1 else x
+    shape = channels_last.shape
+    out, batch_mean, variance = _torch_bn_function().apply(
+        channels_last.reshape(-1, shape[-1]),
+        ops.cast(layer.gamma, x.dtype),
+        ops.cast(layer.beta, x.dtype),
+        layer.epsilon,
     )
-    out = out.movedim(1, axis) if axis != 1 else out
-    return out, batch_mean, batch_var * ((count - 1) / count)
+    out = out.reshape(shape)
+    return (out.movedim(-1, axis) if axis != x.ndim - 1 else out), batch_mean, variance
 
 
 def _is_tf_nhwc_tensor(inputs, axis: int) -> bool:

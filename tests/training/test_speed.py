@@ -168,6 +168,42 @@ def test_torch_conv_reads_channels_last_memory_and_equals_keras(xs, ws, stride, 
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.all_backends
+@pytest.mark.parametrize(
+    "xs,pool,stride,padding",
+    [
+        ((2, 9, 9, 6), 3, 2, "same"),  # symmetric padding: torch pads in the kernel
+        ((2, 8, 8, 6), 3, 2, "same"),  # one row/column after: an edge padding first
+        ((2, 8, 7, 6), 3, 1, "same"),
+        ((2, 8, 8, 6), 2, 2, "valid"),
+        ((2, 9, 9, 6), 3, 2, "valid"),
+    ],
+)
+def test_torch_max_pool_reads_channels_last_memory_and_equals_keras(xs, pool, stride, padding):
+    """Max pooling is exact: the same bits and the same gradient as Keras' own, including ties
+    (a ReLU's zeros: the gradient goes to the same cell of the window)."""
+    torch = pytest.importorskip("torch")
+    from keras.src.backend.torch import nn as torch_nn
+
+    original = torch_nn.max_pool
+    rng = np.random.default_rng(4)
+    x0 = np.maximum(rng.normal(size=xs), 0).astype("float32")
+    results = []
+    for fast in (False, True):
+        if fast:
+            assert speed.install_fast_kernels("torch", ["torch.max_pool"]) == ["torch.max_pool"]
+            assert torch_nn.max_pool is not original
+        x = torch.tensor(x0, requires_grad=True)
+        y = torch_nn.max_pool(x, pool, stride, padding)
+        (y * torch.cos(torch.arange(y.numel()).reshape(y.shape))).sum().backward()
+        results.append([y.detach().numpy(), x.grad.numpy(), y.is_contiguous()])
+        speed.uninstall_fast_kernels()
+    assert torch_nn.max_pool is original
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    np.testing.assert_array_equal(results[1][1], results[0][1])
+    assert results[1][2], "the output should be NHWC-contiguous memory"
+
+
 def _bn_train_call(bn, x0, g):
     """``bn(x, training=True)``: the output and the x/gamma/beta gradients of ``sum(y * g)``."""
     if BACKEND == "torch":
@@ -192,13 +228,11 @@ def _bn_train_call(bn, x0, g):
 @pytest.mark.parametrize("shape", [(16, 7, 7, 24), (8, 5, 12), (3, 1, 1, 10), (1, 1, 1, 6)])
 @pytest.mark.parametrize("graph", [False, True])
 def test_fused_batch_normalization_in_training_equals_keras(shape, graph):
-    """The opt-in fused BatchNormalization (PyTorch's, TensorFlow's) against Keras' own: output,
+    """The fused BatchNormalization kernels (PyTorch's, TensorFlow's) against Keras' own: output,
     gradients, moving statistics, inference after the update; eagerly and (TensorFlow) inside a
     ``tf.function`` that does not know the batch size."""
     if graph and BACKEND != "tensorflow":
         pytest.skip("graphs with an unknown batch size are TensorFlow's")
-    if shape[0] == 1 and BACKEND == "torch":
-        shape = (1, 2, 1, 6)  # torch's kernel needs two values per channel (it falls back)
     rng = np.random.default_rng(2)
     x0 = (
         rng.normal(size=shape) * rng.uniform(0.1, 3, shape[-1]) + rng.uniform(-1, 1, shape[-1])
@@ -237,6 +271,37 @@ def test_fused_batch_normalization_in_training_equals_keras(shape, graph):
         ["y", "dx", "dgamma", "dbeta", "moving_mean", "moving_var", "inference"], *outs
     ):
         np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-5, err_msg=name)
+
+
+@pytest.mark.all_backends
+def test_torch_batch_normalization_keeps_its_digits_where_the_mean_dwarfs_the_spread():
+    """Centred statistics and normalisation: a channel at 100 +- 0.01 (Keras' ``E[x^2] - E[x]^2``
+    in float32 loses its variance there) against a float64 computation."""
+    torch = pytest.importorskip("torch")
+    if BACKEND != "torch":
+        pytest.skip("the PyTorch kernel runs on the torch backend")
+    rng = np.random.default_rng(5)
+    x0 = (100.0 + 0.01 * rng.normal(size=(32, 4, 4, 3))).astype("float32")
+    g = np.cos(np.arange(x0.size)).reshape(x0.shape)
+    x64 = x0.astype("float64")
+    mean, var = x64.mean((0, 1, 2)), x64.var((0, 1, 2))
+    xhat = (x64 - mean) / np.sqrt(var + 1e-3)
+    dx64 = (g - g.mean((0, 1, 2)) - xhat * (g * xhat).mean((0, 1, 2))) / np.sqrt(var + 1e-3)
+    bn = keras.layers.BatchNormalization(momentum=0.0, epsilon=1e-3)  # moving = batch statistics
+    bn.build(x0.shape)
+    speed.install_fast_kernels("torch", ["torch.batch_normalization"])
+    try:
+        x = torch.tensor(x0, requires_grad=True)
+        y = bn(x, training=True)
+        (y * torch.tensor(g, dtype=torch.float32)).sum().backward()
+    finally:
+        speed.uninstall_fast_kernels()
+    # The mean of float32 values at 100 rounds by ~4e-6, 1.2e-4 after the scaling by
+    # 1/sqrt(var + eps) ~ 30: measured 1.7e-4; normalising as x * scale + (beta - mean * scale),
+    # PyTorch's own kernel's form: 3.7e-4.
+    np.testing.assert_allclose(y.detach().numpy(), xhat, atol=2.5e-4)
+    np.testing.assert_allclose(x.grad.numpy(), dx64, atol=1e-5 * np.abs(dx64).max())
+    np.testing.assert_allclose(bn.moving_variance.numpy(), var, rtol=1e-3)
 
 
 @pytest.mark.all_backends

@@ -405,6 +405,10 @@ def _make_torch_conv(original):
             or inputs.ndim != 4
             or inputs.device.type == "meta"
             or kernel.ndim != 4
+            # torch.compile (jit_compile=True) picks its own layouts, and its inductor fails on
+            # these views (a symbolic batch size: "cannot determine truth value of Relational";
+            # the backward of an edge padding: "expected ... stride")
+            or torch.compiler.is_compiling()
         ):
             return original(inputs, kernel, strides, padding, data_format, dilation_rate)
         strides = _pair(strides)
@@ -438,7 +442,12 @@ def _make_torch_max_pool(original):
 
         fmt = backend.standardize_data_format(data_format)
         inputs = convert_to_tensor(inputs)
-        if fmt != "channels_last" or inputs.ndim != 4 or inputs.device.type == "meta":
+        if (
+            fmt != "channels_last"
+            or inputs.ndim != 4
+            or inputs.device.type == "meta"
+            or torch.compiler.is_compiling()  # as in conv
+        ):
             return original(inputs, pool_size, strides, padding, data_format)
         pool_size = _pair(pool_size)
         strides = pool_size if strides is None else _pair(strides)

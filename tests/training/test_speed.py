@@ -305,6 +305,34 @@ def test_torch_batch_normalization_keeps_its_digits_where_the_mean_dwarfs_the_sp
 
 
 @pytest.mark.all_backends
+def test_torch_kernels_train_under_torch_compile():
+    """``jit_compile=True`` on the torch backend (torch.compile) with every kernel installed: the
+    convolution hands compiled graphs Keras' own form (inductor failed on the channels-last view
+    with a symbolic batch size)."""
+    if BACKEND != "torch":
+        pytest.skip("torch.compile is the torch backend's")
+    from keras import layers
+
+    inputs = keras.Input((8, 8, 3))
+    x = layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D(3, 2, padding="same")(layers.ReLU()(x))
+    x = layers.DepthwiseConv2D(3, padding="same")(x)
+    outputs = layers.Dense(3)(layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(6)
+    x0 = rng.normal(size=(4, 8, 8, 3)).astype("float32")
+    y0 = np.eye(3, dtype="float32")[[0, 1, 2, 0]]
+    speed.install_fast_kernels("torch", speed.KERNELS["torch"])
+    try:
+        model.compile(optimizer="sgd", loss="categorical_crossentropy", jit_compile=True)
+        losses = [float(model.train_on_batch(x0, y0)) for _ in range(2)]
+    finally:
+        speed.uninstall_fast_kernels()
+    assert np.all(np.isfinite(losses)), losses
+
+
+@pytest.mark.all_backends
 def test_unknown_kernel_names_are_refused():
     with pytest.raises(ValueError, match="Unknown kernels for torch: \\['torch.pool'\\]"):
         speed.install_fast_kernels("torch", ["torch.pool"])

@@ -504,7 +504,14 @@ def _make_bn_call(original, fused_train, is_backend_tensor):
 def _is_torch_tensor(inputs, axis: int) -> bool:
     import torch
 
-    return isinstance(inputs, torch.Tensor) and inputs.device.type != "meta"
+    # Under torch.compile Keras' own layer: inductor fuses its elementwise ops itself, and a
+    # compiled graph holding this autograd function mislaid the strides of a later edge padding's
+    # backward.
+    return (
+        isinstance(inputs, torch.Tensor)
+        and inputs.device.type != "meta"
+        and not torch.compiler.is_compiling()
+    )
 
 
 _TORCH_BN = None

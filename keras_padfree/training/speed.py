@@ -32,9 +32,10 @@ rounding):
   multiply, add), each a pass over the activations forward and again backward, with autograd
   saving every intermediate. In training (no mask, no renorm, not synchronized) the layer calls
   one autograd function instead: two-pass statistics, the normalisation from the centred values,
-  a hand-written backward (about 2-3x faster than Keras' layer, 1.5-2x PyTorch's own fused
-  kernel, whose uncentred sums are further from float64). The moving statistics follow Keras'
-  rule exactly (momentum, biased variance).
+  a hand-written backward (about 2-3x faster than Keras' layer; 1.5-2x the time of PyTorch's own
+  fused kernel, which normalises uncentred values and lands further from float64). The moving
+  statistics follow Keras' rule exactly (momentum, biased variance). Under ``torch.compile``
+  (``jit_compile=True``) all three PyTorch kernels leave the graph to Keras' own forms.
 * **TensorFlow, BatchNormalization in training** (a default kernel; ``default_settings`` installs
   it where TensorFlow runs its oneDNN kernels). The same for 4-D channels-last float inputs with
   ``FusedBatchNormV3`` (``tf.compat.v1.nn.fused_batch_norm``): Keras 3 composes the layer from
@@ -531,9 +532,8 @@ def _torch_bn_function():
         values (two-pass, no ``E[x^2] - E[x]^2`` cancellation), ``y = (x - mean) * scale +
         beta`` with ``scale = gamma / sqrt(var + eps)``; backward from the saved centred values,
         ``dx = scale * (dy - mean(dy) - xc * mean(dy * xc) / (var + eps))``. (PyTorch's own CPU
-        kernel computes ``y = x * scale + (beta - mean * scale)`` and, in channels-last memory,
-        sums ``dy * x`` uncentred: both lose digits where a channel's mean is large beside its
-        spread.)
+        kernel normalises as ``x * scale + (beta - mean * scale)``, which loses digits where a
+        channel's mean is large beside its spread.)
         """
 
         @staticmethod

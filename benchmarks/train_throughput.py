@@ -738,6 +738,9 @@ def write_report(results, path_md, path_json) -> None:
         )
     ]
     if evidence:
+        from keras_padfree.training.speed import DEFAULT_KERNELS
+        from keras_padfree.training.speed import KERNELS
+
         lines += [
             "## Evidence for the defaults (float32, zoo originals)",
             "",
@@ -755,9 +758,6 @@ def write_report(results, path_md, path_json) -> None:
                 kernels="fast",
                 jit_compile=_default_jit(results, r["backend"]),
             )
-            from keras_padfree.training.speed import DEFAULT_KERNELS
-            from keras_padfree.training.speed import KERNELS
-
             setting = {
                 "keras": "Keras' own kernels (no speed.install_fast_kernels)",
                 "all": "+ the opt-in kernels (speed.KERNELS: "

@@ -391,26 +391,33 @@ def depthwise_taps(inputs, kernel, strides: tuple[int, int], padding: str):
     return out
 
 
+def _torch_nhwc_in_place(inputs, data_format) -> bool:
+    """Whether a PyTorch kernel below may read ``inputs`` (4-D NHWC) as channels-last NCHW.
+
+    Not under torch.compile (``jit_compile=True``): it picks its own layouts, and its inductor
+    failed on these views (a symbolic batch size: "cannot determine truth value of Relational";
+    the backward of an edge padding: "expected ... stride").
+    """
+    import torch
+    from keras.src import backend
+
+    return (
+        backend.standardize_data_format(data_format) == "channels_last"
+        and inputs.ndim == 4
+        and inputs.device.type != "meta"
+        and not torch.compiler.is_compiling()
+    )
+
+
 def _make_torch_conv(original):
     def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
         import torch
-        from keras.src import backend
         from keras.src.backend.torch.core import convert_to_tensor
         from keras.src.backend.torch.nn import _apply_same_padding
 
-        fmt = backend.standardize_data_format(data_format)
         inputs = convert_to_tensor(inputs)
         kernel = convert_to_tensor(kernel)
-        if (
-            fmt != "channels_last"
-            or inputs.ndim != 4
-            or inputs.device.type == "meta"
-            or kernel.ndim != 4
-            # torch.compile (jit_compile=True) picks its own layouts, and its inductor fails on
-            # these views (a symbolic batch size: "cannot determine truth value of Relational";
-            # the backward of an edge padding: "expected ... stride")
-            or torch.compiler.is_compiling()
-        ):
+        if not _torch_nhwc_in_place(inputs, data_format) or kernel.ndim != 4:
             return original(inputs, kernel, strides, padding, data_format, dilation_rate)
         strides = _pair(strides)
         dilation = _pair(dilation_rate)
@@ -437,18 +444,11 @@ def _make_torch_conv(original):
 def _make_torch_max_pool(original):
     def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
         import torch
-        from keras.src import backend
         from keras.src.backend.torch.core import convert_to_tensor
         from keras.src.backend.torch.nn import _apply_same_padding
 
-        fmt = backend.standardize_data_format(data_format)
         inputs = convert_to_tensor(inputs)
-        if (
-            fmt != "channels_last"
-            or inputs.ndim != 4
-            or inputs.device.type == "meta"
-            or torch.compiler.is_compiling()  # as in conv
-        ):
+        if not _torch_nhwc_in_place(inputs, data_format):
             return original(inputs, pool_size, strides, padding, data_format)
         pool_size = _pair(pool_size)
         strides = pool_size if strides is None else _pair(strides)

@@ -30,12 +30,16 @@ rounding):
 * **PyTorch, BatchNormalization in training.** Keras computes the batch statistics and the
   normalisation with separate elementwise operations (``E[x^2] - E[x]^2``, then subtract,
   multiply, add), each a pass over the activations forward and again backward, with autograd
-  saving every intermediate. In training (no mask, no renorm, not synchronized) the layer calls
-  one autograd function instead: two-pass statistics, the normalisation from the centred values,
-  a hand-written backward (about 2-3x faster than Keras' layer; 1.5-2x the time of PyTorch's own
-  fused kernel, which normalises uncentred values and lands further from float64). The moving
-  statistics follow Keras' rule exactly (momentum, biased variance). Under ``torch.compile``
-  (``jit_compile=True``) all three PyTorch kernels leave the graph to Keras' own forms.
+  saving every intermediate. In training (no mask, no renorm, not synchronized) the layer
+  subtracts the batch mean (one pass) and hands the centred values to PyTorch's fused kernel
+  (``native_batch_norm`` on channels-last rows: statistics accumulated in double, a fused
+  backward). Centring first keeps the digits that kernel's ``x * scale + (beta - mean * scale)``
+  loses where a channel's mean dwarfs its spread. A layer's forward and backward take 0.2-0.5x
+  the time of Keras' own (four MobileNetV3 shapes, batch 128, 2-core CPU); the normalisation
+  itself takes 1.4-1.9x the time of the fused kernel alone (the mean's pass and the centred
+  copy). The moving statistics follow Keras' rule exactly (momentum, biased variance). Under
+  ``torch.compile`` (``jit_compile=True``) all three PyTorch kernels leave the graph to Keras'
+  own forms.
 * **TensorFlow, BatchNormalization in training** (a default kernel; ``default_settings`` installs
   it where TensorFlow runs its oneDNN kernels). The same for 4-D channels-last float inputs with
   ``FusedBatchNormV3`` (``tf.compat.v1.nn.fused_batch_norm``): Keras 3 composes the layer from
@@ -246,14 +250,15 @@ KERNELS = {
 # to a float64 computation as Keras' own (tests/training/test_speed.py: one SGD step, within 3x of
 # Keras' own distance). TensorFlow's fused BatchNormalization is: after one step of a BSConv-U
 # ResNet-20, batch 4, lr 0.1, its weights were 4.6e-7 (oneDNN) / 1.4e-6 (Eigen) from a float64
-# step, Keras' own 1.1e-6 / 1.0e-6. So is PyTorch's (this module's autograd function): over 44
-# seeds of that step on the PF ResNet-20, a median distance of 4.8e-6 (Keras' own 6.2e-6), and as
-# often a far larger one (6 and 7 of 44 seeds above 3e-5, not the same seeds: a ReLU or max-pool
-# tie that float32 rounding resolves unlike float64, whatever the kernel). PyTorch's max pooling and
-# convolutions give the same bits as Keras'. Opt-in (``kernels=KERNELS[backend]``): JAX's
-# shifted-sum depthwise convolution (after one SGD step of a BSConv-U ResNet-20 PF its weights
-# were 1.3e-4 from a float64 step where Keras' own were 7e-7: its gradient sums over the batch
-# and the map round in float32 one by one).
+# step, Keras' own 1.1e-6 / 1.0e-6. So is PyTorch's (the centred fused kernel): over 44 seeds
+# of that step on the PF ResNet-20, a median distance of 1.2e-6 where Keras' own is 5.1e-6, and as
+# often a far larger one (6 and 5 of 44 seeds above 3e-5, not the same seeds: a ReLU or max-pool
+# tie that float32 rounding resolves unlike float64, whatever the kernel). (The float64 step keeps
+# BatchNormalization in float64: on JAX and PyTorch Keras computes float64 inputs to it in float32
+# unless told otherwise; see the test.) PyTorch's max pooling and convolutions give the same bits
+# as Keras'. Opt-in (``kernels=KERNELS[backend]``): JAX's shifted-sum depthwise convolution (after
+# one SGD step of a BSConv-U ResNet-20 PF its weights were 1.3e-4 from a float64 step where Keras'
+# own were 9e-7: its gradient sums over the batch and the map round in float32 one by one).
 DEFAULT_KERNELS = {
     "jax": (),
     "tensorflow": ("tensorflow.batch_normalization",),
@@ -505,9 +510,9 @@ def _make_bn_call(original, fused_train, is_backend_tensor):
 def _is_torch_tensor(inputs, axis: int) -> bool:
     import torch
 
-    # Under torch.compile Keras' own layer: inductor fuses its elementwise ops itself, and a
-    # compiled graph holding this autograd function mislaid the strides of a later edge padding's
-    # backward.
+    # Under torch.compile Keras' own layer: inductor fuses its elementwise ops itself, and
+    # tracing native_batch_norm on the (batch * height * width, channels) rows of a symbolic
+    # batch failed ("cannot determine truth value of Relational").
     return (
         isinstance(inputs, torch.Tensor)
         and inputs.device.type != "meta"
@@ -515,56 +520,18 @@ def _is_torch_tensor(inputs, axis: int) -> bool:
     )
 
 
-_TORCH_BN = None
-
-
-def _torch_bn_function():
-    """The autograd function of :func:`_torch_bn_train` (built once: it needs torch)."""
-    global _TORCH_BN
-    if _TORCH_BN is not None:
-        return _TORCH_BN
-    import torch
-
-    class ChannelsLastBatchNorm(torch.autograd.Function):
-        """Training-mode batch normalisation of an ``(M, C)`` matrix over its rows.
-
-        Keras' arithmetic, as few passes as it takes: the mean, then the variance of the centred
-        values (two-pass, no ``E[x^2] - E[x]^2`` cancellation), ``y = (x - mean) * scale +
-        beta`` with ``scale = gamma / sqrt(var + eps)``; backward from the saved centred values,
-        ``dx = scale * (dy - mean(dy) - xc * mean(dy * xc) / (var + eps))``. (PyTorch's own CPU
-        kernel normalises as ``x * scale + (beta - mean * scale)``, which loses digits where a
-        channel's mean is large beside its spread.)
-        """
-
-        @staticmethod
-        def forward(ctx, x, gamma, beta, epsilon):
-            mean = x.mean(0)
-            xc = x - mean
-            var = (xc * xc).mean(0)
-            invstd = torch.rsqrt(var + epsilon)
-            scale = gamma * invstd
-            ctx.save_for_backward(xc, invstd, scale)
-            ctx.mark_non_differentiable(mean, var)
-            return (xc * scale).add_(beta), mean, var
-
-        @staticmethod
-        @torch.autograd.function.once_differentiable
-        def backward(ctx, dy, _mean_grad, _var_grad):
-            xc, invstd, scale = ctx.saved_tensors
-            n = xc.shape[0]
-            dbeta = dy.sum(0)
-            dy_xc = (dy * xc).sum(0)
-            dx = None
-            if ctx.needs_input_grad[0]:
-                k_xc = scale * invstd * invstd * dy_xc / -n
-                dx = (dy * scale).addcmul_(xc, k_xc).sub_(scale * dbeta / n)
-            return dx, dy_xc * invstd, dbeta, None
-
-    _TORCH_BN = ChannelsLastBatchNorm
-    return _TORCH_BN
-
-
 def _torch_bn_train(layer, inputs):
+    """Training-mode batch normalisation of a channels-last torch tensor, Keras' arithmetic.
+
+    The batch mean is subtracted first (outside autograd), then PyTorch's fused kernel
+    (``native_batch_norm`` on ``(rows, channels)``, its channels-last path) normalises the
+    centred values: its ``x * scale + (beta - mean * scale)`` form, which loses digits where a
+    channel's mean dwarfs its spread, loses none once the mean is about zero. The gradient needs
+    no term for the subtracted mean: a normalisation's input gradient sums to zero over the
+    batch in every channel. Returns the output, the batch mean (the subtracted mean plus the
+    kernel's mean of the centred values) and the biased variance (from the kernel's
+    ``1 / sqrt(var + eps)``, in float64).
+    """
     import torch
     from keras import ops
 
@@ -574,12 +541,22 @@ def _torch_bn_train(layer, inputs):
     axis = layer.axis % x.ndim
     channels_last = x.movedim(axis, -1) if axis != x.ndim - 1 else x
     shape = channels_last.shape
-    out, batch_mean, variance = _torch_bn_function().apply(
-        channels_last.reshape(-1, shape[-1]),
+    rows = channels_last.reshape(-1, shape[-1])
+    with torch.no_grad():
+        shift = rows.mean(0)
+    out, mean, invstd = torch.native_batch_norm(
+        rows - shift,
         ops.cast(layer.gamma, x.dtype),
         ops.cast(layer.beta, x.dtype),
+        None,
+        None,
+        True,
+        0.0,
         layer.epsilon,
     )
+    with torch.no_grad():
+        batch_mean = shift + mean
+        variance = (invstd.double().reciprocal().square() - layer.epsilon).to(x.dtype)
     out = out.reshape(shape)
     return (out.movedim(-1, axis) if axis != x.ndim - 1 else out), batch_mean, variance
 

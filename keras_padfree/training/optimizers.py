@@ -103,6 +103,45 @@ class CoupledSGD(keras.optimizers.Optimizer):
             d = ops.add(d, ops.multiply(mu, buf)) if self.nesterov else buf
         self.assign_sub(variable, ops.multiply(lr, d))
 
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        # Keras' hook for the update of all variables at once (its torch SGD overrides it too).
+        # Elsewhere: the base class's, one update_step per variable (traced or compiled once).
+        if keras.backend.backend() != "torch":
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        return self._torch_foreach_update(grads, trainable_variables, learning_rate)
+
+    def _torch_foreach_update(self, grads, variables, learning_rate):
+        """:meth:`update_step` for every variable at once, as ``torch.optim.SGD``'s foreach
+        implementation computes it (the same ``torch._foreach_*`` calls, so the same bits).
+
+        Eager PyTorch runs each of update_step's ops as a Python call per variable: about 1,400
+        calls for a MobileNetV3's 174 variables, 56 ms of a step on a 2-core CPU whatever the
+        batch, against 12 ms for ``torch.optim.SGD``.
+        """
+        import torch
+
+        with torch.no_grad():
+            params = [v.value for v in variables]
+            d = [g if g.dtype == p.dtype else g.to(p.dtype) for g, p in zip(grads, params)]
+            decayed = [
+                i
+                for i, v in enumerate(variables)
+                if self._decay_flags.get(self._var_key(v), self._decays(v))
+            ]
+            if decayed:
+                new = torch._foreach_add(
+                    [d[i] for i in decayed], [params[i] for i in decayed], alpha=self.l2
+                )
+                for i, t in zip(decayed, new):
+                    d[i] = t
+            if self.momentum:
+                bufs = [self.momentums[self._get_variable_index(v)].value for v in variables]
+                torch._foreach_mul_(bufs, self.momentum)
+                torch._foreach_add_(bufs, d)
+                d = torch._foreach_add(d, bufs, alpha=self.momentum) if self.nesterov else bufs
+            lr = float(ops.convert_to_numpy(ops.cast(learning_rate, "float32")))
+            torch._foreach_add_(params, d, alpha=-lr)
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -63,22 +63,48 @@ def test_coupled_sgd_differs_from_keras_decoupled_sgd():
     assert not np.allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
 
 
-def test_coupled_sgd_equals_torch_sgd():
+@pytest.mark.all_backends
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_coupled_sgd_equals_torch_sgd(nesterov):
+    """Against torch.optim.SGD itself (foreach), one decayed and one excluded variable: on the
+    torch backend the same bits (the same torch._foreach_* calls), elsewhere float32 rounding."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
-    w0 = rng.normal(size=(5, 3)).astype("float32")
-    grads = [rng.normal(size=(5, 3)).astype("float32") for _ in range(4)]
-    tw = torch.nn.Parameter(torch.tensor(w0))
-    topt = torch.optim.SGD([tw], lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
-    kw = keras.Variable(w0)
-    kopt = CoupledSGD(learning_rate=0.05, momentum=0.9, nesterov=True, l2=1e-3)
-    for g in grads:
-        tw.grad = torch.tensor(g)
-        topt.step()
-        kopt.apply_gradients([(keras.ops.convert_to_tensor(g), kw)])
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(kw), tw.detach().numpy(), rtol=1e-5, atol=1e-6
+    w0 = [rng.normal(size=(5, 3)).astype("float32"), rng.normal(size=(3,)).astype("float32")]
+    grads = [[rng.normal(size=w.shape).astype("float32") for w in w0] for _ in range(4)]
+    tw = [torch.nn.Parameter(torch.tensor(w)) for w in w0]
+    groups = [{"params": [tw[0]], "weight_decay": 1e-3}, {"params": [tw[1]], "weight_decay": 0.0}]
+    topt = torch.optim.SGD(groups, lr=0.05, momentum=0.9, nesterov=nesterov, foreach=True)
+    kw = [keras.Variable(w0[0], name="kernel"), keras.Variable(w0[1], name="gamma")]
+    kopt = CoupledSGD(
+        learning_rate=0.05, momentum=0.9, nesterov=nesterov, l2=1e-3, l2_exclude=("gamma",)
     )
+    for g in grads:
+        for t, x in zip(tw, g):
+            t.grad = torch.tensor(x)
+        topt.step()
+        kopt.apply_gradients(zip([keras.ops.convert_to_tensor(x) for x in g], kw))
+    for k, t in zip(kw, tw):
+        got, want = keras.ops.convert_to_numpy(k), t.detach().numpy()
+        if keras.backend.backend() == "torch":
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.all_backends
+def test_coupled_sgd_updates_all_torch_variables_at_once(monkeypatch):
+    """On the torch backend no per-variable update_step (a Python call per op and variable)."""
+    if keras.backend.backend() != "torch":
+        pytest.skip("the all-at-once update is the torch backend's")
+
+    def per_variable(*args, **kwargs):
+        raise AssertionError("update_step called on the torch backend")
+
+    monkeypatch.setattr(CoupledSGD, "update_step", per_variable)
+    v = keras.Variable(np.ones(3, "float32"))
+    CoupledSGD(learning_rate=0.5, momentum=0.9, l2=0.1).apply_gradients([(keras.ops.ones((3,)), v)])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(v), np.full(3, 1 - 0.5 * 1.1), 1e-6)
 
 
 def test_coupled_sgd_rejects_bad_arguments():

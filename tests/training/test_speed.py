@@ -345,9 +345,9 @@ def test_unknown_kernel_names_are_refused():
 def test_a_zoo_train_step_with_the_fast_kernels_stays_within_float32_rounding(monkeypatch):
     """One SGD step of a zoo model: Keras' kernels and the fast ones against a float64 step.
 
-    The float64 step must compute in float64 throughout: on JAX and PyTorch Keras' type
-    promotion maps float64 to float32 (``BIT64_TO_BIT32_DTYPE``, JAX's default without x64),
-    so its BatchNormalization computed float64 inputs in float32 and the "float64" step shared
+    On PyTorch the float64 step computes in float64 throughout: there (and on JAX) Keras' type
+    promotion maps float64 to float32 (``BIT64_TO_BIT32_DTYPE``, JAX's default without x64), so
+    its BatchNormalization computed float64 inputs in float32 and the "float64" step shared
     Keras' own float32 rounding there (4.4e-6 from a true float64 step, the median of 44 seeds
     on PyTorch), which made Keras' own kernels look closer to float64 than they are.
 
@@ -394,9 +394,13 @@ def test_a_zoo_train_step_with_the_fast_kernels_stays_within_float32_rounding(mo
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    from keras.src.backend.common import dtypes as keras_dtypes
+    if BACKEND == "torch":  # the backend whose BatchNormalization kernel is judged here
+        # (Not on JAX: under the suite's XLA_FLAGS, --xla_backend_optimization_level=0, its
+        # float64 step with BatchNormalization in float64 lands 1.3e-4 from the same step at the
+        # default level, which agrees with float32 to 9e-7; JAX has no default kernel to judge.)
+        from keras.src.backend.common import dtypes as keras_dtypes
 
-    monkeypatch.setitem(keras_dtypes.BIT64_TO_BIT32_DTYPE, "float64", "float64")
+        monkeypatch.setitem(keras_dtypes.BIT64_TO_BIT32_DTYPE, "float64", "float64")
     try:
         _, l64, w64 = step("float64", None, start)
     finally:

@@ -123,10 +123,12 @@ class CoupledSGD(keras.optimizers.Optimizer):
         with torch.no_grad():
             params = [v.value for v in variables]
             d = [g if g.dtype == p.dtype else g.to(p.dtype) for g, p in zip(grads, params)]
+            flags = self._decay_flags
+            keys = [self._var_key(v) for v in variables]
             decayed = [
                 i
-                for i, v in enumerate(variables)
-                if self._decay_flags.get(self._var_key(v), self._decays(v))
+                for i, (k, v) in enumerate(zip(keys, variables))
+                if (flags[k] if k in flags else self._decays(v))
             ]
             if decayed:
                 new = torch._foreach_add(

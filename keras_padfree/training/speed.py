@@ -397,20 +397,13 @@ def depthwise_taps(inputs, kernel, strides: tuple[int, int], padding: str):
 
 
 def _torch_nhwc_in_place(inputs, data_format) -> bool:
-    """Whether a PyTorch kernel below may read ``inputs`` (4-D NHWC) as channels-last NCHW.
-
-    Not under torch.compile (``jit_compile=True``): it picks its own layouts, and its inductor
-    failed on these views (a symbolic batch size: "cannot determine truth value of Relational";
-    the backward of an edge padding: "expected ... stride").
-    """
-    import torch
+    """Whether a PyTorch kernel below may read ``inputs`` (4-D NHWC) as channels-last NCHW."""
     from keras.src import backend
 
     return (
         backend.standardize_data_format(data_format) == "channels_last"
         and inputs.ndim == 4
-        and inputs.device.type != "meta"
-        and not torch.compiler.is_compiling()
+        and _is_torch_tensor(inputs)
     )
 
 
@@ -507,12 +500,15 @@ def _make_bn_call(original, fused_train, is_backend_tensor):
     return call
 
 
-def _is_torch_tensor(inputs, axis: int) -> bool:
+def _is_torch_tensor(inputs, axis: int | None = None) -> bool:
+    """Whether this module's PyTorch kernels may take ``inputs``: a torch tensor with data (not
+    on the meta device), outside torch.compile (``jit_compile=True``), which gets Keras' own
+    forms: inductor fuses their elementwise ops itself, and it failed on these kernels (a
+    symbolic batch size against the channels-last views and native_batch_norm's rows: "cannot
+    determine truth value of Relational"; the backward of an edge padding: "expected ...
+    stride")."""
     import torch
 
-    # Under torch.compile Keras' own layer: inductor fuses its elementwise ops itself, and
-    # tracing native_batch_norm on the (batch * height * width, channels) rows of a symbolic
-    # batch failed ("cannot determine truth value of Relational").
     return (
         isinstance(inputs, torch.Tensor)
         and inputs.device.type != "meta"

@@ -307,8 +307,8 @@ def test_torch_batch_normalization_keeps_its_digits_where_the_mean_dwarfs_the_sp
 @pytest.mark.all_backends
 def test_torch_kernels_train_under_torch_compile():
     """``jit_compile=True`` on the torch backend (torch.compile) with every kernel installed: the
-    kernels hand compiled graphs Keras' own forms (inductor failed on the channels-last views, and
-    on a graph holding the BatchNormalization function)."""
+    kernels hand compiled graphs Keras' own forms (inductor failed on the channels-last views and
+    on native_batch_norm over a symbolic batch)."""
     if BACKEND != "torch":
         pytest.skip("torch.compile is the torch backend's")
     from keras import layers
